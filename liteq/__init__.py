@@ -1,0 +1,47 @@
+"""liteq: an embedded task queue in one SQLite file. No broker; at-least-once delivery."""
+
+from liteq._version import __version__
+from liteq.clock import Clock, FakeClock, SystemClock
+from liteq.errors import (
+    ConfigError,
+    DatabaseError,
+    JobFailed,
+    JobNotFound,
+    LiteqError,
+    NotALiteqDatabase,
+    Retry,
+    SchemaTooNew,
+    SerializationError,
+    TaskNotFound,
+    WorkerLost,
+)
+from liteq.job import Job
+from liteq.models import DeadJob, JobRecord, JobState
+from liteq.queue import Queue
+from liteq.tasks import FailureInfo, Task, TaskCall
+
+__all__ = [
+    "Clock",
+    "ConfigError",
+    "DatabaseError",
+    "DeadJob",
+    "FailureInfo",
+    "FakeClock",
+    "Job",
+    "JobFailed",
+    "JobNotFound",
+    "JobRecord",
+    "JobState",
+    "LiteqError",
+    "NotALiteqDatabase",
+    "Queue",
+    "Retry",
+    "SchemaTooNew",
+    "SerializationError",
+    "SystemClock",
+    "Task",
+    "TaskCall",
+    "TaskNotFound",
+    "WorkerLost",
+    "__version__",
+]

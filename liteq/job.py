@@ -1,0 +1,96 @@
+"""``Job``: a handle on one persisted job, re-read from the database on demand."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from liteq.errors import JobFailed
+from liteq.models import JobRecord, JobState
+
+
+class JobSource(Protocol):
+    """What a ``Job`` needs from its queue."""
+
+    def _job_record(self, job_id: int) -> JobRecord: ...
+
+    def _cancel_job(self, job_id: int) -> bool: ...
+
+    def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
+
+
+class Job:
+    """A job in the database. Attributes reflect the last read; ``refresh()`` re-reads."""
+
+    __slots__ = ("_record", "_source", "duplicate", "id")
+
+    def __init__(self, source: JobSource, record: JobRecord, duplicate: bool = False) -> None:
+        self._source = source
+        self._record = record
+        self.id: int = record.id
+        self.duplicate = duplicate
+
+    def __repr__(self) -> str:
+        r = self._record
+        return f"<Job {r.id} {r.task} {r.state.value} attempts={r.attempts}>"
+
+    @property
+    def record(self) -> JobRecord:
+        """Every column as last read."""
+        return self._record
+
+    @property
+    def state(self) -> str:
+        return self._record.state.value
+
+    @property
+    def attempts(self) -> int:
+        return self._record.attempts
+
+    @property
+    def task(self) -> str:
+        return self._record.task
+
+    @property
+    def queue(self) -> str:
+        return self._record.queue
+
+    @property
+    def priority(self) -> int:
+        return self._record.priority
+
+    @property
+    def due_at(self) -> float:
+        return self._record.due_at
+
+    @property
+    def args(self) -> Any:
+        return self._record.args
+
+    @property
+    def kwargs(self) -> Any:
+        return self._record.kwargs
+
+    @property
+    def error(self) -> str | None:
+        return self._record.error
+
+    def refresh(self) -> Job:
+        self._record = self._source._job_record(self.id)
+        return self
+
+    def cancel(self) -> bool:
+        """queued/scheduled -> cancelled. False if it was already running or finished."""
+        cancelled = self._source._cancel_job(self.id)
+        self.refresh()
+        return cancelled
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait until the job finishes; return its value or raise ``JobFailed``.
+
+        Raises ``TimeoutError`` if it has not finished within ``timeout`` seconds.
+        """
+        self._record = self._source._wait_for_job(self.id, timeout)
+        record = self._record
+        if record.state is JobState.SUCCEEDED:
+            return record.result
+        raise JobFailed(record.id, record.state.value, record.error)

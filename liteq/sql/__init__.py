@@ -1,0 +1,73 @@
+"""The only SQL in liteq: schema migrations and named queries, read from ``.sql`` files."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Queries:
+    """One field per ``-- name:`` block of ``queries.sql``."""
+
+    insert_job: str
+    find_unique: str
+    promote_due: str
+    next_scheduled_at: str
+    claim_in_queue: str
+    claim_any: str
+    ack: str
+    retry: str
+    bury: str
+    insert_dead_letter: str
+    release: str
+    heartbeat: str
+    expired_leases: str
+    running_of_owner: str
+    make_due: str
+    cancel: str
+    get_job: str
+    list_jobs: str
+    count_by_queue_and_state: str
+    oldest_waiting: str
+    count_dead_letters: str
+    list_dead_letters: str
+    get_dead_letter: str
+    dead_letter_ids: str
+    requeue_dead: str
+    delete_dead_letter: str
+    purge_dead_job: str
+    prune_expired: str
+    prune_finished_before: str
+    prune_dead_before: str
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """Split a file of ``-- name: x`` blocks into {name: sql}."""
+    parts = _NAME.split(text)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def load_queries() -> Queries:
+    found = parse_queries(_read("queries.sql"))
+    expected = {field.name for field in dataclasses.fields(Queries)}
+    if set(found) != expected:
+        raise RuntimeError(f"queries.sql does not match Queries: {set(found) ^ expected}")
+    return Queries(**found)
+
+
+def migrations() -> list[str]:
+    """Migration scripts in order; script i brings the schema from version i to i + 1."""
+    return [_read("schema_1.sql")]
+
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

@@ -1,0 +1,160 @@
+-- Every query liteq runs, looked up by name (liteq.sql.Queries has one field per name).
+-- Parameters are named; "now" is always passed in, never read by SQL.
+
+-- name: insert_job
+INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
+                  timeout, lease, unique_key, unique_until, created_at)
+VALUES (:task, :queue, :state, :priority, :due_at, :args, :kwargs, :options, :max_retries,
+        :timeout, :lease, :unique_key, :unique_until, :now)
+
+-- name: find_unique
+SELECT id FROM jobs
+WHERE unique_key = :unique_key
+  AND (state IN ('queued', 'scheduled', 'running')
+       OR (state = 'succeeded' AND unique_until > :now))
+ORDER BY id DESC
+LIMIT 1
+
+-- name: promote_due
+UPDATE jobs SET state = 'queued' WHERE state = 'scheduled' AND due_at <= :now
+
+-- name: next_scheduled_at
+SELECT min(due_at) FROM jobs WHERE state = 'scheduled'
+
+-- name: claim_in_queue
+UPDATE jobs
+SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
+    lease_until = :now + coalesce(lease, :default_lease), started_at = :now
+WHERE id IN (SELECT id FROM jobs
+             WHERE state = 'queued' AND queue = :queue
+             ORDER BY priority DESC, due_at, id
+             LIMIT :limit)
+RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
+          args, kwargs
+
+-- name: claim_any
+UPDATE jobs
+SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
+    lease_until = :now + coalesce(lease, :default_lease), started_at = :now
+WHERE id IN (SELECT id FROM jobs
+             WHERE state = 'queued'
+             ORDER BY priority DESC, due_at, id
+             LIMIT :limit)
+RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
+          args, kwargs
+
+-- name: ack
+UPDATE jobs
+SET state = 'succeeded', result = :result, finished_at = :now, expires_at = :expires_at,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
+-- name: retry
+UPDATE jobs
+SET state = :state, due_at = :due_at, error = :error, traceback = :traceback,
+    first_failed_at = coalesce(first_failed_at, :now), lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
+-- name: bury
+UPDATE jobs
+SET state = 'dead', error = :error, traceback = :traceback, finished_at = :now,
+    first_failed_at = coalesce(first_failed_at, :now), lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
+-- name: insert_dead_letter
+INSERT OR REPLACE INTO dead_letters (job_id, error, traceback, attempts, first_failed_at, died_at)
+SELECT id, error, traceback, attempts, first_failed_at, :now FROM jobs WHERE id = :id
+
+-- name: release
+UPDATE jobs
+SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+    started_at = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
+-- name: heartbeat
+UPDATE jobs SET lease_until = :lease_until
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
+-- name: expired_leases
+SELECT id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
+       args, kwargs, lease_owner
+FROM jobs WHERE state = 'running' AND lease_until < :now
+
+-- name: running_of_owner
+SELECT id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
+       args, kwargs, lease_owner, started_at
+FROM jobs WHERE state = 'running' AND lease_owner = :owner
+
+-- name: make_due
+UPDATE jobs SET state = 'queued', due_at = :now WHERE id = :id AND state = 'scheduled'
+
+-- name: cancel
+UPDATE jobs SET state = 'cancelled', finished_at = :now, expires_at = :expires_at
+WHERE id = :id AND state IN ('queued', 'scheduled')
+
+-- name: get_job
+SELECT id, task, queue,
+       CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END,
+       priority, due_at, attempts, max_retries, args, kwargs, result, error, traceback,
+       lease_owner, lease_until, unique_key, created_at, started_at, finished_at
+FROM jobs WHERE id = :id
+
+-- name: list_jobs
+SELECT id, task, queue,
+       CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END AS shown,
+       priority, due_at, attempts, max_retries, args, kwargs, result, error, traceback,
+       lease_owner, lease_until, unique_key, created_at, started_at, finished_at
+FROM jobs
+WHERE (:state IS NULL OR shown = :state) AND (:queue IS NULL OR queue = :queue)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: count_by_queue_and_state
+SELECT queue,
+       CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END AS shown,
+       count(*)
+FROM jobs GROUP BY queue, shown
+
+-- name: oldest_waiting
+SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= :now
+
+-- name: count_dead_letters
+SELECT count(*) FROM dead_letters
+
+-- name: list_dead_letters
+SELECT d.job_id, j.task, j.queue, j.args, j.kwargs, d.error, d.traceback, d.attempts,
+       d.first_failed_at, d.died_at
+FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
+ORDER BY d.died_at DESC, d.job_id DESC
+LIMIT :limit
+
+-- name: get_dead_letter
+SELECT d.job_id, j.task, j.queue, j.args, j.kwargs, d.error, d.traceback, d.attempts,
+       d.first_failed_at, d.died_at
+FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
+WHERE d.job_id = :id
+
+-- name: dead_letter_ids
+SELECT job_id FROM dead_letters ORDER BY job_id
+
+-- name: requeue_dead
+UPDATE OR IGNORE jobs
+SET state = 'queued', attempts = 0, due_at = :now, error = NULL, traceback = NULL,
+    first_failed_at = NULL, started_at = NULL, finished_at = NULL, expires_at = NULL
+WHERE id = :id AND state = 'dead'
+
+-- name: delete_dead_letter
+DELETE FROM dead_letters WHERE job_id = :id
+
+-- name: purge_dead_job
+DELETE FROM jobs WHERE id = :id AND state = 'dead'
+
+-- name: prune_expired
+DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND expires_at <= :now
+
+-- name: prune_finished_before
+DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at <= :before
+
+-- name: prune_dead_before
+DELETE FROM jobs
+WHERE state = 'dead' AND id IN (SELECT job_id FROM dead_letters WHERE died_at <= :before)

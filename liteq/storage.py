@@ -1,0 +1,502 @@
+"""The job store: the only module that imports apsw.
+
+Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
+Connections are opened per thread (and per process, after spawn) on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import apsw
+
+from liteq.errors import DatabaseError, NotALiteqDatabase, SchemaTooNew
+from liteq.models import ClaimedJob, JobState, Outcome
+from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
+
+Synchronous = Literal["NORMAL", "FULL"]
+DEFAULT_LEASE = 60.0
+DEFAULT_MAX_RETRIES = 3
+_CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job about to be inserted; payloads already encoded."""
+
+    task: str
+    queue: str
+    priority: int
+    due_at: float
+    args: str | bytes
+    kwargs: str | bytes
+    options: str | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+    lease: float | None = None
+    unique_key: str | None = None
+    unique_for: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What ``enqueue`` reports for one job: its id, and whether it already existed."""
+
+    id: int
+    state: JobState
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What happened to the outcomes handed to :meth:`Storage.exchange`."""
+
+    buried: list[int]
+    lost: list[int]  # outcomes ignored because the lease was no longer ours
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """Who claims, how many, and from which queues in order (a quota each; None = any)."""
+
+    owner: str
+    limit: int
+    order: Sequence[tuple[str | None, int]]
+    default_lease: float = DEFAULT_LEASE
+
+
+def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
+    options = json.loads(row[9]) if row[9] else {}
+    return ClaimedJob(
+        id=row[0],
+        task=row[1],
+        queue=row[2],
+        priority=row[3],
+        due_at=row[4],
+        attempts=row[5],
+        max_retries=row[6],
+        timeout=row[7],
+        lease=row[8],
+        options=options,
+        args=row[10],
+        kwargs=row[11],
+        owner=owner,
+    )
+
+
+class Storage:
+    """One liteq database file. Safe to share between threads; not across processes."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout: float = 5.0,
+        create: bool = True,
+    ) -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise DatabaseError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
+        self.create = create
+        self.q: Queries = load_queries()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[apsw.Connection] = []
+
+    # -- connections -------------------------------------------------------------------
+
+    @property
+    def conn(self) -> apsw.Connection:
+        """This thread's connection, opened (and the schema checked) on first use."""
+        local = self._local
+        conn: apsw.Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            conn = self._open()
+            local.conn = conn
+            local.pid = os.getpid()
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _open(self) -> apsw.Connection:
+        path = self.path
+        if not path.parent.exists():
+            raise DatabaseError(f"cannot open {path}: directory {path.parent} does not exist")
+        if path.is_dir():
+            raise DatabaseError(f"cannot open {path}: it is a directory")
+        exists = path.exists()
+        if not exists and not self.create:
+            raise DatabaseError(f"no liteq database at {path}")
+        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        try:
+            conn = apsw.Connection(str(path), flags=flags)
+        except apsw.Error as exc:
+            raise DatabaseError(f"cannot open {path}: {exc}") from None
+        try:
+            conn.set_busy_timeout(int(self.busy_timeout * 1000))
+            self._check_identity(conn)
+            self._configure(conn)
+            self._migrate(conn)
+        except apsw.NotADBError:
+            conn.close()
+            raise NotALiteqDatabase(f"{path} is not a liteq database (not SQLite)") from None
+        except apsw.Error as exc:
+            conn.close()
+            raise DatabaseError(f"cannot use {path}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        conn.transaction_mode = "IMMEDIATE"
+        return conn
+
+    def _check_identity(self, conn: apsw.Connection) -> None:
+        """Refuse, without writing anything, a file that some other program owns."""
+        app_id = self._scalar(conn, "PRAGMA application_id")
+        version = self._scalar(conn, "PRAGMA user_version")
+        if app_id == APPLICATION_ID:
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{self.path} has liteq schema version {version}; this liteq knows up to "
+                    f"{SCHEMA_VERSION}: upgrade liteq"
+                )
+            return
+        objects = self._scalar(conn, "SELECT count(*) FROM sqlite_schema")
+        if app_id != 0 or version != 0 or objects != 0:
+            raise NotALiteqDatabase(
+                f"{self.path} is a SQLite database that liteq did not create; refusing to touch it"
+            )
+
+    def _configure(self, conn: apsw.Connection) -> None:
+        # One pragma per call: apsw runs a multi-statement string lazily.
+        mode = self._scalar(conn, "PRAGMA journal_mode=WAL")
+        if str(mode).lower() != "wal":
+            raise DatabaseError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA journal_size_limit=67108864")
+        conn.execute("PRAGMA temp_store=MEMORY")
+
+    def _migrate(self, conn: apsw.Connection) -> None:
+        if self._scalar(conn, "PRAGMA user_version") == SCHEMA_VERSION:
+            return
+        conn.transaction_mode = "IMMEDIATE"
+        with conn:
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = self._scalar(conn, "PRAGMA user_version")
+            for script in migrations()[version:]:
+                for _ in conn.execute(script):
+                    pass
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @staticmethod
+    def _scalar(conn: apsw.Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        row = conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[apsw.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on this thread's connection."""
+        conn = self.conn
+        with conn:
+            yield conn
+
+    def close(self) -> None:
+        """Close every connection this object opened (call from one thread at the end)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def close_thread(self) -> None:
+        """Close the calling thread's connection, if it opened one."""
+        conn: apsw.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        conn.close()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap cross-process wake-up."""
+        return int(self._scalar(self.conn, "PRAGMA data_version"))
+
+    def pragma(self, name: str) -> Any:
+        """Read one pragma on this thread's connection (for tests and ``liteq status``)."""
+        if not name.replace("_", "").isalnum():
+            raise DatabaseError(f"bad pragma name {name!r}")
+        return self._scalar(self.conn, f"PRAGMA {name}")
+
+    # -- producer verbs ----------------------------------------------------------------
+
+    def enqueue(self, now: float, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Insert jobs in one transaction; a live job holding a unique key is returned instead."""
+        with self.transaction() as conn:
+            return [self._insert(conn, now, job) for job in jobs]
+
+    def enqueue_one(self, now: float, job: NewJob) -> Enqueued:
+        if job.unique_key is not None:
+            return self.enqueue(now, [job])[0]
+        # A single INSERT is its own transaction: no BEGIN needed.
+        return self._insert(self.conn, now, job)
+
+    def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
+        q = self.q
+        if job.unique_key is not None:
+            row = conn.execute(q.find_unique, {"unique_key": job.unique_key, "now": now}).fetchone()
+            if row is not None:
+                return Enqueued(row[0], self._shown_state(conn, row[0], now), True)
+        state = JobState.QUEUED if job.due_at <= now else JobState.SCHEDULED
+        unique_until = None
+        if job.unique_key is not None and job.unique_for is not None:
+            unique_until = now + job.unique_for
+        conn.execute(
+            q.insert_job,
+            {
+                "task": job.task,
+                "queue": job.queue,
+                "state": state.value,
+                "priority": job.priority,
+                "due_at": job.due_at,
+                "args": job.args,
+                "kwargs": job.kwargs,
+                "options": job.options,
+                "max_retries": job.max_retries,
+                "timeout": job.timeout,
+                "lease": job.lease,
+                "unique_key": job.unique_key,
+                "unique_until": unique_until,
+                "now": now,
+            },
+        )
+        return Enqueued(conn.last_insert_rowid(), state, False)
+
+    def _shown_state(self, conn: apsw.Connection, job_id: int, now: float) -> JobState:
+        row = conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
+        assert row is not None, "a job found by its unique key exists"
+        return JobState(row[3])
+
+    def make_due(self, now: float, job_id: int) -> bool:
+        """A scheduled job becomes due now (eager mode runs retries back to back)."""
+        with self.transaction() as conn:
+            conn.execute(self.q.make_due, {"id": job_id, "now": now})
+            return conn.changes() > 0
+
+    def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
+        with self.transaction() as conn:
+            conn.execute(self.q.cancel, {"id": job_id, "now": now, "expires_at": now + result_ttl})
+            return conn.changes() > 0
+
+    # -- worker verbs ------------------------------------------------------------------
+
+    def exchange(
+        self, now: float, outcomes: Sequence[Outcome], plan: ClaimPlan | None
+    ) -> tuple[Settled, list[ClaimedJob]]:
+        """Settle finished attempts and claim new jobs, in one transaction.
+
+        Each outcome carries the lease it was run under; one whose lease was lost (the
+        job was reclaimed) changes nothing and is reported in ``Settled.lost``.
+        """
+        with self.transaction() as conn:
+            settled = self._settle(conn, now, outcomes)
+            claimed = self._claim(conn, now, plan) if plan and plan.limit > 0 else []
+        return settled, claimed
+
+    def claim(self, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
+        return self.exchange(now, (), plan)[1]
+
+    def settle(self, now: float, outcomes: Sequence[Outcome]) -> Settled:
+        return self.exchange(now, outcomes, None)[0]
+
+    def _claim(self, conn: apsw.Connection, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
+        q = self.q
+        conn.execute(q.promote_due, {"now": now})
+        claimed: list[ClaimedJob] = []
+        owner = plan.owner
+        params: dict[str, Any] = {"owner": owner, "now": now, "default_lease": plan.default_lease}
+        for queue, quota in plan.order:
+            want = min(quota, plan.limit - len(claimed))
+            if want <= 0:
+                continue
+            params["limit"] = want
+            if queue is None:
+                rows = conn.execute(q.claim_any, params).fetchall()
+            else:
+                params["queue"] = queue
+                rows = conn.execute(q.claim_in_queue, params).fetchall()
+            claimed.extend(_claimed(row, owner) for row in rows)
+            if len(claimed) >= plan.limit:
+                break
+        # RETURNING gives no order: restore the claim order (priority, due time, FIFO).
+        claimed.sort(key=lambda job: (-job.priority, job.due_at, job.id))
+        return claimed
+
+    def _settle(self, conn: apsw.Connection, now: float, outcomes: Sequence[Outcome]) -> Settled:
+        q = self.q
+        buried: list[int] = []
+        lost: list[int] = []
+        for outcome in outcomes:
+            job = outcome.job
+            key = {"id": job.id, "owner": job.owner, "attempts": job.attempts, "now": now}
+            if outcome.ok:
+                ttl = outcome.result_ttl
+                key["result"] = outcome.result
+                key["expires_at"] = None if ttl is None else now + ttl
+                conn.execute(q.ack, key)
+            elif outcome.retry_in is not None:
+                due_at = now + outcome.retry_in
+                key["due_at"] = due_at
+                key["state"] = "queued" if due_at <= now else "scheduled"
+                key["error"] = outcome.error
+                key["traceback"] = outcome.traceback
+                conn.execute(q.retry, key)
+            else:
+                key["error"] = outcome.error or "failed"
+                key["traceback"] = outcome.traceback
+                conn.execute(q.bury, key)
+                if conn.changes():
+                    conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
+                    buried.append(job.id)
+                    continue
+            if not conn.changes():
+                lost.append(job.id)
+        return Settled(buried, lost)
+
+    def heartbeat(
+        self, now: float, jobs: Sequence[ClaimedJob], lease: Mapping[int, float]
+    ) -> list[int]:
+        """Extend the leases of ``jobs``; return the ids whose lease was lost."""
+        lost: list[int] = []
+        with self.transaction() as conn:
+            for job in jobs:
+                conn.execute(
+                    self.q.heartbeat,
+                    {
+                        "id": job.id,
+                        "owner": job.owner,
+                        "attempts": job.attempts,
+                        "lease_until": now + lease[job.id],
+                    },
+                )
+                if not conn.changes():
+                    lost.append(job.id)
+        return lost
+
+    def release(self, jobs: Sequence[ClaimedJob]) -> int:
+        """Put running jobs back to queued without spending an attempt (shutdown)."""
+        released = 0
+        with self.transaction() as conn:
+            for job in jobs:
+                conn.execute(
+                    self.q.release, {"id": job.id, "owner": job.owner, "attempts": job.attempts}
+                )
+                released += conn.changes()
+        return released
+
+    def reclaim_expired(
+        self, now: float, decide: Callable[[ClaimedJob], Outcome]
+    ) -> tuple[list[Outcome], Settled]:
+        """Settle running jobs whose lease ran out (their worker is gone) as failed attempts.
+
+        ``decide`` turns each into a retry or a burial; selection and update share one
+        transaction, so a worker that renews its lease at the same moment cannot race it.
+        """
+        with self.transaction() as conn:
+            rows = conn.execute(self.q.expired_leases, {"now": now}).fetchall()
+            outcomes = [decide(_claimed(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
+            settled = self._settle(conn, now, outcomes)
+        return outcomes, settled
+
+    def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
+        """Jobs held by ``owner``, with the time each attempt started."""
+        rows = self.conn.execute(self.q.running_of_owner, {"owner": owner}).fetchall()
+        return [(_claimed(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
+
+    def next_scheduled_at(self) -> float | None:
+        value = self._scalar(self.conn, self.q.next_scheduled_at)
+        return None if value is None else float(value)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get_job(self, now: float, job_id: int) -> tuple[Any, ...] | None:
+        row = self.conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
+        return None if row is None else tuple(row)
+
+    def list_jobs(
+        self, now: float, state: str | None, queue: str | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        params = {"now": now, "state": state, "queue": queue, "limit": limit}
+        return [tuple(row) for row in self.conn.execute(self.q.list_jobs, params)]
+
+    def counts(self, now: float) -> list[tuple[str, str, int]]:
+        rows = self.conn.execute(self.q.count_by_queue_and_state, {"now": now})
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def oldest_waiting(self, now: float) -> float | None:
+        value = self._scalar(self.conn, self.q.oldest_waiting, {"now": now})
+        return None if value is None else float(value)
+
+    def count_dead(self) -> int:
+        return int(self._scalar(self.conn, self.q.count_dead_letters))
+
+    def dead_letters(self, limit: int) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.execute(self.q.list_dead_letters, {"limit": limit})]
+
+    def dead_letter(self, job_id: int) -> tuple[Any, ...] | None:
+        row = self.conn.execute(self.q.get_dead_letter, {"id": job_id}).fetchone()
+        return None if row is None else tuple(row)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def _dead_ids(self, conn: apsw.Connection, ids: Sequence[int] | None) -> list[int]:
+        if ids is not None:
+            return list(ids)
+        return [row[0] for row in conn.execute(self.q.dead_letter_ids)]
+
+    def requeue_dead(self, now: float, ids: Sequence[int] | None) -> int:
+        """Dead jobs back to queued with a fresh attempt budget.
+
+        A job whose unique key is held by a live job stays dead (its key would collide).
+        """
+        count = 0
+        with self.transaction() as conn:
+            for job_id in self._dead_ids(conn, ids):
+                conn.execute(self.q.requeue_dead, {"id": job_id, "now": now})
+                if conn.changes():
+                    conn.execute(self.q.delete_dead_letter, {"id": job_id})
+                    count += 1
+        return count
+
+    def purge_dead(self, ids: Sequence[int] | None) -> int:
+        count = 0
+        with self.transaction() as conn:
+            for job_id in self._dead_ids(conn, ids):
+                conn.execute(self.q.purge_dead_job, {"id": job_id})
+                count += conn.changes()
+        return count
+
+    def prune(self, now: float, finished_before: float | None, dead_before: float | None) -> int:
+        """Delete expired results, finished jobs older than a cut-off, and old dead letters."""
+        with self.transaction() as conn:
+            conn.execute(self.q.prune_expired, {"now": now})
+            count = conn.changes()
+            if finished_before is not None:
+                conn.execute(self.q.prune_finished_before, {"before": finished_before})
+                count += conn.changes()
+            if dead_before is not None:
+                conn.execute(self.q.prune_dead_before, {"before": dead_before})
+                count += conn.changes()
+        return count

@@ -1,0 +1,326 @@
+"""Tasks: a decorated function, its options, and name resolution. No database access here."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+
+from liteq.errors import ConfigError, TaskNotFound
+from liteq.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from liteq.job import Job
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+FailureHook = Callable[["FailureInfo"], object]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureInfo:
+    """What ``on_failure`` / ``on_dead`` hooks receive."""
+
+    job_id: int
+    task: str
+    queue: str
+    attempts: int
+    error: str
+    traceback: str | None
+    will_retry: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """A task's defaults, fixed at decoration time."""
+
+    name: str
+    queue: str = "default"
+    priority: int = 0
+    max_retries: int = 3
+    retry_delay: float = 1.0
+    retry_backoff: float = 2.0
+    retry_max_delay: float = 3600.0
+    retry_jitter: bool = True
+    retry_on: tuple[type[BaseException], ...] | None = None
+    timeout: float | None = None
+    lease: float = 60.0
+    unique: bool = False
+    unique_for: float | None = None
+    result_ttl: float = 7 * 86400.0
+    on_failure: FailureHook | None = None
+    on_dead: FailureHook | None = None
+
+    def __post_init__(self) -> None:
+        _check_positive("timeout", self.timeout)
+        _check_positive("lease", self.lease)
+        _check_non_negative("unique_for", self.unique_for)
+        _check_non_negative("result_ttl", self.result_ttl)
+        if not self.name:
+            raise ConfigError("a task name cannot be empty")
+        self.retry_policy()  # validates the retry numbers
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            delay=self.retry_delay,
+            backoff=self.retry_backoff,
+            max_delay=self.retry_max_delay,
+            jitter=self.retry_jitter,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOptions:
+    """Per-enqueue choices, kept apart from the task's own arguments. None = task default."""
+
+    priority: int | None = None
+    delay: float | None = None
+    eta: datetime | None = None
+    queue: str | None = None
+    max_retries: int | None = None
+    retry_delay: float | None = None
+    retry_backoff: float | None = None
+    retry_max_delay: float | None = None
+    retry_jitter: bool | None = None
+    timeout: float | None = None
+    lease: float | None = None
+    unique_key: str | None = None
+    unique_for: float | None = None
+    result_ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.delay is not None and self.eta is not None:
+            raise ConfigError("give delay or eta, not both")
+        _check_non_negative("delay", self.delay)
+        _check_positive("timeout", self.timeout)
+        _check_positive("lease", self.lease)
+        _check_non_negative("unique_for", self.unique_for)
+        _check_non_negative("max_retries", self.max_retries)
+        if self.priority is not None and not isinstance(self.priority, int):
+            raise ConfigError(f"priority must be an int, not {type(self.priority).__name__}")
+
+    def merged(self, other: EnqueueOptions) -> EnqueueOptions:
+        """These options with every value set in ``other`` taking precedence."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other)}
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "delay" in changes:
+            changes["eta"] = None
+        if "eta" in changes:
+            changes["delay"] = None
+        return replace(self, **changes)
+
+
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ConfigError(f"{name} must be > 0, not {value!r}")
+
+
+def _check_non_negative(name: str, value: float | None) -> None:
+    if value is not None and not value >= 0:
+        raise ConfigError(f"{name} must be >= 0, not {value!r}")
+
+
+Call = tuple[Sequence[Any], Mapping[str, Any]]
+
+
+class Producer(Protocol):
+    """What a task needs from its queue to enqueue itself."""
+
+    def _enqueue_calls(
+        self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
+    ) -> list[Job]: ...
+
+
+class Task(Generic[P, R]):
+    """A function registered with ``@q.task``. Calling it runs it here and now."""
+
+    def __init__(self, fn: Callable[P, R], producer: Producer, options: TaskOptions) -> None:
+        self.fn = fn
+        self.producer = producer
+        self.opts = options
+        functools.update_wrapper(self, fn)
+
+    @property
+    def name(self) -> str:
+        return self.opts.name
+
+    def __repr__(self) -> str:
+        return f"<liteq.Task {self.opts.name}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Persist one call of this task; returns once it is committed."""
+        return self.producer._enqueue_calls(self, EnqueueOptions(), [(args, kwargs)])[0]
+
+    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any] | Call]) -> list[Job]:
+        """Persist many calls in one transaction; each is an args tuple or a kwargs dict."""
+        return self.producer._enqueue_calls(self, EnqueueOptions(), _as_calls(calls))
+
+    def options(
+        self,
+        *,
+        priority: int | None = None,
+        delay: float | None = None,
+        eta: datetime | None = None,
+        queue: str | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: float | None = None,
+        retry_max_delay: float | None = None,
+        retry_jitter: bool | None = None,
+        timeout: float | None = None,
+        lease: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
+        result_ttl: float | None = None,
+    ) -> TaskCall[P, R]:
+        """A frozen copy of this task that enqueues with these options."""
+        return TaskCall(
+            self,
+            EnqueueOptions(
+                priority=priority,
+                delay=delay,
+                eta=eta,
+                queue=queue,
+                max_retries=max_retries,
+                retry_delay=retry_delay,
+                retry_backoff=retry_backoff,
+                retry_max_delay=retry_max_delay,
+                retry_jitter=retry_jitter,
+                timeout=timeout,
+                lease=lease,
+                unique_key=unique_key,
+                unique_for=unique_for,
+                result_ttl=result_ttl,
+            ),
+        )
+
+
+class TaskCall(Generic[P, R]):
+    """A task bound to enqueue options (``task.options(...)``); immutable."""
+
+    __slots__ = ("_options", "_task")
+
+    def __init__(self, task: Task[P, R], options: EnqueueOptions) -> None:
+        self._task = task
+        self._options = options
+
+    def options(self, **overrides: Any) -> TaskCall[P, R]:
+        return TaskCall(self._task, self._options.merged(EnqueueOptions(**overrides)))
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        return self._task.producer._enqueue_calls(self._task, self._options, [(args, kwargs)])[0]
+
+    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any] | Call]) -> list[Job]:
+        return self._task.producer._enqueue_calls(self._task, self._options, _as_calls(calls))
+
+
+def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any] | Call]) -> list[Call]:
+    out: list[Call] = []
+    for call in calls:
+        if isinstance(call, Mapping):
+            out.append(((), call))
+        elif isinstance(call, Sequence) and not isinstance(call, str | bytes):
+            out.append((call, {}))
+        else:
+            raise ConfigError(
+                f"enqueue_many takes args tuples or kwargs dicts, not {type(call).__name__}"
+            )
+    return out
+
+
+def importable_module(module: str) -> str:
+    """The name another process can import ``module`` by: a script run as ``__main__``
+    is known by its file name (``python app.py`` -> ``app``), ``python -m pkg.mod`` by
+    ``pkg.mod``."""
+    if module not in ("__main__", "__mp_main__"):
+        return module
+    main = sys.modules.get(module)
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return str(spec.name)
+    file = getattr(main, "__file__", None)
+    return Path(file).stem if file else module
+
+
+def default_task_name(fn: Callable[..., Any]) -> str:
+    """``module:qualname``, with the module as another process would import it."""
+    return f"{importable_module(fn.__module__)}:{fn.__qualname__}"
+
+
+class TaskRegistry:
+    """Tasks by name, as registered on one queue."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[Any, Any]] = {}
+
+    def add(self, task: Task[Any, Any]) -> None:
+        self._tasks[task.name] = task
+
+    def get(self, name: str) -> Task[Any, Any] | None:
+        return self._tasks.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+class TaskResolver:
+    """Finds the task for a job's name: registered tasks first, then by import path.
+
+    Only ``Task`` objects are ever returned, so a name such as ``os:system`` cannot run.
+    """
+
+    def __init__(self, registries: Sequence[TaskRegistry]) -> None:
+        self._registries = list(registries)
+        self._cache: dict[str, Task[Any, Any]] = {}
+
+    def resolve(self, name: str) -> Task[Any, Any]:
+        task = self._cache.get(name)
+        if task is None:
+            task = self._lookup(name)
+            self._cache[name] = task
+        return task
+
+    def _lookup(self, name: str) -> Task[Any, Any]:
+        for registry in self._registries:
+            found = registry.get(name)
+            if found is not None:
+                return found
+        module_name, sep, qualname = name.partition(":")
+        if not sep or not module_name or not qualname:
+            raise TaskNotFound(
+                f"no task named {name!r} is registered (import its module with --app)"
+            )
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except Exception as exc:
+            raise TaskNotFound(
+                f"task {name!r}: cannot import module {module_name!r}: {exc}"
+            ) from None
+        for part in qualname.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise TaskNotFound(
+                    f"task {name!r}: module {module_name!r} has no attribute {qualname!r}"
+                ) from None
+        if not isinstance(obj, Task):
+            raise TaskNotFound(
+                f"{name!r} is not a liteq task: only functions decorated with @q.task run"
+            )
+        return obj

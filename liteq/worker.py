@@ -1,0 +1,415 @@
+"""The worker: the claim loop, lease renewal, reclaim of dead workers' jobs, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import signal
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from liteq.apps import load_apps
+from liteq.clock import Clock
+from liteq.config import QueueSpec, WorkerSettings
+from liteq.errors import WorkerLost
+from liteq.execution import Executor
+from liteq.models import ClaimedJob, Outcome
+from liteq.runners import InlineRunner, Runner, ThreadRunner
+from liteq.storage import DEFAULT_LEASE, ClaimPlan, Settled, Storage
+from liteq.tasks import TaskRegistry, TaskResolver
+
+if TYPE_CHECKING:
+    from liteq.queue import Queue
+
+log = logging.getLogger("liteq.worker")
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def make_owner(tag: str = "") -> str:
+    """A lease owner id: host, pid and a random part, so a restarted pid never matches."""
+    suffix = f":{tag}" if tag else ""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}{suffix}"
+
+
+def claim_order(spec: QueueSpec, free: int, rng: random.Random) -> list[tuple[str | None, int]]:
+    """Queues to claim ``free`` jobs from, in order, each with a quota.
+
+    Weights: each slot goes to a queue drawn by weight; what an empty queue leaves is
+    filled from the others in a weighted random order, so the choice is fair between
+    the queues that have work.
+    """
+    if spec is None:
+        return [(None, free)]
+    if isinstance(spec, Mapping):
+        names = list(spec)
+        drawn = Counter(rng.choices(names, [spec[name] for name in names], k=free))
+        order: list[tuple[str | None, int]] = [(name, drawn[name]) for name in names if drawn[name]]
+        remaining = dict(spec)
+        while remaining:
+            name = rng.choices(list(remaining), list(remaining.values()))[0]
+            order.append((name, free))
+            del remaining[name]
+        return order
+    return [(name, free) for name in spec]
+
+
+class Heartbeat:
+    """Renews the leases of running jobs from its own thread (and connection)."""
+
+    def __init__(self, storage: Storage, clock: Clock) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="liteq-heartbeat", daemon=True)
+        self.lost: set[int] = set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def track(self, job: ClaimedJob, lease: float) -> None:
+        with self._lock:
+            self._jobs[job.id] = (job, lease)
+
+    def untrack(self, job_id: int) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    tracked = list(self._jobs.values())
+                interval = min((lease for _, lease in tracked), default=3.0) / 3
+                # Real time on purpose: under a fake clock leases then expire as tests want.
+                if self._stopped.wait(interval):
+                    return
+                with self._lock:
+                    tracked = list(self._jobs.values())
+                if not tracked:
+                    continue
+                jobs = [job for job, _ in tracked]
+                leases = {job.id: lease for job, lease in tracked}
+                for job_id in self._storage.heartbeat(self._clock.now(), jobs, leases):
+                    if job_id not in self.lost:
+                        self.lost.add(job_id)
+                        log.warning(
+                            "job %s: lease lost (reclaimed elsewhere); its result will be ignored",
+                            job_id,
+                        )
+        except Exception:
+            log.exception("heartbeat thread failed; leases will expire and jobs be reclaimed")
+        finally:
+            self._storage.close_thread()
+
+
+@dataclass
+class _Running:
+    job: ClaimedJob
+    deadline: float | None  # monotonic; None = no timeout enforced here
+
+
+class Worker:
+    """The claim loop of one process: claims for free slots, runs, settles, repeats.
+
+    ``mode="thread"`` runs jobs on a thread pool and enforces timeouts by abandoning the
+    attempt; ``mode="inline"`` runs one job at a time in the loop's own thread (process
+    pool children, ``drain``), where timeouts are the supervisor's business.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        executor: Executor,
+        clock: Clock,
+        settings: WorkerSettings,
+        *,
+        mode: str = "thread",
+        owner: str | None = None,
+        stop: StopFlag | None = None,
+        wakeup: threading.Event | None = None,
+        rng: random.Random | None = None,
+        on_tick: Callable[[float], None] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.executor = executor
+        self.clock = clock
+        self.settings = settings
+        self.mode = mode
+        self.owner = owner or make_owner()
+        self.stop = stop if stop is not None else threading.Event()
+        self.wakeup = wakeup if wakeup is not None else threading.Event()
+        self.rng = rng or random.Random()
+        self.on_tick = on_tick
+        self.ran = 0
+        self.died: list[int] = []
+        self.concurrency = settings.concurrency if mode == "thread" else 1
+
+    def _runner(self) -> Runner:
+        if self.mode == "thread":
+            return ThreadRunner(self.executor, self.concurrency)
+        return InlineRunner(self.executor)
+
+    def run(self) -> int:
+        """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
+        runner = self._runner()
+        heartbeat = Heartbeat(self.storage, self.clock)
+        heartbeat.start()
+        try:
+            self._loop(runner, heartbeat)
+        finally:
+            heartbeat.stop()
+            runner.close()
+        return self.ran
+
+    def _lease_of(self, job: ClaimedJob) -> float:
+        if job.lease is not None:
+            return job.lease
+        task = self.executor.task_for(job)
+        return task.opts.lease if task is not None else DEFAULT_LEASE
+
+    def _timeout_of(self, job: ClaimedJob) -> float | None:
+        if job.timeout is not None:
+            return job.timeout
+        task = self.executor.task_for(job)
+        return task.opts.timeout if task is not None else None
+
+    def _loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
+        s = self.settings
+        clock, storage = self.clock, self.storage
+        running: dict[int, _Running] = {}
+        pending: list[Outcome] = []
+        may_have_work = True
+        next_scheduled: float | None = None
+        seen_version = storage.data_version()
+        last_reclaim = -math.inf
+        last_prune = clock.monotonic()
+        stop_deadline: float | None = None
+        while True:
+            mono = clock.monotonic()
+            now = clock.now()
+            for outcome in runner.done():
+                current = running.get(outcome.job.id)
+                if current is None or current.job.attempts != outcome.job.attempts:
+                    continue  # an abandoned (timed-out) attempt finished late: ignore it
+                del running[outcome.job.id]
+                heartbeat.untrack(outcome.job.id)
+                pending.append(outcome)
+            for item in [
+                r for r in running.values() if r.deadline is not None and mono >= r.deadline
+            ]:
+                job = item.job
+                del running[job.id]
+                heartbeat.untrack(job.id)
+                runner.abandon(job.id)
+                error = TimeoutError(
+                    f"attempt {job.attempts} timed out after {self._timeout_of(job)}s"
+                )
+                pending.append(
+                    self.executor.fail(
+                        job, error, self.executor.task_for(job), respect_retry_on=False
+                    )
+                )
+            stopping = self.stop.is_set()
+            if stopping and stop_deadline is None:
+                stop_deadline = mono + s.grace
+                log.info(
+                    "stopping: no new claims; waiting up to %ss for %d running job(s)",
+                    s.grace,
+                    len(running),
+                )
+            if self.on_tick is not None and not stopping:
+                self.on_tick(now)
+            if not may_have_work:
+                if self.wakeup.is_set():
+                    self.wakeup.clear()
+                    may_have_work = True
+                elif next_scheduled is not None and now >= next_scheduled:
+                    may_have_work = True
+                else:
+                    version = storage.data_version()
+                    if version != seen_version:
+                        seen_version = version
+                        may_have_work = True
+            free = 0 if stopping else self.concurrency - len(running)
+            want = free > 0 and may_have_work
+            if pending or want:
+                plan = None
+                if want:
+                    plan = ClaimPlan(self.owner, free, claim_order(s.queues, free, self.rng))
+                settled, claimed = storage.exchange(now, pending, plan)
+                self._after_settle(pending, settled)
+                pending = []
+                if want and len(claimed) < free:
+                    may_have_work = False
+                    next_scheduled = storage.next_scheduled_at()
+                for job in claimed:
+                    timeout = self._timeout_of(job) if self.mode == "thread" else None
+                    running[job.id] = _Running(job, None if timeout is None else mono + timeout)
+                    heartbeat.track(job, self._lease_of(job))
+                    self.ran += 1
+                    runner.submit(job)
+                if claimed or runner.has_done():
+                    continue
+            if mono - last_reclaim >= s.reclaim_interval:
+                last_reclaim = mono
+                self._reclaim(now)
+            if s.prune_interval and mono - last_prune >= s.prune_interval:
+                last_prune = mono
+                self._prune(now)
+            if stopping:
+                if not running:
+                    return
+                if stop_deadline is not None and mono >= stop_deadline:
+                    released = storage.release([r.job for r in running.values()])
+                    log.warning(
+                        "grace period over: released %d unfinished job(s) to the queue", released
+                    )
+                    return
+            if s.burst and not running and not may_have_work:
+                return
+            if running and (free == 0 or may_have_work):
+                runner.wait(self._wait_time(running, mono, 0.05))
+            elif running:
+                runner.wait(self._wait_time(running, mono, s.poll_interval))
+            else:
+                clock.wait(self.wakeup, s.poll_interval)
+
+    @staticmethod
+    def _wait_time(running: dict[int, _Running], mono: float, cap: float) -> float:
+        deadlines = [r.deadline for r in running.values() if r.deadline is not None]
+        if not deadlines:
+            return cap
+        return max(0.0, min(cap, min(deadlines) - mono))
+
+    def _after_settle(self, outcomes: list[Outcome], settled: Settled) -> None:
+        buried = set(settled.buried)
+        for job_id in settled.lost:
+            log.warning(
+                "job %s: lease was lost before the attempt ended; its outcome was discarded", job_id
+            )
+        self.died.extend(settled.buried)
+        lost = set(settled.lost)
+        for outcome in outcomes:
+            if not outcome.ok and outcome.job.id not in lost:
+                self.executor.notify(outcome, dead=outcome.job.id in buried)
+
+    def _reclaim(self, now: float) -> None:
+        def decide(job: ClaimedJob) -> Outcome:
+            error = WorkerLost(f"lease expired: the worker running attempt {job.attempts} was lost")
+            return self.executor.fail(
+                job, error, self.executor.task_for(job), respect_retry_on=False
+            )
+
+        outcomes, settled = self.storage.reclaim_expired(now, decide)
+        if outcomes:
+            log.warning("reclaimed %d job(s) whose worker was lost", len(outcomes))
+            self._after_settle(outcomes, settled)
+
+    def _prune(self, now: float) -> None:
+        try:
+            count = self.storage.prune(now, None, now - self.settings.dead_retention)
+        except Exception:
+            log.exception("periodic prune failed")
+            return
+        if count:
+            log.info("pruned %d finished job(s)", count)
+
+
+def build_executor(
+    queue: Queue, apps: tuple[str, ...], rng: random.Random | None = None
+) -> Executor:
+    registries: list[TaskRegistry] = [*load_apps(apps), queue.registry]
+    return Executor(TaskResolver(registries), queue.codec, rng or random.Random())
+
+
+def drain(queue: Queue) -> tuple[int, list[int]]:
+    """Run every due job in this thread; returns (jobs run, ids of jobs that died)."""
+    settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
+    worker = Worker(
+        queue.storage,
+        build_executor(queue, ()),
+        queue.clock,
+        settings,
+        mode="inline",
+        owner=make_owner("drain"),
+        wakeup=threading.Event(),
+    )
+    ran = worker.run()
+    return ran, worker.died
+
+
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK: CTRL_BREAK on Windows
+
+
+def serve(
+    queue: Queue,
+    settings: WorkerSettings,
+    *,
+    stop: threading.Event | None = None,
+    handle_signals: bool | None = None,
+) -> int:
+    """Run a worker for ``queue`` until stopped; the entry point of ``run_worker`` and the CLI."""
+    stop = stop if stop is not None else threading.Event()
+    if handle_signals is None:
+        handle_signals = threading.current_thread() is threading.main_thread()
+    emergency: list[Callable[[], None]] = []
+    previous: dict[int, Any] = {}
+    if handle_signals:
+        hits = {"count": 0}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            hits["count"] += 1
+            if hits["count"] == 1 and not stop.is_set():
+                log.warning("signal %s: finishing running jobs (again to exit at once)", signum)
+                stop.set()
+                return
+            log.warning(
+                "second signal: exiting now; leases of running jobs will expire and be reclaimed"
+            )
+            for action in emergency:
+                action()
+            os._exit(130)
+
+        for name in _STOP_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                previous[signum] = signal.signal(signum, on_signal)
+    try:
+        executor = build_executor(queue, settings.apps)
+        if settings.pool == "process":
+            from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
+
+            pool = ProcessPool(queue, executor, settings, stop)
+            emergency.append(pool.kill_all)
+            return pool.run()
+        worker = Worker(
+            queue.storage,
+            executor,
+            queue.clock,
+            settings,
+            mode="thread",
+            stop=stop,
+            wakeup=queue.wakeup,
+        )
+        log.info("worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, queue.path)
+        return worker.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
