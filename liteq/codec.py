@@ -65,7 +65,10 @@ class JsonCodec:
         self._decoder = json.JSONDecoder()
 
     def dumps(self, value: Any, what: str) -> Payload:
-        problem = _json_problem(value, what)
+        try:
+            problem = _json_problem(value, what)
+        except RecursionError:  # a self-referencing or absurdly deep structure
+            raise SerializationError(f"{what} is nested too deeply (or contains itself)") from None
         if problem:
             raise SerializationError(problem)
         try:

@@ -80,7 +80,7 @@ class Executor:
         """
         policy = self.policy(job, task)
         if retryable and respect_retry_on and task is not None and task.opts.retry_on is not None:
-            retryable = isinstance(exc, Retry | task.opts.retry_on)
+            retryable = isinstance(exc, (Retry, *task.opts.retry_on))
         retry_in: float | None = None
         if retryable and job.attempts <= policy.max_retries:
             if isinstance(exc, Retry) and exc.delay is not None:

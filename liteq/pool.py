@@ -30,6 +30,7 @@ from liteq.storage import Storage
 from liteq.tasks import TaskResolver
 
 if TYPE_CHECKING:
+    from liteq.cron import CronTicker
     from liteq.queue import Queue
 
 log = logging.getLogger("liteq.pool")
@@ -119,7 +120,12 @@ class ProcessPool:
     """Supervises ``settings.concurrency`` children."""
 
     def __init__(
-        self, queue: Queue, executor: Executor, settings: WorkerSettings, stop: threading.Event
+        self,
+        queue: Queue,
+        executor: Executor,
+        settings: WorkerSettings,
+        stop: threading.Event,
+        ticker: CronTicker | None = None,
     ) -> None:
         from liteq.worker import make_owner  # noqa: PLC0415
 
@@ -128,6 +134,7 @@ class ProcessPool:
         self.executor = executor
         self.settings = settings
         self.stop = stop
+        self.ticker = ticker  # the parent fires schedules; children only run jobs
         self.ctx = multiprocessing.get_context("spawn")
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
@@ -177,6 +184,8 @@ class ProcessPool:
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
+                if self.ticker is not None and not stopping:
+                    self.ticker.tick(self.queue.clock.now())
                 self._supervise(stopping)
                 if all(slot.finished for slot in self.slots):
                     break
@@ -229,6 +238,8 @@ class ProcessPool:
             slot.process.kill()
             slot.process.join()
             self._fail_job(job, TimeoutError(f"attempt {job.attempts} timed out after {timeout}s"))
+            # The child may have claimed another job since we looked: it died with the child.
+            self._fail_running(slot.owner, WorkerLost("worker process killed after a timeout"))
             with self._lock:
                 self.slots[position] = self._spawn(slot.index, slot.generation + 1)
             return

@@ -26,6 +26,7 @@ from liteq.tasks import (
     TaskOptions,
     TaskRegistry,
     default_task_name,
+    importable_module,
 )
 
 P = ParamSpec("P")
@@ -73,7 +74,6 @@ class Queue:
         self.storage = Storage(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.
         self.wakeup = threading.Event()
-        self.cron_schedules: list[Any] = []
 
     def __repr__(self) -> str:
         return f"<liteq.Queue {self.path!r}>"
@@ -142,6 +142,127 @@ class Queue:
         task = Task(fn, self, opts)
         self.registry.add(task)
         return task
+
+    def cron(
+        self,
+        expr: str | None = None,
+        *,
+        every: float | None = None,
+        tz: str | None = None,
+        name: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        **task_options: Any,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a task and run it on a schedule: ``@q.cron("0 9 * * *", tz=...)`` or
+        ``@q.cron(every=30.0)``. The schedule is written to the database when a worker
+        imports this module; each tick is enqueued once however many workers run."""
+        from liteq.cron import Schedule  # noqa: PLC0415 - croniter loads only for cron users
+
+        def register(fn: Callable[P, R]) -> Task[P, R]:
+            task = self._register(fn, {"queue": queue, "priority": priority, **task_options})
+            schedule = Schedule(
+                name=name or task.name,
+                task=task.name,
+                expr=expr,
+                every=every,
+                tz=tz,
+                args=tuple(args),
+                kwargs=dict(kwargs or {}),
+                queue=queue,
+                priority=priority,
+                module=importable_module(fn.__module__),
+            )
+            dumps_call(self.codec, schedule.args, schedule.kwargs or {})  # fail now, not at tick
+            self.registry.add_schedule(schedule)
+            return task
+
+        return register
+
+    def add_schedule(
+        self,
+        name: str,
+        task: str,
+        *,
+        expr: str | None = None,
+        every: float | None = None,
+        tz: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        queue: str = "default",
+        priority: int = 0,
+    ) -> dict[str, Any]:
+        """Persist a schedule with no code change (what ``liteq cron add`` does)."""
+        from liteq.cron import Schedule, schedule_params  # noqa: PLC0415
+
+        schedule = Schedule(
+            name=name,
+            task=task,
+            expr=expr,
+            every=every,
+            tz=tz,
+            args=tuple(args),
+            kwargs=dict(kwargs or {}),
+            queue=queue,
+            priority=priority,
+        )
+        now = self.clock.now()
+        self.storage.add_schedule(now, schedule_params(schedule, self.codec, now))
+        return self.schedule(name)
+
+    def sync_schedules(self, registries: Sequence[TaskRegistry]) -> list[str]:
+        """Write the schedules declared in code by ``registries``; drop ones removed from
+        code. Returns the names removed. A worker calls this at start."""
+        from liteq.cron import schedule_params  # noqa: PLC0415
+
+        now = self.clock.now()
+        declared = {}
+        modules: list[str] = []
+        for registry in registries:
+            declared.update(registry.schedules)
+            modules.extend(m for m in registry.modules() if m not in modules)
+        params = [schedule_params(s, self.codec, now) for s in declared.values()]
+        return self.storage.sync_schedules(now, params, modules)
+
+    def _schedule_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        return {
+            "name": row[0],
+            "task": row[1],
+            "expr": row[2],
+            "every": row[3],
+            "tz": row[4] or "UTC",
+            "args": self._decode_quietly(row[5]),
+            "kwargs": self._decode_quietly(row[6]),
+            "queue": row[7],
+            "priority": row[8],
+            "source": "code" if row[9] else "cli",
+            "module": row[9],
+            "paused": bool(row[10]),
+            "next_fire_at": row[12],
+            "last_fire_at": row[13],
+            "last_job_id": row[14],
+        }
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every persisted schedule with its last and next fire time (epoch seconds)."""
+        return [self._schedule_dict(row) for row in self.storage.schedules()]
+
+    def schedule(self, name: str) -> dict[str, Any]:
+        row = self.storage.schedule(name)
+        if row is None:
+            raise ConfigError(f"no schedule named {name!r}")
+        return self._schedule_dict(row)
+
+    def remove_schedule(self, name: str) -> None:
+        if not self.storage.remove_schedule(name):
+            raise ConfigError(f"no schedule named {name!r}")
+
+    def pause_schedule(self, name: str, paused: bool = True) -> None:
+        """Stop (or with ``paused=False`` resume) firing a schedule."""
+        if not self.storage.pause_schedule(self.clock.now(), name, paused):
+            raise ConfigError(f"no schedule named {name!r}")
 
     # -- enqueue -----------------------------------------------------------------------
 

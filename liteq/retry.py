@@ -47,7 +47,7 @@ def backoff_delay(attempts: int, policy: RetryPolicy) -> float:
     try:
         raw = policy.delay * policy.backoff**attempts
     except OverflowError:
-        raw = math.inf
+        raw = 0.0 if policy.delay == 0 else math.inf
     if math.isnan(raw):  # 0 * inf
         raw = 0.0
     return min(policy.max_delay, raw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,6 +92,24 @@ def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
     )
 
 
+@contextmanager
+def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
+
+    Not ``with conn:``: apsw's context manager waits out a busy lock without releasing
+    the GIL, so the thread that holds the lock (needing the GIL to finish) cannot commit
+    and both threads stall until the busy timeout. ``execute`` releases the GIL.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if not conn.get_autocommit():  # some errors already rolled the transaction back
+            conn.execute("ROLLBACK")
+        raise
+
+
 class Storage:
     """One liteq database file. Safe to share between threads; not across processes."""
 
@@ -144,9 +163,11 @@ class Storage:
             raise DatabaseError(f"cannot open {path}: {exc}") from None
         try:
             conn.set_busy_timeout(int(self.busy_timeout * 1000))
-            self._check_identity(conn)
+            if not self._check_identity(conn):
+                # Create the schema before switching to WAL: on a brand-new file, connections
+                # that race through the switch and the first write can deadlock each other.
+                self._migrate(conn)
             self._configure(conn)
-            self._migrate(conn)
         except apsw.NotADBError:
             conn.close()
             raise NotALiteqDatabase(f"{path} is not a liteq database (not SQLite)") from None
@@ -159,26 +180,35 @@ class Storage:
         conn.transaction_mode = "IMMEDIATE"
         return conn
 
-    def _check_identity(self, conn: apsw.Connection) -> None:
-        """Refuse, without writing anything, a file that some other program owns."""
-        app_id = self._scalar(conn, "PRAGMA application_id")
-        version = self._scalar(conn, "PRAGMA user_version")
+    def _check_identity(self, conn: apsw.Connection) -> bool:
+        """Refuse, without writing anything, a file that some other program owns.
+
+        True if the file holds liteq's current schema; False if it needs migrating.
+        """
+        # One statement, so one snapshot: three separate reads could straddle another
+        # process's first migration and mistake a half-seen liteq file for a foreign one.
+        row: Sequence[Any] = conn.execute(
+            "SELECT (SELECT application_id FROM pragma_application_id),"
+            " (SELECT user_version FROM pragma_user_version),"
+            " (SELECT count(*) FROM sqlite_schema)"
+        ).fetchall()[0]
+        app_id, version, objects = (int(value) for value in row)
         if app_id == APPLICATION_ID:
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(
                     f"{self.path} has liteq schema version {version}; this liteq knows up to "
                     f"{SCHEMA_VERSION}: upgrade liteq"
                 )
-            return
-        objects = self._scalar(conn, "SELECT count(*) FROM sqlite_schema")
+            return version == SCHEMA_VERSION
         if app_id != 0 or version != 0 or objects != 0:
             raise NotALiteqDatabase(
                 f"{self.path} is a SQLite database that liteq did not create; refusing to touch it"
             )
+        return False
 
     def _configure(self, conn: apsw.Connection) -> None:
         # One pragma per call: apsw runs a multi-statement string lazily.
-        mode = self._scalar(conn, "PRAGMA journal_mode=WAL")
+        mode = self._switch_to_wal(conn)
         if str(mode).lower() != "wal":
             raise DatabaseError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -186,12 +216,23 @@ class Storage:
         conn.execute("PRAGMA journal_size_limit=67108864")
         conn.execute("PRAGMA temp_store=MEMORY")
 
+    def _switch_to_wal(self, conn: apsw.Connection) -> Any:
+        # The switch needs an exclusive lock and SQLite may answer BUSY at once, without
+        # the busy handler, while another connection creates the file: retry for a while.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return self._scalar(conn, "PRAGMA journal_mode=WAL")
+            except apsw.BusyError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
     def _migrate(self, conn: apsw.Connection) -> None:
-        if self._scalar(conn, "PRAGMA user_version") == SCHEMA_VERSION:
-            return
-        conn.transaction_mode = "IMMEDIATE"
-        with conn:
-            # Re-read inside the write lock: another process may have migrated meanwhile.
+        with _immediate(conn):
+            # Check again inside the write lock: another process may have migrated meanwhile.
+            if self._check_identity(conn):
+                return
             version = self._scalar(conn, "PRAGMA user_version")
             for script in migrations()[version:]:
                 for _ in conn.execute(script):
@@ -207,8 +248,7 @@ class Storage:
     @contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` on this thread's connection."""
-        conn = self.conn
-        with conn:
+        with _immediate(self.conn) as conn:
             yield conn
 
     def close(self) -> None:
@@ -500,3 +540,115 @@ class Storage:
                 conn.execute(self.q.prune_dead_before, {"before": dead_before})
                 count += conn.changes()
         return count
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def schedules(self) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.execute(self.q.list_schedules)]
+
+    def schedule(self, name: str) -> tuple[Any, ...] | None:
+        row = self.conn.execute(self.q.get_schedule, {"name": name}).fetchone()
+        return None if row is None else tuple(row)
+
+    def sync_schedules(
+        self, now: float, declared: Sequence[dict[str, Any]], modules: Sequence[str]
+    ) -> list[str]:
+        """Upsert schedules declared in code; drop those ``modules`` no longer declare.
+
+        A schedule whose definition did not change keeps its next fire time, so a tick
+        missed while no worker ran still fires (once). Returns the names removed.
+        """
+        removed: list[str] = []
+        with self.transaction() as conn:
+            names = {schedule["name"] for schedule in declared}
+            for module in modules:
+                for (name,) in conn.execute(
+                    self.q.code_schedules_of_module, {"module": module}
+                ).fetchall():
+                    if name not in names:
+                        conn.execute(self.q.delete_schedule, {"name": name})
+                        removed.append(str(name))
+            for schedule in declared:
+                self._upsert_schedule(conn, now, schedule)
+        return removed
+
+    def add_schedule(self, now: float, schedule: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            self._upsert_schedule(conn, now, schedule)
+
+    def _upsert_schedule(self, conn: apsw.Connection, now: float, schedule: dict[str, Any]) -> None:
+        existing = conn.execute(self.q.get_schedule, {"name": schedule["name"]}).fetchone()
+        params = {**schedule, "now": now}
+        if existing is not None:
+            same_timing = (existing[2], existing[3], existing[4]) == (
+                schedule["expr"],
+                schedule["every"],
+                schedule["tz"],
+            )
+            if same_timing:
+                params["anchor"] = existing[11]
+                params["next_fire_at"] = existing[12]
+        conn.execute(self.q.upsert_schedule, params)
+
+    def remove_schedule(self, name: str) -> bool:
+        with self.transaction() as conn:
+            conn.execute(self.q.delete_schedule, {"name": name})
+            return conn.changes() > 0
+
+    def pause_schedule(self, now: float, name: str, paused: bool) -> bool:
+        with self.transaction() as conn:
+            conn.execute(self.q.pause_schedule, {"name": name, "paused": int(paused), "now": now})
+            return conn.changes() > 0
+
+    def next_schedule_at(self) -> float | None:
+        value = self._scalar(self.conn, self.q.next_schedule_at)
+        return None if value is None else float(value)
+
+    def fire_due_schedules(
+        self, now: float, next_after: Callable[[tuple[Any, ...], float], float]
+    ) -> list[tuple[str, int | None, float]]:
+        """Enqueue one job for each due schedule and move it to its next fire time.
+
+        One transaction: the (schedule, fire time) row, the job and the new next fire time
+        commit together, so a tick fires once whichever worker gets there first.
+        ``next_after(row, now)`` computes the next fire strictly after ``now``, which
+        coalesces the ticks missed while no worker ran into the one fired now.
+        """
+        fired: list[tuple[str, int | None, float]] = []
+        with self.transaction() as conn:
+            rows: list[tuple[Any, ...]] = [
+                tuple(raw) for raw in conn.execute(self.q.due_schedules, {"now": now})
+            ]
+            for row in rows:
+                name, fire_at = str(row[0]), float(row[12])
+                job_id: int | None = None
+                conn.execute(self.q.insert_fire, {"name": name, "fire_at": fire_at})
+                if conn.changes():
+                    job = NewJob(
+                        task=row[1],
+                        queue=row[7],
+                        priority=row[8],
+                        due_at=now,
+                        args=row[5],
+                        kwargs=row[6],
+                    )
+                    job_id = self._insert(conn, now, job).id
+                    conn.execute(
+                        self.q.set_fire_job, {"name": name, "fire_at": fire_at, "job_id": job_id}
+                    )
+                    fired.append((name, job_id, fire_at))
+                conn.execute(
+                    self.q.advance_schedule,
+                    {
+                        "name": name,
+                        "fire_at": fire_at,
+                        "job_id": job_id,
+                        "next_fire_at": next_after(row, now),
+                    },
+                )
+        return fired
+
+    def prune_fires(self, before: float) -> int:
+        with self.transaction() as conn:
+            conn.execute(self.q.prune_fires_before, {"before": before})
+            return conn.changes()

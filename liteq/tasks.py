@@ -15,6 +15,7 @@ from liteq.errors import ConfigError, TaskNotFound
 from liteq.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from liteq.cron import Schedule
     from liteq.job import Job
 
 P = ParamSpec("P")
@@ -258,16 +259,26 @@ def default_task_name(fn: Callable[..., Any]) -> str:
 
 
 class TaskRegistry:
-    """Tasks by name, as registered on one queue."""
+    """Tasks by name, and the schedules declared with ``@q.cron``, of one queue."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task[Any, Any]] = {}
+        self.schedules: dict[str, Schedule] = {}
 
     def add(self, task: Task[Any, Any]) -> None:
         self._tasks[task.name] = task
 
     def get(self, name: str) -> Task[Any, Any] | None:
         return self._tasks.get(name)
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        self.schedules[schedule.name] = schedule
+
+    def modules(self) -> list[str]:
+        """Importable modules that declared this registry's tasks and schedules."""
+        found = [importable_module(task.fn.__module__) for task in self._tasks.values()]
+        found += [s.module for s in self.schedules.values() if s.module]
+        return list(dict.fromkeys(found))
 
     def names(self) -> list[str]:
         return sorted(self._tasks)

@@ -9,6 +9,7 @@ import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -73,6 +74,7 @@ class Heartbeat:
         self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._wake = threading.Event()  # set by track() and stop(): re-plan the next renewal
         self._thread = threading.Thread(target=self._run, name="liteq-heartbeat", daemon=True)
         self.lost: set[int] = set()
 
@@ -81,11 +83,13 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stopped.set()
+        self._wake.set()
         self._thread.join()
 
     def track(self, job: ClaimedJob, lease: float) -> None:
         with self._lock:
             self._jobs[job.id] = (job, lease)
+        self._wake.set()
 
     def untrack(self, job_id: int) -> None:
         with self._lock:
@@ -93,13 +97,22 @@ class Heartbeat:
 
     def _run(self) -> None:
         try:
+            last_renewal = time.monotonic()
             while True:
                 with self._lock:
                     tracked = list(self._jobs.values())
                 interval = min((lease for _, lease in tracked), default=3.0) / 3
                 # Real time on purpose: under a fake clock leases then expire as tests want.
-                if self._stopped.wait(interval):
+                remaining = last_renewal + interval - time.monotonic()
+                if remaining > 0 and self._wake.wait(remaining):
+                    # A job came in (its lease may be shorter than the wait) or we stop.
+                    self._wake.clear()
+                    if self._stopped.is_set():
+                        return
+                    continue
+                if self._stopped.is_set():
                     return
+                last_renewal = time.monotonic()
                 with self._lock:
                     tracked = list(self._jobs.values())
                 if not tracked:
@@ -145,7 +158,7 @@ class Worker:
         stop: StopFlag | None = None,
         wakeup: threading.Event | None = None,
         rng: random.Random | None = None,
-        on_tick: Callable[[float], None] | None = None,
+        on_tick: Callable[[float], int] | None = None,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -234,8 +247,8 @@ class Worker:
                     s.grace,
                     len(running),
                 )
-            if self.on_tick is not None and not stopping:
-                self.on_tick(now)
+            if self.on_tick is not None and not stopping and self.on_tick(now):
+                may_have_work = True  # our own commit: data_version will not tell us
             if not may_have_work:
                 if self.wakeup.is_set():
                     self.wakeup.clear()
@@ -255,6 +268,10 @@ class Worker:
                     plan = ClaimPlan(self.owner, free, claim_order(s.queues, free, self.rng))
                 settled, claimed = storage.exchange(now, pending, plan)
                 self._after_settle(pending, settled)
+                if any(o.retry_in is not None for o in pending):
+                    # A retry went back to queued/scheduled by our own connection, which
+                    # data_version does not report: look again for due work.
+                    may_have_work = True
                 pending = []
                 if want and len(claimed) < free:
                     may_have_work = False
@@ -269,7 +286,9 @@ class Worker:
                     continue
             if mono - last_reclaim >= s.reclaim_interval:
                 last_reclaim = mono
-                self._reclaim(now)
+                if self._reclaim(now):
+                    may_have_work = True  # reclaimed jobs may be due again now
+                    continue
             if s.prune_interval and mono - last_prune >= s.prune_interval:
                 last_prune = mono
                 self._prune(now)
@@ -310,7 +329,9 @@ class Worker:
             if not outcome.ok and outcome.job.id not in lost:
                 self.executor.notify(outcome, dead=outcome.job.id in buried)
 
-    def _reclaim(self, now: float) -> None:
+    def _reclaim(self, now: float) -> int:
+        """Settle the jobs of workers whose lease expired; returns how many."""
+
         def decide(job: ClaimedJob) -> Outcome:
             error = WorkerLost(f"lease expired: the worker running attempt {job.attempts} was lost")
             return self.executor.fail(
@@ -321,6 +342,7 @@ class Worker:
         if outcomes:
             log.warning("reclaimed %d job(s) whose worker was lost", len(outcomes))
             self._after_settle(outcomes, settled)
+        return len(outcomes)
 
     def _prune(self, now: float) -> None:
         try:
@@ -333,9 +355,8 @@ class Worker:
 
 
 def build_executor(
-    queue: Queue, apps: tuple[str, ...], rng: random.Random | None = None
+    queue: Queue, registries: list[TaskRegistry], rng: random.Random | None = None
 ) -> Executor:
-    registries: list[TaskRegistry] = [*load_apps(apps), queue.registry]
     return Executor(TaskResolver(registries), queue.codec, rng or random.Random())
 
 
@@ -344,7 +365,7 @@ def drain(queue: Queue) -> tuple[int, list[int]]:
     settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
     worker = Worker(
         queue.storage,
-        build_executor(queue, ()),
+        build_executor(queue, [queue.registry]),
         queue.clock,
         settings,
         mode="inline",
@@ -392,11 +413,20 @@ def serve(
             if signum is not None:
                 previous[signum] = signal.signal(signum, on_signal)
     try:
-        executor = build_executor(queue, settings.apps)
+        registries: list[TaskRegistry] = [*load_apps(settings.apps), queue.registry]
+        executor = build_executor(queue, registries)
+        ticker = None
+        if settings.cron:
+            from liteq.cron import CronTicker  # noqa: PLC0415 - croniter only when cron runs
+
+            removed = queue.sync_schedules(registries)
+            if removed:
+                log.info("removed schedules no longer declared in code: %s", ", ".join(removed))
+            ticker = CronTicker(queue.storage)
         if settings.pool == "process":
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
-            pool = ProcessPool(queue, executor, settings, stop)
+            pool = ProcessPool(queue, executor, settings, stop, ticker)
             emergency.append(pool.kill_all)
             return pool.run()
         worker = Worker(
@@ -407,6 +437,7 @@ def serve(
             mode="thread",
             stop=stop,
             wakeup=queue.wakeup,
+            on_tick=ticker.tick if ticker is not None else None,
         )
         log.info("worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, queue.path)
         return worker.run()

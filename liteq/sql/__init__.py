@@ -44,6 +44,18 @@ class Queries:
     prune_expired: str
     prune_finished_before: str
     prune_dead_before: str
+    get_schedule: str
+    list_schedules: str
+    due_schedules: str
+    upsert_schedule: str
+    delete_schedule: str
+    code_schedules_of_module: str
+    pause_schedule: str
+    insert_fire: str
+    set_fire_job: str
+    advance_schedule: str
+    next_schedule_at: str
+    prune_fires_before: str
 
 
 def _read(name: str) -> str:

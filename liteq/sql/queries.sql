@@ -158,3 +158,56 @@ DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at <= :b
 -- name: prune_dead_before
 DELETE FROM jobs
 WHERE state = 'dead' AND id IN (SELECT job_id FROM dead_letters WHERE died_at <= :before)
+
+-- name: get_schedule
+SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,
+       next_fire_at, last_fire_at, last_job_id
+FROM schedules WHERE name = :name
+
+-- name: list_schedules
+SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,
+       next_fire_at, last_fire_at, last_job_id
+FROM schedules ORDER BY name
+
+-- name: due_schedules
+SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,
+       next_fire_at, last_fire_at, last_job_id
+FROM schedules WHERE paused = 0 AND next_fire_at <= :now ORDER BY next_fire_at
+
+-- name: upsert_schedule
+INSERT INTO schedules (name, task, expr, every, tz, args, kwargs, queue, priority, module,
+                       anchor, next_fire_at, updated_at)
+VALUES (:name, :task, :expr, :every, :tz, :args, :kwargs, :queue, :priority, :module,
+        :anchor, :next_fire_at, :now)
+ON CONFLICT (name) DO UPDATE SET
+    task = excluded.task, expr = excluded.expr, every = excluded.every, tz = excluded.tz,
+    args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
+    priority = excluded.priority, module = excluded.module, anchor = excluded.anchor,
+    next_fire_at = excluded.next_fire_at, updated_at = excluded.updated_at
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE name = :name
+
+-- name: code_schedules_of_module
+SELECT name FROM schedules WHERE module = :module
+
+-- name: pause_schedule
+UPDATE schedules SET paused = :paused, updated_at = :now WHERE name = :name
+
+-- name: insert_fire
+INSERT OR IGNORE INTO schedule_fires (schedule, fire_at) VALUES (:name, :fire_at)
+
+-- name: set_fire_job
+UPDATE schedule_fires SET job_id = :job_id WHERE schedule = :name AND fire_at = :fire_at
+
+-- name: advance_schedule
+UPDATE schedules
+SET next_fire_at = :next_fire_at, last_fire_at = :fire_at,
+    last_job_id = coalesce(:job_id, last_job_id)
+WHERE name = :name
+
+-- name: next_schedule_at
+SELECT min(next_fire_at) FROM schedules WHERE paused = 0
+
+-- name: prune_fires_before
+DELETE FROM schedule_fires WHERE fire_at <= :before

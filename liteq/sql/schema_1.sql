@@ -50,3 +50,32 @@ CREATE TABLE dead_letters (
     died_at         REAL    NOT NULL
 );
 CREATE INDEX dead_letters_died_at ON dead_letters (died_at);
+
+-- Cron and interval schedules; a tick fires once however many workers share the file.
+CREATE TABLE schedules (
+    name         TEXT    PRIMARY KEY,
+    task         TEXT    NOT NULL,
+    expr         TEXT,              -- 5-field cron expression, or NULL for an interval
+    every        REAL,              -- interval in seconds, or NULL for a cron expression
+    tz           TEXT,              -- IANA zone of the cron expression; NULL = UTC
+    args         BLOB    NOT NULL,
+    kwargs       BLOB    NOT NULL,
+    queue        TEXT    NOT NULL,
+    priority     INTEGER NOT NULL DEFAULT 0,
+    module       TEXT,              -- the module that declares it in code; NULL = added by CLI
+    paused       INTEGER NOT NULL DEFAULT 0,
+    anchor       REAL    NOT NULL,  -- intervals tick at anchor + k * every
+    next_fire_at REAL    NOT NULL,
+    last_fire_at REAL,
+    last_job_id  INTEGER,
+    updated_at   REAL    NOT NULL,
+    CHECK ((expr IS NULL) <> (every IS NULL))
+);
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
+
+CREATE TABLE schedule_fires (
+    schedule TEXT    NOT NULL,
+    fire_at  REAL    NOT NULL,
+    job_id   INTEGER,
+    PRIMARY KEY (schedule, fire_at)
+) WITHOUT ROWID;

@@ -1,0 +1,423 @@
+"""``liteq bench``: queue throughput and latency on this machine, with no-op tasks.
+
+Each phase uses its own database in a temporary directory that is removed at the end.
+The figures match the performance targets of the design (section 4).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from typing import Any
+
+from liteq import _benchtasks
+from liteq.config import Pool
+from liteq.errors import ConfigError
+from liteq.job import Job
+from liteq.models import Outcome
+from liteq.queue import Queue
+from liteq.storage import ClaimPlan, Storage
+from liteq.tasks import Task
+
+Progress = Callable[[str, float], None]
+NoopTask = Task[[], None]
+
+ENQUEUE_MANY_BATCH = 5_000
+FILL_BATCH = 10_000
+PICKUP_SAMPLES = 200
+PICKUP_PAUSE = 0.02  # seconds between pickup samples: the worker is idle again by then
+CLAIM_SMALL_BACKLOG = 1_000
+CLAIM_ROUNDS = 5  # small and large backlogs alternate, so machine noise hits both alike
+CLAIM_CYCLES_PER_ROUND = 400
+CLAIM_WARMUP = 50
+WORKER_START_TIMEOUT = 60.0
+JOB_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+MIN_NET_SECONDS = 1e-3  # floor of drain time net of start-up, which noise can cancel out
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measured figure and its target from the design (None: no target)."""
+
+    key: str
+    label: str
+    unit: str
+    target: float | None = None
+    higher_is_better: bool = True
+
+    def meets(self, value: float) -> bool | None:
+        if self.target is None:
+            return None
+        return value >= self.target if self.higher_is_better else value <= self.target
+
+
+FIGURES = (
+    Figure("enqueue_per_s", "enqueue, one per transaction", "jobs/s", 40_000),
+    Figure("enqueue_many_per_s", "enqueue_many", "jobs/s", 500_000),
+    Figure("drain_thread_per_s", "drain, thread pool", "jobs/s", 25_000),
+    Figure("drain_process_per_s", "drain, process pool, net of start-up", "jobs/s", 30_000),
+    Figure("drain_process_raw_per_s", "drain, process pool, raw", "jobs/s"),
+    Figure("process_startup_s", "process pool start and stop, 0 jobs", "s"),
+    Figure("pickup_p50_ms", "pickup latency from idle, p50", "ms", 2, False),
+    Figure("pickup_p99_ms", "pickup latency from idle, p99", "ms", 10, False),
+    Figure("claim_us_1k", "claim+ack, 1,000 waiting", "us"),
+    Figure("claim_us_backlog", "claim+ack, backlog waiting", "us"),
+    Figure("claim_ratio", "claim cost, backlog / 1,000", "x", 1.25, False),
+    Figure("backlog_fill_per_s", "enqueue_many filling the backlog", "jobs/s"),
+)
+
+PHASE_ENQUEUE = "enqueue"
+PHASE_ENQUEUE_MANY = "enqueue_many"
+PHASE_DRAIN_THREAD = "drain (thread pool)"
+PHASE_DRAIN_PROCESS = "drain (process pool)"
+PHASE_STARTUP = "process pool start-up"
+PHASE_PICKUP = "pickup latency"
+PHASE_FILL = "claim cost: filling the backlog"
+PHASE_CLAIM = "claim cost"
+
+
+def run_bench(
+    jobs: int = 20_000,
+    concurrency: int = 4,
+    pool: str = "thread",
+    progress: Progress | None = None,
+    backlog: int = 1_000_000,
+) -> dict[str, Any]:
+    """Measure every figure of the design's performance table; returns a JSON-able dict.
+
+    Both drains always run (thread pool, then process pool); ``pool`` picks the pool of the
+    idle worker whose pickup latency is measured. ``progress(label, fraction)`` is called
+    as each phase advances.
+    """
+    checked_pool = _checked_pool(pool)
+    if jobs < 1 or concurrency < 1 or backlog < 1:
+        raise ConfigError("jobs, concurrency and backlog must be >= 1")
+    notify = progress or _silent
+    report: dict[str, Any] = {
+        "jobs": jobs,
+        "concurrency": concurrency,
+        "pool": checked_pool,
+        "backlog": backlog,
+        **_environment(),
+    }
+    with tempfile.TemporaryDirectory(prefix="liteq-bench-", ignore_cleanup_errors=True) as tmp:
+        folder = Path(tmp)
+        report.update(_bench_thread(folder / "thread.db", jobs, concurrency, notify))
+        report.update(_bench_process(folder / "process.db", jobs, concurrency, notify))
+        samples = min(PICKUP_SAMPLES, jobs)
+        report.update(_bench_pickup(folder / "pickup.db", samples, checked_pool, notify))
+        report.update(_bench_claim(folder, backlog, notify))
+    return report
+
+
+def _silent(label: str, fraction: float) -> None:
+    return None
+
+
+def _checked_pool(pool: str) -> Pool:
+    if pool == "thread":
+        return "thread"
+    if pool == "process":
+        return "process"
+    raise ConfigError(f"pool must be 'thread' or 'process', not {pool!r}")
+
+
+def _environment() -> dict[str, Any]:
+    from apsw import sqlite_lib_version  # noqa: PLC0415 - the version only; no database access
+
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite_lib_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count() or 0,
+    }
+
+
+@contextmanager
+def _bench_queue(path: Path) -> Iterator[tuple[Queue, NoopTask]]:
+    """A queue on ``path`` and the no-op task bound to it (the registry queue never opens)."""
+    queue = Queue(path)
+    try:
+        yield queue, queue.task(name=_benchtasks.noop.name)(_benchtasks.noop.fn)
+    finally:
+        queue.close()
+
+
+# -- phases ----------------------------------------------------------------------------
+
+
+def _bench_thread(path: Path, jobs: int, concurrency: int, notify: Progress) -> dict[str, Any]:
+    """Single enqueues, then the thread pool drains them."""
+    with _bench_queue(path) as (queue, task):
+        enqueue_s = _time_single_enqueues(task, jobs, notify)
+        drain_s = _time_drain(
+            queue, "thread", concurrency, expected=jobs, label=PHASE_DRAIN_THREAD, notify=notify
+        )
+        wal = _wal_bytes(path)
+    return {
+        "enqueue_per_s": jobs / enqueue_s,
+        "drain_thread_per_s": jobs / drain_s,
+        "drain_thread_s": drain_s,
+        "wal_bytes_thread": wal,
+    }
+
+
+def _bench_process(path: Path, jobs: int, concurrency: int, notify: Progress) -> dict[str, Any]:
+    """``enqueue_many``, then the process pool drains; a 0-job run measures its start-up."""
+    with _bench_queue(path) as (queue, task):
+        many_s = _time_fill(task, jobs, ENQUEUE_MANY_BATCH, PHASE_ENQUEUE_MANY, notify)
+        drain_s = _time_drain(
+            queue, "process", concurrency, expected=jobs, label=PHASE_DRAIN_PROCESS, notify=notify
+        )
+        wal = _wal_bytes(path)
+        startup_s = _time_drain(
+            queue, "process", concurrency, expected=0, label=PHASE_STARTUP, notify=notify
+        )
+    return {
+        "enqueue_many_per_s": jobs / many_s,
+        "drain_process_per_s": jobs / max(drain_s - startup_s, MIN_NET_SECONDS),
+        "drain_process_raw_per_s": jobs / drain_s,
+        "drain_process_s": drain_s,
+        "process_startup_s": startup_s,
+        "wal_bytes_process": wal,
+    }
+
+
+def _bench_pickup(path: Path, samples: int, pool: Pool, notify: Progress) -> dict[str, Any]:
+    """Jobs enqueued one at a time for an idle worker in another process."""
+    with _bench_queue(path) as (_, task):
+        first = task.enqueue()  # also creates the schema before the worker opens the file
+        worker = _start_idle_worker(path, pool)
+        try:
+            _wait_for(first, worker, WORKER_START_TIMEOUT)  # the worker is up and warm
+            latencies = _pickup_latencies(task, worker, samples, notify)
+        finally:
+            _stop_worker(worker)
+    return {
+        "pickup_samples": samples,
+        "pickup_p50_ms": _percentile(latencies, 50) * 1000,
+        "pickup_p99_ms": _percentile(latencies, 99) * 1000,
+    }
+
+
+def _bench_claim(folder: Path, backlog: int, notify: Progress) -> dict[str, Any]:
+    """Claim+ack cycles with 1,000 jobs waiting, then with ``backlog`` waiting."""
+    used = CLAIM_WARMUP + CLAIM_ROUNDS * CLAIM_CYCLES_PER_ROUND
+    with (
+        _bench_queue(folder / "claim-small.db") as (small, small_task),
+        _bench_queue(folder / "claim-backlog.db") as (large, large_task),
+    ):
+        _time_fill(small_task, CLAIM_SMALL_BACKLOG + used, FILL_BATCH, PHASE_FILL, _silent)
+        fill_s = _time_fill(large_task, backlog + used, FILL_BATCH, PHASE_FILL, notify)
+        _claim_ack_seconds(small.storage, CLAIM_WARMUP)
+        _claim_ack_seconds(large.storage, CLAIM_WARMUP)
+        small_costs: list[float] = []
+        large_costs: list[float] = []
+        for done in range(CLAIM_ROUNDS):
+            notify(PHASE_CLAIM, done / CLAIM_ROUNDS)
+            small_costs.append(_claim_ack_seconds(small.storage, CLAIM_CYCLES_PER_ROUND))
+            large_costs.append(_claim_ack_seconds(large.storage, CLAIM_CYCLES_PER_ROUND))
+        notify(PHASE_CLAIM, 1.0)
+    small_us = statistics.median(small_costs) * 1e6
+    large_us = statistics.median(large_costs) * 1e6
+    return {
+        "claim_us_1k": small_us,
+        "claim_us_backlog": large_us,
+        "claim_ratio": large_us / small_us,
+        "backlog_fill_per_s": (backlog + used) / fill_s,
+    }
+
+
+# -- measurements ----------------------------------------------------------------------
+
+
+def _time_single_enqueues(task: NoopTask, jobs: int, notify: Progress) -> float:
+    """Seconds for ``jobs`` calls of ``task.enqueue()``, one transaction each."""
+    step = max(1, jobs // 20)
+    start = time.perf_counter()
+    for done in range(jobs):
+        if done % step == 0:
+            notify(PHASE_ENQUEUE, done / jobs)
+        task.enqueue()
+    elapsed = time.perf_counter() - start
+    notify(PHASE_ENQUEUE, 1.0)
+    return elapsed
+
+
+def _time_fill(task: NoopTask, count: int, batch: int, label: str, notify: Progress) -> float:
+    """Seconds to enqueue ``count`` jobs with ``enqueue_many``, ``batch`` per call."""
+    start = time.perf_counter()
+    for done in range(0, count, batch):
+        notify(label, done / count)
+        task.enqueue_many([()] * min(batch, count - done))
+    elapsed = time.perf_counter() - start
+    notify(label, 1.0)
+    return elapsed
+
+
+def _time_drain(
+    queue: Queue, pool: Pool, concurrency: int, *, expected: int, label: str, notify: Progress
+) -> float:
+    """Seconds for a burst worker to start, run every queued job and return."""
+    notify(label, 0.0)
+    start = time.perf_counter()
+    ran = queue.run_worker(concurrency=concurrency, pool=pool, burst=True, cron=False)
+    elapsed = time.perf_counter() - start
+    if ran != expected:
+        raise RuntimeError(f"bench: the {pool} pool ran {ran} jobs, expected {expected}")
+    notify(label, 1.0)
+    return elapsed
+
+
+def _claim_ack_seconds(storage: Storage, cycles: int) -> float:
+    """Mean seconds per claim of one job plus its ack, as the worker batches them."""
+    plan = ClaimPlan(owner="liteq-bench", limit=1, order=[(None, 1)])
+    outcomes: list[Outcome] = []
+    start = time.perf_counter()
+    for _ in range(cycles):
+        _, claimed = storage.exchange(time.time(), outcomes, plan)
+        if not claimed:
+            raise RuntimeError("bench: the claim-cost database ran out of jobs")
+        outcomes = [Outcome(job, ok=True, result="null") for job in claimed]
+    storage.settle(time.time(), outcomes)
+    return (time.perf_counter() - start) / cycles
+
+
+def _pickup_latencies(
+    task: NoopTask, worker: SpawnProcess, samples: int, notify: Progress
+) -> list[float]:
+    """Seconds from enqueue to claim (``started_at - created_at``) of each sample job."""
+    time.sleep(PICKUP_PAUSE)
+    sent: list[Job] = []
+    for done in range(samples):
+        notify(PHASE_PICKUP, done / samples)
+        sent.append(task.enqueue())
+        time.sleep(PICKUP_PAUSE)
+    latencies: list[float] = []
+    for job in sent:
+        _wait_for(job, worker, JOB_TIMEOUT)
+        started_at = job.record.started_at
+        if started_at is None:
+            raise RuntimeError(f"bench: job {job.id} finished without a start time")
+        latencies.append(started_at - job.record.created_at)
+    notify(PHASE_PICKUP, 1.0)
+    return latencies
+
+
+def _wait_for(job: Job, worker: SpawnProcess, timeout: float) -> None:
+    """Wait for ``job`` to finish, failing fast if the worker process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            job.result(timeout=0.1)
+            return
+        except TimeoutError:
+            if not worker.is_alive():
+                raise RuntimeError(
+                    f"bench: the worker process exited with code {worker.exitcode}"
+                ) from None
+            if time.monotonic() >= deadline:
+                raise
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _wal_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+# -- the idle worker -------------------------------------------------------------------
+
+
+def _start_idle_worker(path: Path, pool: Pool) -> SpawnProcess:
+    # Not a daemon: a process-pool worker must be allowed children of its own.
+    process = multiprocessing.get_context("spawn").Process(
+        target=idle_worker_main, args=(str(path), pool), name="liteq-bench-worker"
+    )
+    process.start()
+    return process
+
+
+def idle_worker_main(path: str, pool: str) -> None:
+    """Entry point of the spawned worker for the pickup phase (stops on SIGTERM)."""
+    logging.getLogger("liteq").setLevel(logging.ERROR)  # its stop notice is expected
+    with Queue(path) as queue:
+        queue.run_worker(concurrency=1, pool=_checked_pool(pool), cron=False)
+
+
+def _stop_worker(worker: SpawnProcess) -> None:
+    """SIGTERM (a graceful stop), then make sure the process is gone."""
+    worker.terminate()
+    worker.join(STOP_TIMEOUT)
+    if worker.is_alive():
+        worker.kill()
+        worker.join()
+        raise RuntimeError(f"bench: the worker did not stop within {STOP_TIMEOUT}s of SIGTERM")
+    if worker.exitcode != 0:
+        raise RuntimeError(f"bench: the worker exited with code {worker.exitcode}")
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table: each figure beside its target from the design."""
+    lines = [
+        f"liteq bench: {report['jobs']:,} jobs, concurrency {report['concurrency']}, "
+        f"backlog {report.get('backlog', 0):,}",
+        f"Python {report['python']}, SQLite {report['sqlite']}, "
+        f"{report.get('cpus', '?')} CPU(s), {report.get('platform', '')}",
+        "",
+        f"{'figure':<40} {'measured':>18}  {'target':<14}",
+        f"{'-' * 40} {'-' * 18}  {'-' * 14}",
+    ]
+    lines.extend(_figure_line(figure, report.get(figure.key)) for figure in FIGURES)
+    lines.append("")
+    lines.append(
+        f"WAL after the drains: thread pool {_mib(report.get('wal_bytes_thread'))}, "
+        f"process pool {_mib(report.get('wal_bytes_process'))}"
+    )
+    lines.append(f"pickup latency measured on an idle {report.get('pool', '?')} worker")
+    return "\n".join(lines)
+
+
+def _figure_line(figure: Figure, value: Any) -> str:
+    if not isinstance(value, int | float):
+        return f"{figure.label:<40} {'n/a':>18}"
+    measured = f"{_number(float(value))} {figure.unit}"
+    if figure.target is None:
+        return f"{figure.label:<40} {measured:>18}"
+    sign = ">=" if figure.higher_is_better else "<="
+    target = f"{sign} {_number(figure.target)}"
+    verdict = "ok" if figure.meets(float(value)) else "MISSED"
+    return f"{figure.label:<40} {measured:>18}  {target:<14} {verdict}"
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _mib(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "n/a"
+    return f"{value / 2**20:.1f} MiB"
