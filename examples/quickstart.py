@@ -56,7 +56,9 @@ def main() -> None:
     except liteq.JobFailed as exc:
         print(f"job {doomed.id} failed for good: {exc}")
     for dead in q.dead_jobs():
-        print(f"dead letter: job {dead.id} {dead.task} after {dead.attempts} attempts: {dead.error}")
+        print(
+            f"dead letter: job {dead.id} {dead.task} after {dead.attempts} attempts: {dead.error}"
+        )
     print("status after:", q.stats()["queues"])
     q.close()
 

@@ -4,6 +4,7 @@ from liteq._version import __version__
 from liteq.clock import Clock, FakeClock, SystemClock
 from liteq.errors import (
     ConfigError,
+    DatabaseBusy,
     DatabaseError,
     JobFailed,
     JobNotFound,
@@ -23,6 +24,7 @@ from liteq.tasks import FailureInfo, Task, TaskCall
 __all__ = [
     "Clock",
     "ConfigError",
+    "DatabaseBusy",
     "DatabaseError",
     "DeadJob",
     "FailureInfo",

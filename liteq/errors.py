@@ -33,6 +33,10 @@ class DatabaseError(LiteqError):
     """The database file cannot be used: missing directory, not liteq's, unreadable."""
 
 
+class DatabaseBusy(DatabaseError):
+    """Another connection held the write lock for longer than the busy timeout."""
+
+
 class NotALiteqDatabase(DatabaseError):
     """The file is not a SQLite database, or is a SQLite database that liteq did not create."""
 

@@ -135,6 +135,8 @@ class ProcessPool:
         self.settings = settings
         self.stop = stop
         self.ticker = ticker  # the parent fires schedules; children only run jobs
+        # Children stamp attempts with the system clock, so the supervisor must read it too.
+        self.clock = SystemClock()
         self.ctx = multiprocessing.get_context("spawn")
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
@@ -185,7 +187,7 @@ class ProcessPool:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
                 if self.ticker is not None and not stopping:
-                    self.ticker.tick(self.queue.clock.now())
+                    self.ticker.tick(self.clock.now())
                 self._supervise(stopping)
                 if all(slot.finished for slot in self.slots):
                     break
@@ -224,7 +226,7 @@ class ProcessPool:
                 self.slots[position] = self._spawn(slot.index, slot.generation + 1)
 
     def _check_timeouts(self, position: int, slot: _Slot) -> None:
-        now = self.queue.clock.now()
+        now = self.clock.now()
         for job, started_at in self.storage.running_of(slot.owner):
             timeout = job.timeout
             if timeout is None:
@@ -252,7 +254,7 @@ class ProcessPool:
         outcome = self.executor.fail(
             job, error, self.executor.task_for(job), respect_retry_on=False
         )
-        settled = self.storage.settle(self.queue.clock.now(), [outcome])
+        settled = self.storage.settle(self.clock.now(), [outcome])
         if job.id not in settled.lost:
             self.executor.notify(outcome, dead=job.id in settled.buried)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import threading
@@ -131,6 +132,8 @@ class Queue:
             raise ConfigError(f"{fn!r} is already a task")
         if not callable(fn):
             raise ConfigError(f"@q.task decorates a function, not {type(fn).__name__}")
+        if inspect.iscoroutinefunction(fn):
+            raise ConfigError(f"{fn.__qualname__} is async: liteq runs plain functions only")
         retry_on = options.get("retry_on")
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)

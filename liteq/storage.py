@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import apsw
 
-from liteq.errors import DatabaseError, NotALiteqDatabase, SchemaTooNew
+from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
 from liteq.models import ClaimedJob, JobState, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
 
@@ -247,9 +247,22 @@ class Storage:
 
     @contextmanager
     def transaction(self) -> Iterator[apsw.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on this thread's connection."""
-        with _immediate(self.conn) as conn:
-            yield conn
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on this thread's connection.
+
+        SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
+        taken past the busy timeout); the transaction is rolled back first.
+        """
+        try:
+            with _immediate(self.conn) as conn:
+                yield conn
+        except apsw.BusyError:
+            raise DatabaseBusy(
+                f"{self.path}: the database stayed locked for more than {self.busy_timeout}s"
+            ) from None
+        except apsw.ConstraintError:
+            raise
+        except apsw.Error as exc:
+            raise DatabaseError(f"{self.path}: {exc}") from None
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
@@ -291,7 +304,14 @@ class Storage:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        return self._insert(self.conn, now, job)
+        try:
+            return self._insert(self.conn, now, job)
+        except apsw.BusyError:
+            raise DatabaseBusy(
+                f"{self.path}: the database stayed locked for more than {self.busy_timeout}s"
+            ) from None
+        except apsw.Error as exc:
+            raise DatabaseError(f"{self.path}: {exc}") from None
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
         q = self.q

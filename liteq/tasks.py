@@ -59,6 +59,7 @@ class TaskOptions:
     on_dead: FailureHook | None = None
 
     def __post_init__(self) -> None:
+        _check_priority(self.priority)
         _check_positive("timeout", self.timeout)
         _check_positive("lease", self.lease)
         _check_non_negative("unique_for", self.unique_for)
@@ -104,8 +105,7 @@ class EnqueueOptions:
         _check_positive("lease", self.lease)
         _check_non_negative("unique_for", self.unique_for)
         _check_non_negative("max_retries", self.max_retries)
-        if self.priority is not None and not isinstance(self.priority, int):
-            raise ConfigError(f"priority must be an int, not {type(self.priority).__name__}")
+        _check_priority(self.priority)
 
     def merged(self, other: EnqueueOptions) -> EnqueueOptions:
         """These options with every value set in ``other`` taking precedence."""
@@ -116,6 +116,18 @@ class EnqueueOptions:
         if "eta" in changes:
             changes["delay"] = None
         return replace(self, **changes)
+
+
+PRIORITY_RANGE = (-(2**63), 2**63 - 1)  # SQLite's INTEGER
+
+
+def _check_priority(value: int | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"priority must be an int, not {type(value).__name__}")
+    if not PRIORITY_RANGE[0] <= value <= PRIORITY_RANGE[1]:
+        raise ConfigError(f"priority {value} is out of range (a signed 64-bit integer)")
 
 
 def _check_positive(name: str, value: float | None) -> None:
@@ -162,7 +174,7 @@ class Task(Generic[P, R]):
         """Persist one call of this task; returns once it is committed."""
         return self.producer._enqueue_calls(self, EnqueueOptions(), [(args, kwargs)])[0]
 
-    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any] | Call]) -> list[Job]:
+    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Persist many calls in one transaction; each is an args tuple or a kwargs dict."""
         return self.producer._enqueue_calls(self, EnqueueOptions(), _as_calls(calls))
 
@@ -221,11 +233,11 @@ class TaskCall(Generic[P, R]):
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         return self._task.producer._enqueue_calls(self._task, self._options, [(args, kwargs)])[0]
 
-    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any] | Call]) -> list[Job]:
+    def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         return self._task.producer._enqueue_calls(self._task, self._options, _as_calls(calls))
 
 
-def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any] | Call]) -> list[Call]:
+def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:
     out: list[Call] = []
     for call in calls:
         if isinstance(call, Mapping):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from liteq.apps import load_apps
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import WorkerLost
+from liteq.errors import DatabaseBusy, WorkerLost
 from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
 from liteq.runners import InlineRunner, Runner, ThreadRunner
@@ -119,7 +119,12 @@ class Heartbeat:
                     continue
                 jobs = [job for job, _ in tracked]
                 leases = {job.id: lease for job, lease in tracked}
-                for job_id in self._storage.heartbeat(self._clock.now(), jobs, leases):
+                try:
+                    lost = self._storage.heartbeat(self._clock.now(), jobs, leases)
+                except DatabaseBusy:
+                    log.warning("heartbeat: database busy; renewing at the next beat")
+                    continue
+                for job_id in lost:
                     if job_id not in self.lost:
                         self.lost.add(job_id)
                         log.warning(
@@ -266,7 +271,12 @@ class Worker:
                 plan = None
                 if want:
                     plan = ClaimPlan(self.owner, free, claim_order(s.queues, free, self.rng))
-                settled, claimed = storage.exchange(now, pending, plan)
+                try:
+                    settled, claimed = storage.exchange(now, pending, plan)
+                except DatabaseBusy as exc:
+                    # Nothing was written; the outcomes stay pending and are sent again.
+                    log.warning("%s; trying again", exc)
+                    continue
                 self._after_settle(pending, settled)
                 if any(o.retry_in is not None for o in pending):
                     # A retry went back to queued/scheduled by our own connection, which
@@ -338,7 +348,11 @@ class Worker:
                 job, error, self.executor.task_for(job), respect_retry_on=False
             )
 
-        outcomes, settled = self.storage.reclaim_expired(now, decide)
+        try:
+            outcomes, settled = self.storage.reclaim_expired(now, decide)
+        except DatabaseBusy as exc:
+            log.warning("reclaim skipped: %s", exc)
+            return 0
         if outcomes:
             log.warning("reclaimed %d job(s) whose worker was lost", len(outcomes))
             self._after_settle(outcomes, settled)

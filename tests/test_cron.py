@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -66,11 +67,11 @@ def test_several_tickers_on_one_file_fire_each_tick_once(tmp_path: Path) -> None
         barrier = threading.Barrier(len(tickers))
         counts: list[int] = []
 
-        def tick(ticker: CronTicker) -> None:
+        def tick(ticker: CronTicker, barrier: threading.Barrier, counts: list[int]) -> None:
             barrier.wait()
             counts.append(ticker.tick(clock.now()))
 
-        threads = [threading.Thread(target=tick, args=(t,)) for t in tickers]
+        threads = [threading.Thread(target=tick, args=(t, barrier, counts)) for t in tickers]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -100,8 +101,6 @@ TICKER_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_ticker_processes_racing_on_one_tick_enqueue_one_job(tmp_path: Path) -> None:
-    import time
-
     path = tmp_path / "c.db"
     q = make_queue(path, liteq.FakeClock(START))
     q.add_schedule("beat", "mod:beat", every=10.0)
