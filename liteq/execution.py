@@ -97,7 +97,17 @@ class Executor:
             f"; retry in {retry_in:.3g}s" if retry_in is not None else "; no retry left, dead",
             extra={"job_id": job.id, "task": job.task, "attempt": job.attempts},
         )
-        return Outcome(job, ok=False, error=error, traceback=tb, retry_in=retry_in)
+        keep = task.opts.dead_letter if task is not None else True
+        ttl = job.options.get("result_ttl", task.opts.result_ttl if task is not None else None)
+        return Outcome(
+            job,
+            ok=False,
+            error=error,
+            traceback=tb,
+            retry_in=retry_in,
+            result_ttl=ttl,
+            dead_letter=keep,
+        )
 
     def policy(self, job: ClaimedJob, task: Task[Any, Any] | None) -> RetryPolicy:
         base = task.opts.retry_policy() if task is not None else RetryPolicy()

@@ -103,3 +103,5 @@ class Outcome:
     # For failures: retry after this many seconds, or None to bury the job.
     retry_in: float | None = None
     result_ttl: float | None = None
+    # For burials: False drops the job without a dead-letter row (the "ignore" policy).
+    dead_letter: bool = True

@@ -26,6 +26,7 @@ from liteq.tasks import (
     Task,
     TaskOptions,
     TaskRegistry,
+    chain_hooks,
     default_task_name,
     importable_module,
 )
@@ -64,6 +65,8 @@ class Queue:
         busy_timeout: float = 5.0,
         clock: Clock | None = None,
         dead_retention: float = DEAD_RETENTION,
+        on_failure: FailureHook | None = None,
+        on_dead: FailureHook | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.codec: Codec = make_codec(serializer)
@@ -71,6 +74,9 @@ class Queue:
         self.eager = eager
         self.clock: Clock = clock or SystemClock()
         self.dead_retention = dead_retention
+        # Queue-wide hooks, called after each task's own for every task registered here.
+        self.on_failure = on_failure
+        self.on_dead = on_dead
         self.registry = TaskRegistry()
         self.storage = Storage(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.
@@ -115,6 +121,7 @@ class Queue:
         result_ttl: float = 7 * 86400.0,
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
+        dead_letter: bool = True,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -138,6 +145,8 @@ class Queue:
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)
         name = options.pop("name", None) or default_task_name(fn)
+        options["on_failure"] = chain_hooks(options.get("on_failure"), self.on_failure)
+        options["on_dead"] = chain_hooks(options.get("on_dead"), self.on_dead)
         try:
             opts = TaskOptions(name=name, **options)
         except TypeError as exc:
@@ -557,6 +566,7 @@ class Queue:
             grace=grace,
             cron=cron,
             apps=tuple(apps),
+            dead_retention=self.dead_retention,
         )
         return serve(self, settings, stop=stop, handle_signals=handle_signals)
 

@@ -25,6 +25,7 @@ from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, mig
 Synchronous = Literal["NORMAL", "FULL"]
 DEFAULT_LEASE = 60.0
 DEFAULT_MAX_RETRIES = 3
+DEFAULT_RESULT_TTL = 7 * 86400.0
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
 
@@ -426,9 +427,13 @@ class Storage:
             else:
                 key["error"] = outcome.error or "failed"
                 key["traceback"] = outcome.traceback
+                key["expires_at"] = None
+                if not outcome.dead_letter:  # dropped: pruned like a finished job
+                    key["expires_at"] = now + (outcome.result_ttl or DEFAULT_RESULT_TTL)
                 conn.execute(q.bury, key)
                 if conn.changes():
-                    conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
+                    if outcome.dead_letter:
+                        conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
                     buried.append(job.id)
                     continue
             if not conn.changes():

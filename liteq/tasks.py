@@ -57,6 +57,8 @@ class TaskOptions:
     result_ttl: float = 7 * 86400.0
     on_failure: FailureHook | None = None
     on_dead: FailureHook | None = None
+    # False: a job out of attempts is dropped (state dead, no dead-letter row).
+    dead_letter: bool = True
 
     def __post_init__(self) -> None:
         _check_priority(self.priority)
@@ -141,6 +143,20 @@ def _check_non_negative(name: str, value: float | None) -> None:
 
 
 Call = tuple[Sequence[Any], Mapping[str, Any]]
+
+
+def chain_hooks(first: FailureHook | None, second: FailureHook | None) -> FailureHook | None:
+    """One hook calling both (the task's, then the queue's); either may be None."""
+    if first is None or second is None:
+        return first or second
+
+    def both(info: FailureInfo) -> None:
+        try:
+            first(info)
+        finally:
+            second(info)
+
+    return both
 
 
 class Producer(Protocol):

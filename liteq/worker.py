@@ -75,6 +75,7 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._wake = threading.Event()  # set by track() and stop(): re-plan the next renewal
+        self._urgent = False  # renew at once (guarded by _lock)
         self._thread = threading.Thread(target=self._run, name="liteq-heartbeat", daemon=True)
         self.lost: set[int] = set()
 
@@ -89,6 +90,10 @@ class Heartbeat:
     def track(self, job: ClaimedJob, lease: float) -> None:
         with self._lock:
             self._jobs[job.id] = (job, lease)
+            # Claimed with the default lease (its producer did not know the task) but the
+            # task wants a shorter one: write it now, so a crash is noticed that soon.
+            if lease < (job.lease if job.lease is not None else DEFAULT_LEASE):
+                self._urgent = True
         self._wake.set()
 
     def untrack(self, job_id: int) -> None:
@@ -101,9 +106,10 @@ class Heartbeat:
             while True:
                 with self._lock:
                     tracked = list(self._jobs.values())
+                    urgent, self._urgent = self._urgent, False
                 interval = min((lease for _, lease in tracked), default=3.0) / 3
                 # Real time on purpose: under a fake clock leases then expire as tests want.
-                remaining = last_renewal + interval - time.monotonic()
+                remaining = 0.0 if urgent else last_renewal + interval - time.monotonic()
                 if remaining > 0 and self._wake.wait(remaining):
                     # A job came in (its lease may be shorter than the wait) or we stop.
                     self._wake.clear()
@@ -361,6 +367,7 @@ class Worker:
     def _prune(self, now: float) -> None:
         try:
             count = self.storage.prune(now, None, now - self.settings.dead_retention)
+            self.storage.prune_fires(now - self.settings.dead_retention)
         except Exception:
             log.exception("periodic prune failed")
             return

@@ -58,6 +58,7 @@ WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :at
 -- name: bury
 UPDATE jobs
 SET state = 'dead', error = :error, traceback = :traceback, finished_at = :now,
+    expires_at = :expires_at,
     first_failed_at = coalesce(first_failed_at, :now), lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
 
@@ -150,7 +151,8 @@ DELETE FROM dead_letters WHERE job_id = :id
 DELETE FROM jobs WHERE id = :id AND state = 'dead'
 
 -- name: prune_expired
-DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND expires_at <= :now
+-- Dead jobs with a dead letter have no expires_at: dead-letter retention prunes them.
+DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled', 'dead') AND expires_at <= :now
 
 -- name: prune_finished_before
 DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at <= :before
