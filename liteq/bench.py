@@ -27,7 +27,7 @@ from liteq.errors import ConfigError
 from liteq.job import Job
 from liteq.models import Outcome
 from liteq.queue import Queue
-from liteq.storage import ClaimPlan, Storage
+from liteq.storage import ClaimPlan, Storage, sqlite_version
 from liteq.tasks import Task
 
 Progress = Callable[[str, float], None]
@@ -135,11 +135,9 @@ def _checked_pool(pool: str) -> Pool:
 
 
 def _environment() -> dict[str, Any]:
-    from apsw import sqlite_lib_version  # noqa: PLC0415 - the version only; no database access
-
     return {
         "python": platform.python_version(),
-        "sqlite": sqlite_lib_version(),
+        "sqlite": sqlite_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count() or 0,
     }

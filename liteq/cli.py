@@ -806,12 +806,19 @@ def cron_resume(db: str, name: str) -> None:
 @click.option("--jobs", "jobs_", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--pool", type=click.Choice(["thread", "process"]), default="thread")
+@click.option(
+    "--backlog",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Waiting jobs for the claim-cost figure (compared with 1,000).",
+)
 @json_option
-def bench(jobs_: int, concurrency: int, pool: str, as_json: bool) -> None:
-    """Measure enqueue, drain and pickup latency on a temporary database."""
+def bench(jobs_: int, concurrency: int, pool: str, backlog: int, as_json: bool) -> None:
+    """Measure enqueue, drain, pickup latency and claim cost on a temporary database."""
     from liteq.bench import format_report, run_bench  # noqa: PLC0415 - only bench needs it
 
-    report = run_bench(jobs_, concurrency, pool, progress_bar())
+    report = run_bench(jobs_, concurrency, pool, progress_bar(), backlog=backlog)
     if as_json:
         print_json(report)
     else:

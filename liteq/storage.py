@@ -29,6 +29,11 @@ DEFAULT_RESULT_TTL = 7 * 86400.0
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
 
+def sqlite_version() -> str:
+    """The version of the SQLite library liteq runs on."""
+    return str(apsw.sqlite_lib_version())
+
+
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """A job about to be inserted; payloads already encoded."""
