@@ -115,6 +115,8 @@ def dumps_call(
         raise SerializationError(f"kwargs must be a mapping, not {type(kwargs).__name__}")
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise SerializationError(f"args must be a list or tuple, not {type(args).__name__}")
+    if not args and not kwargs and isinstance(codec, JsonCodec):
+        return "[]", "{}"  # the common no-argument call, without encoding anything
     try:
         return codec.dumps(list(args), "args"), codec.dumps(dict(kwargs), "kwargs")
     except SerializationError:

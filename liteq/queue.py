@@ -8,7 +8,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
@@ -322,27 +321,35 @@ class Queue:
             if (value := getattr(eo, key)) is not None
         }
         max_retries = eo.max_retries if eo.max_retries is not None else opts.max_retries
-        template = NewJob(
-            task=opts.name,
-            queue=eo.queue or opts.queue,
-            priority=eo.priority if eo.priority is not None else opts.priority,
-            due_at=due_at,
-            options=json.dumps(overrides) if overrides else None,
-            max_retries=max_retries if known or eo.max_retries is not None else None,
-            timeout=eo.timeout if eo.timeout is not None else opts.timeout,
-            lease=eo.lease if eo.lease is not None else (opts.lease if known else None),
-            unique_for=eo.unique_for if eo.unique_for is not None else opts.unique_for,
-            args="",
-            kwargs="",
-        )
+        name = opts.name
+        queue = eo.queue or opts.queue
+        priority = eo.priority if eo.priority is not None else opts.priority
+        options = json.dumps(overrides) if overrides else None
+        stored_max_retries = max_retries if known or eo.max_retries is not None else None
+        timeout = eo.timeout if eo.timeout is not None else opts.timeout
+        lease = eo.lease if eo.lease is not None else (opts.lease if known else None)
+        unique_for = eo.unique_for if eo.unique_for is not None else opts.unique_for
         rows: list[NewJob] = []
         for args, kwargs in calls:
             payload_args, payload_kwargs = dumps_call(self.codec, args, kwargs)
             unique_key = eo.unique_key
             if unique_key is None and opts.unique:
-                unique_key = unique_key_for(opts.name, args, kwargs)
+                unique_key = unique_key_for(name, args, kwargs)
             rows.append(
-                replace(template, args=payload_args, kwargs=payload_kwargs, unique_key=unique_key)
+                NewJob(
+                    name,
+                    queue,
+                    priority,
+                    due_at,
+                    payload_args,
+                    payload_kwargs,
+                    options,
+                    stored_max_retries,
+                    timeout,
+                    lease,
+                    unique_key,
+                    unique_for,
+                )
             )
         if len(rows) == 1:
             results = [self.storage.enqueue_one(now, rows[0])]

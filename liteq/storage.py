@@ -304,7 +304,16 @@ class Storage:
     def enqueue(self, now: float, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """Insert jobs in one transaction; a live job holding a unique key is returned instead."""
         with self.transaction() as conn:
-            return [self._insert(conn, now, job) for job in jobs]
+            if any(job.unique_key is not None for job in jobs):
+                return [self._insert(conn, now, job) for job in jobs]
+            conn.executemany(self.q.insert_job, [self._insert_params(now, job) for job in jobs])
+            # INTEGER PRIMARY KEY gives max(rowid) + 1 to each new row, and we hold the
+            # write lock: the batch's ids are consecutive and end at the last one.
+            first = conn.last_insert_rowid() - len(jobs) + 1
+        return [
+            Enqueued(first + index, self._initial_state(now, job), False)
+            for index, job in enumerate(jobs)
+        ]
 
     def enqueue_one(self, now: float, job: NewJob) -> Enqueued:
         if job.unique_key is not None:
@@ -325,30 +334,33 @@ class Storage:
             row = conn.execute(q.find_unique, {"unique_key": job.unique_key, "now": now}).fetchone()
             if row is not None:
                 return Enqueued(row[0], self._shown_state(conn, row[0], now), True)
-        state = JobState.QUEUED if job.due_at <= now else JobState.SCHEDULED
+        conn.execute(q.insert_job, self._insert_params(now, job))
+        return Enqueued(conn.last_insert_rowid(), self._initial_state(now, job), False)
+
+    @staticmethod
+    def _initial_state(now: float, job: NewJob) -> JobState:
+        return JobState.QUEUED if job.due_at <= now else JobState.SCHEDULED
+
+    def _insert_params(self, now: float, job: NewJob) -> dict[str, Any]:
         unique_until = None
         if job.unique_key is not None and job.unique_for is not None:
             unique_until = now + job.unique_for
-        conn.execute(
-            q.insert_job,
-            {
-                "task": job.task,
-                "queue": job.queue,
-                "state": state.value,
-                "priority": job.priority,
-                "due_at": job.due_at,
-                "args": job.args,
-                "kwargs": job.kwargs,
-                "options": job.options,
-                "max_retries": job.max_retries,
-                "timeout": job.timeout,
-                "lease": job.lease,
-                "unique_key": job.unique_key,
-                "unique_until": unique_until,
-                "now": now,
-            },
-        )
-        return Enqueued(conn.last_insert_rowid(), state, False)
+        return {
+            "task": job.task,
+            "queue": job.queue,
+            "state": self._initial_state(now, job).value,
+            "priority": job.priority,
+            "due_at": job.due_at,
+            "args": job.args,
+            "kwargs": job.kwargs,
+            "options": job.options,
+            "max_retries": job.max_retries,
+            "timeout": job.timeout,
+            "lease": job.lease,
+            "unique_key": job.unique_key,
+            "unique_until": unique_until,
+            "now": now,
+        }
 
     def _shown_state(self, conn: apsw.Connection, job_id: int, now: float) -> JobState:
         row = conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
