@@ -258,9 +258,14 @@ class Storage:
         SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
         taken past the busy timeout); the transaction is rolled back first.
         """
+        with self._sqlite_errors(), _immediate(self.conn) as conn:
+            yield conn
+
+    @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError."""
         try:
-            with _immediate(self.conn) as conn:
-                yield conn
+            yield
         except apsw.BusyError:
             raise DatabaseBusy(
                 f"{self.path}: the database stayed locked for more than {self.busy_timeout}s"
@@ -319,14 +324,8 @@ class Storage:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        try:
+        with self._sqlite_errors():
             return self._insert(self.conn, now, job)
-        except apsw.BusyError:
-            raise DatabaseBusy(
-                f"{self.path}: the database stayed locked for more than {self.busy_timeout}s"
-            ) from None
-        except apsw.Error as exc:
-            raise DatabaseError(f"{self.path}: {exc}") from None
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
         q = self.q
