@@ -15,9 +15,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import liteq
+import random
+
+from liteq.codec import JsonCodec
+from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, load_queries
 from liteq.storage import ClaimPlan, NewJob, Storage
+from liteq.tasks import TaskResolver
 
 
 def fresh_connection(path: Path) -> apsw.Connection:
@@ -280,8 +285,12 @@ class StorageMachine(RuleBasedStateMachine):
     """Random enqueue/claim/ack/fail/expire sequences against a model of the jobs.
 
     Checks that no job is lost, none is claimed before it is due, claims take the highest
-    priority first, attempts count claims, and a unique key has at most one live job.
+    priority first, attempts count claims and never exceed the budget (failures are decided
+    by the real ``Executor``), cancel and requeue behave, and a unique key has at most one
+    live job.
     """
+
+    MAX_RETRIES = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -291,6 +300,7 @@ class StorageMachine(RuleBasedStateMachine):
         # id -> model row
         self.jobs: dict[int, dict[str, Any]] = {}
         self.held: dict[int, ClaimedJob] = {}  # what each (possibly stale) holder was given
+        self.executor = Executor(TaskResolver([]), JsonCodec(), random.Random(0))
 
     def teardown(self) -> None:
         self.storage.close()
@@ -312,7 +322,8 @@ class StorageMachine(RuleBasedStateMachine):
             due_at=self.now + delay,
             args="[]",
             kwargs="{}",
-            max_retries=1,
+            options='{"retry_delay": 0, "retry_jitter": false}',  # retries are due at once
+            max_retries=self.MAX_RETRIES,
             lease=10.0,
             unique_key=key,
         )
@@ -352,15 +363,21 @@ class StorageMachine(RuleBasedStateMachine):
             assert c.attempts == model["attempts"]
             self.held[c.id] = c
 
-    @rule(data=st.data(), ok=st.booleans(), retry_in=st.sampled_from([None, 0.0, 20.0]))
-    def settle(self, data: st.DataObject, ok: bool, retry_in: float | None) -> None:
+    @rule(data=st.data(), ok=st.booleans(), executor_decides=st.booleans())
+    def settle(self, data: st.DataObject, ok: bool, executor_decides: bool) -> None:
         if not self.held:
             return
         job_id = data.draw(st.sampled_from(sorted(self.held)))
         held = self.held.pop(job_id)
         model = self.jobs[job_id]
         current = model["state"] == "running" and model["attempts"] == held.attempts
-        outcome = Outcome(held, ok=ok, result="1", error="e", retry_in=retry_in)
+        if ok:
+            outcome = Outcome(held, ok=True, result="1")
+        elif executor_decides:
+            outcome = self.executor.fail(held, ValueError("e"), None)
+        else:  # a task outside retry_on: buried at once
+            outcome = self.executor.fail(held, ValueError("e"), None, retryable=False)
+        retry_in = outcome.retry_in
         settled = self.storage.settle(self.now, [outcome])
         if not current:
             assert settled.lost == [job_id]
@@ -375,6 +392,33 @@ class StorageMachine(RuleBasedStateMachine):
             model["state"] = "queued" if retry_in == 0 else "scheduled"
             model["due_at"] = self.now + retry_in
 
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        if not self.jobs:
+            return
+        job_id = data.draw(st.sampled_from(sorted(self.jobs)))
+        model = self.jobs[job_id]
+        expected = model["state"] in ("queued", "scheduled")
+        assert self.storage.cancel(self.now, job_id, 60.0) is expected
+        if expected:
+            model["state"] = "cancelled"
+
+    @rule()
+    def requeue_dead(self) -> None:
+        dead = sorted(i for i, j in self.jobs.items() if j["state"] == "dead")
+        count = self.storage.requeue_dead(self.now, None)
+        requeued = 0
+        for job_id in dead:
+            model = self.jobs[job_id]
+            key_taken = model["key"] is not None and any(
+                j["key"] == model["key"] and j["state"] in ("queued", "scheduled", "running")
+                for j in self.jobs.values()
+            )
+            if not key_taken:
+                model.update(state="queued", due_at=self.now, attempts=0)
+                requeued += 1
+        assert count == requeued
+
     @rule(seconds=st.sampled_from([1.0, 5.0, 11.0]))
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -382,7 +426,7 @@ class StorageMachine(RuleBasedStateMachine):
     @rule()
     def reclaim(self) -> None:
         def decide(job: ClaimedJob) -> Outcome:
-            return Outcome(job, ok=False, error="lost", retry_in=0.0)
+            return self.executor.fail(job, liteq.WorkerLost("lost"), None, respect_retry_on=False)
 
         outcomes, settled = self.storage.reclaim_expired(self.now, decide)
         expired = {
@@ -393,7 +437,18 @@ class StorageMachine(RuleBasedStateMachine):
         assert {o.job.id for o in outcomes} == expired
         assert settled.lost == []
         for job_id in expired:
-            self.jobs[job_id].update(state="queued", due_at=self.now)
+            if self.jobs[job_id]["attempts"] > self.MAX_RETRIES:
+                self.jobs[job_id]["state"] = "dead"
+                assert job_id in settled.buried
+            else:
+                self.jobs[job_id].update(state="queued", due_at=self.now)
+
+    @invariant()
+    def attempts_never_exceed_the_budget(self) -> None:
+        for job_id, model in self.jobs.items():
+            row = self.storage.get_job(self.now, job_id)
+            assert row is not None
+            assert row[6] <= self.MAX_RETRIES + 1, (job_id, row)
 
     @invariant()
     def database_matches_the_model(self) -> None:
