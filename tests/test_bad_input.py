@@ -46,7 +46,7 @@ def test_read_only_database_file_gives_a_clear_error_and_stays_unchanged(tmp_pat
     before = path.read_bytes()
     with read_only(path):
         q = liteq.Queue(path)
-        with pytest.raises(liteq.DatabaseError, match="readonly|read-only|cannot"):
+        with pytest.raises(liteq.DatabaseError, match=r"readonly|cannot"):
             q.enqueue("m:f", args=[2])
         q.close()
         assert path.read_bytes() == before
