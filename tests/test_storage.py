@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
 import threading
@@ -15,8 +16,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import liteq
-import random
-
 from liteq.codec import JsonCodec
 from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
