@@ -444,7 +444,7 @@ class StorageMachine(RuleBasedStateMachine):
 
     @invariant()
     def attempts_never_exceed_the_budget(self) -> None:
-        for job_id, model in self.jobs.items():
+        for job_id in self.jobs:
             row = self.storage.get_job(self.now, job_id)
             assert row is not None
             assert row[6] <= self.MAX_RETRIES + 1, (job_id, row)
