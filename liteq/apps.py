@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from liteq.errors import ConfigError
-from liteq.tasks import Task, TaskRegistry, importable_module
+from liteq.tasks import Task, TaskRegistry
 
 
 def _registries_in(obj: Any) -> list[TaskRegistry]:
@@ -56,14 +56,3 @@ def load_apps(specs: tuple[str, ...]) -> list[TaskRegistry]:
     for spec in specs:
         registries.extend(load_app(spec))
     return registries
-
-
-def task_modules(registry: TaskRegistry) -> tuple[str, ...]:
-    """Importable module names that define a registry's tasks (for spawned children)."""
-    modules: list[str] = []
-    for name in registry.names():
-        task = registry.get(name)
-        module = importable_module(task.fn.__module__) if task is not None else "__main__"
-        if module not in ("__main__", "__mp_main__") and module not in modules:
-            modules.append(module)
-    return tuple(modules)

@@ -19,7 +19,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized
 from typing import TYPE_CHECKING, Any
 
-from liteq.apps import load_apps, task_modules
+from liteq.apps import load_apps
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
@@ -141,7 +141,7 @@ class ProcessPool:
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
         self.owner_prefix = make_owner("pool")
-        apps = tuple(dict.fromkeys((*settings.apps, *task_modules(queue.registry))))
+        apps = tuple(dict.fromkeys((*settings.apps, *queue.registry.modules())))
         self.base = ChildSpec(
             path=queue.path,
             synchronous=queue.storage.synchronous,

@@ -303,10 +303,11 @@ class TaskRegistry:
         self.schedules[schedule.name] = schedule
 
     def modules(self) -> list[str]:
-        """Importable modules that declared this registry's tasks and schedules."""
+        """Modules another process can import to get this registry's tasks and schedules
+        (a ``__main__`` with no file or spec to name it by is left out)."""
         found = [importable_module(task.fn.__module__) for task in self._tasks.values()]
         found += [s.module for s in self.schedules.values() if s.module]
-        return list(dict.fromkeys(found))
+        return [m for m in dict.fromkeys(found) if m not in ("__main__", "__mp_main__")]
 
     def names(self) -> list[str]:
         return sorted(self._tasks)
