@@ -332,7 +332,7 @@ class Storage:
         if job.unique_key is not None:
             row = conn.execute(q.find_unique, {"unique_key": job.unique_key, "now": now}).fetchone()
             if row is not None:
-                return Enqueued(row[0], self._shown_state(conn, row[0], now), True)
+                return Enqueued(row[0], JobState(row[1]), True)
         conn.execute(q.insert_job, self._insert_params(now, job))
         return Enqueued(conn.last_insert_rowid(), self._initial_state(now, job), False)
 
@@ -360,11 +360,6 @@ class Storage:
             "unique_until": unique_until,
             "now": now,
         }
-
-    def _shown_state(self, conn: apsw.Connection, job_id: int, now: float) -> JobState:
-        row = conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
-        assert row is not None, "a job found by its unique key exists"
-        return JobState(row[3])
 
     def make_due(self, now: float, job_id: int) -> bool:
         """A scheduled job becomes due now (eager mode runs retries back to back)."""

@@ -8,7 +8,8 @@ VALUES (:task, :queue, :state, :priority, :due_at, :args, :kwargs, :options, :ma
         :timeout, :lease, :unique_key, :unique_until, :now)
 
 -- name: find_unique
-SELECT id FROM jobs
+SELECT id, CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END
+FROM jobs
 WHERE unique_key = :unique_key
   AND (state IN ('queued', 'scheduled', 'running')
        OR (state = 'succeeded' AND unique_until > :now))
