@@ -173,10 +173,10 @@ class Queue:
         from liteq.cron import Schedule  # noqa: PLC0415 - croniter loads only for cron users
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
-            task = self._register(fn, {"queue": queue, "priority": priority, **task_options})
+            task_name = default_task_name(fn)
             schedule = Schedule(
-                name=name or task.name,
-                task=task.name,
+                name=name or task_name,
+                task=task_name,
                 expr=expr,
                 every=every,
                 tz=tz,
@@ -187,6 +187,7 @@ class Queue:
                 module=importable_module(fn.__module__),
             )
             dumps_call(self.codec, schedule.args, schedule.kwargs or {})  # fail now, not at tick
+            task = self._register(fn, {"queue": queue, "priority": priority, **task_options})
             self.registry.add_schedule(schedule)
             return task
 
