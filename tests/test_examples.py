@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+import liteq
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run_example(name: str, tmp_path: Path, *args: str) -> str:
+def example_env(tmp_path: Path) -> dict[str, str]:
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # the examples put their db in the temp dir
+    env.pop("LITEQ_DB", None)
+    return env
+
+
+def run_example(name: str, tmp_path: Path, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         cwd=tmp_path,
-        env=env,
+        env=example_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
@@ -52,3 +66,140 @@ def test_cron_example_fires_the_ten_second_job(tmp_path: Path) -> None:
     out = run_example("cron_example.py", tmp_path, "--seconds", "10.6")
     assert out.count("heartbeat at ") == 1
     assert "cron_example:daily_report: next fire at" in out
+
+
+def http(url: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    """GET ``url`` (or POST ``body``): the status and the JSON answer, errors included."""
+    try:
+        with urllib.request.urlopen(url, data=body, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+def poll_until_finished(url: str) -> dict[str, Any]:
+    for _ in range(600):  # a bound, not a timing check: the jobs sleep 0.5 s
+        status, job = http(url)
+        assert status == 200
+        if job["state"] in ("succeeded", "dead"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not finish: {job}")
+
+
+def interrupt(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C on POSIX; CTRL_BREAK on Windows (the example handles both gracefully)."""
+    if sys.platform == "win32":
+        process.send_signal(signal.CTRL_BREAK_EVENT)
+    else:
+        process.send_signal(signal.SIGINT)
+
+
+def test_webapp_offloads_slow_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    flags = subprocess.CREATE_NEW_PROCESS_GROUP if sys.platform == "win32" else 0
+    with (
+        (tmp_path / "server.err").open("w") as stderr,
+        subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "webapp.py"), "--port", "0"],
+            cwd=tmp_path,
+            env=example_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            creationflags=flags,
+        ) as server,
+    ):
+        try:
+            assert server.stdout is not None
+            first_line = server.stdout.readline()
+            found = re.match(r"serving on (http://127\.0\.0\.1:\d+)", first_line)
+            assert found, first_line
+            url = found[1]
+
+            submitted = {}
+            for n in (5, 7, -2):
+                status, answer = http(f"{url}/jobs", json.dumps({"n": n}).encode())
+                assert status == 202, answer
+                submitted[n] = answer["id"]
+            assert len(set(submitted.values())) == 3
+
+            for bad in (b"not json", b"[5]", b'{"m": 5}', b'{"n": "5"}', b'{"n": true}', b""):
+                status, answer = http(f"{url}/jobs", bad)
+                assert status == 400, bad
+                assert "expected a JSON body" in answer["error"]
+            assert http(f"{url}/jobs/999999")[0] == 404
+            assert http(f"{url}/elsewhere")[0] == 404
+
+            five = poll_until_finished(f"{url}/jobs/{submitted[5]}")
+            assert five == {"id": submitted[5], "state": "succeeded", "result": 25}
+            seven = poll_until_finished(f"{url}/jobs/{submitted[7]}")
+            assert seven == {"id": submitted[7], "state": "succeeded", "result": 49}
+            negative = poll_until_finished(f"{url}/jobs/{submitted[-2]}")
+            assert negative == {
+                "id": submitted[-2],
+                "state": "dead",
+                "error": "ValueError: n must be >= 0, not -2",
+            }
+
+            interrupt(server)
+            out, _ = server.communicate(timeout=60)
+        finally:
+            server.kill()  # only if a check above failed: the server is still running
+    assert server.returncode == 0, (tmp_path / "server.err").read_text()
+    assert "Traceback" not in (tmp_path / "server.err").read_text()
+    assert out.splitlines()[-1] == "stopped"
+    # The jobs live in the database file, not in the server: another process sees them.
+    with liteq.Queue(tmp_path / "liteq-webapp.db") as q:
+        assert q.job(submitted[7]).result(timeout=0) == 49
+        assert q.stats()["queues"]["default"]["succeeded"] == 2
+        assert [dead.id for dead in q.dead_jobs()] == [submitted[-2]]
+
+
+def test_webapp_demo(tmp_path: Path) -> None:
+    out = run_example("webapp.py", tmp_path, "--demo", "--port", "0")
+    assert "submitted jobs [1, 2, 3]" in out
+    assert "job 1: {'id': 1, 'state': 'succeeded', 'result': 9}" in out
+    assert "job 2: {'id': 2, 'state': 'succeeded', 'result': 16}" in out
+    assert "job 3: {'id': 3, 'state': 'dead', 'error': 'ValueError: n must be >= 0, not -1'}" in out
+    assert out.endswith("stopped\n")
+
+
+def test_desktop_progress_without_a_terminal(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "desktop_progress.py"), "--jobs", "20"],
+        cwd=tmp_path,
+        env=example_env(tmp_path),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"\r[" not in done.stdout  # not a TTY: one line per step, no redrawing in place
+    out = done.stdout.decode()
+    bars = re.findall(r"^\[([#.]{30})\] (\d+)/20$", out, flags=re.MULTILINE)
+    assert bars[0] == ("." * 30, "0")
+    assert bars[-1] == ("#" * 30, "20")
+    counts = [int(count) for _, count in bars]
+    assert counts == sorted(set(counts))  # only forward, one line per change
+    assert "resized 19 images in " in out
+    assert "failed: photo-13.jpg: ValueError: photo-13.jpg is corrupt" in out
+    assert "'queued': 0, 'scheduled': 0, 'running': 0, 'succeeded': 19, 'dead': 1" in out
+
+
+@pytest.mark.slow
+def test_multiprocess_example_runs_every_job_from_every_producer(tmp_path: Path) -> None:
+    # cwd is not examples/: the spawned pool children must still import the task.
+    out = run_example("multiprocess_example.py", tmp_path, "--producers", "3", "--jobs", "15")
+    assert "45 jobs ran, from 3 producer processes" in out
+    assert "each job ran: True" in out
+    assert re.search(r"run by [12] pool processes: \d+( \+ \d+)?\n", out), out
+    assert "'succeeded': 45, 'dead': 0" in out
+    with liteq.Queue(tmp_path / "liteq-multiprocess.db") as q:
+        jobs = q.jobs(limit=100)
+        assert len(jobs) == 45
+        assert {job.state for job in jobs} == {liteq.JobState.SUCCEEDED}
+        assert {(job.args[0], job.args[1]) for job in jobs} == {
+            (p, n) for p in range(3) for n in range(15)
+        }
+        assert 1 <= len({job.result["pid"] for job in jobs}) <= 2  # a pool of two
