@@ -33,6 +33,7 @@ WAIT = 60.0  # real-time bound for a process to get somewhere; never reached whe
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="killpg and sessions are POSIX")
 
 LOCKED = re.compile(r"database is locked|stayed locked|database busy", re.IGNORECASE)
+FAILURE = re.compile(r"^error: |\b(ERROR|CRITICAL)\b")  # the CLI's error line, error logs
 TRACEBACK = "Traceback (most recent call last):"
 LITEQ_FRAME = re.compile(r'File "[^"]*[/\\]liteq[/\\][^"]*\.py"')
 
@@ -240,7 +241,11 @@ def problems_in_logs(procs: Sequence[Proc]) -> list[str]:
     found = []
     for proc in procs:
         text = proc.stderr()
-        found += [f"{proc.log.name}: {line}" for line in text.splitlines() if LOCKED.search(line)]
+        found += [
+            f"{proc.log.name}: {line}"
+            for line in text.splitlines()
+            if LOCKED.search(line) or FAILURE.search(line)
+        ]
         found += [f"{proc.log.name}:\n{tb}" for tb in liteq_tracebacks(text)]
     return found
 
@@ -400,6 +405,10 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
         fleet.cleanup()
 
     assert problems_in_logs(fleet.everyone) == []
+    # Killed, stopped by SIGTERM (before or after its handler was in place), or clean exit.
+    allowed = {0, -signal.SIGKILL, -signal.SIGTERM}
+    codes = {p.log.name: p.popen.returncode for p in fleet.everyone}
+    assert {name: code for name, code in codes.items() if code not in allowed} == {}
     assert integrity(db) == ["ok"]
     assert fleet.leftovers() == []
 
