@@ -127,6 +127,8 @@ def main() -> None:
     worker = threading.Thread(target=q.run_worker, kwargs={"concurrency": 4, "stop": stop})
     if not args.no_worker:
         worker.start()
+    # A thread per request. liteq keeps one SQLite connection per thread until q.close(),
+    # so a long-running production server wants a fixed pool of threads instead.
     server = ThreadingHTTPServer(("127.0.0.1", args.port), JobsHandler)
     url = f"http://127.0.0.1:{server.server_port}"
     print(f"serving on {url} (database {DB}; Ctrl-C to stop)", flush=True)

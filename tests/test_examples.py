@@ -11,6 +11,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,74 +91,110 @@ def poll_until_finished(url: str) -> dict[str, Any]:
     raise AssertionError(f"{url} did not finish: {job}")
 
 
-def interrupt(process: subprocess.Popen[str]) -> None:
-    """Ctrl-C on POSIX; CTRL_BREAK on Windows (the example handles both gracefully)."""
-    if sys.platform == "win32":
-        process.send_signal(signal.CTRL_BREAK_EVENT)
-    else:
-        process.send_signal(signal.SIGINT)
-
-
-def test_webapp_offloads_slow_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@contextmanager
+def webapp_server(tmp_path: Path, *args: str, env: dict[str, str]) -> Iterator[WebApp]:
+    """``examples/webapp.py --port 0`` running; killed on the way out if still alive."""
     flags = 0
     if sys.platform == "win32":  # so that CTRL_BREAK reaches the server alone
         flags = subprocess.CREATE_NEW_PROCESS_GROUP
     with (
         (tmp_path / "server.err").open("w") as stderr,
         subprocess.Popen(
-            [sys.executable, str(EXAMPLES / "webapp.py"), "--port", "0"],
+            [sys.executable, str(EXAMPLES / "webapp.py"), "--port", "0", *args],
             cwd=tmp_path,
-            env=example_env(tmp_path),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
             creationflags=flags,
-        ) as server,
+        ) as process,
     ):
         try:
-            assert server.stdout is not None
-            first_line = server.stdout.readline()
+            assert process.stdout is not None
+            first_line = process.stdout.readline()
             found = re.match(r"serving on (http://127\.0\.0\.1:\d+)", first_line)
             assert found, first_line
-            url = found[1]
-
-            submitted = {}
-            for n in (5, 7, -2):
-                status, answer = http(f"{url}/jobs", json.dumps({"n": n}).encode())
-                assert status == 202, answer
-                submitted[n] = answer["id"]
-            assert len(set(submitted.values())) == 3
-
-            for bad in (b"not json", b"[5]", b'{"m": 5}', b'{"n": "5"}', b'{"n": true}', b""):
-                status, answer = http(f"{url}/jobs", bad)
-                assert status == 400, bad
-                assert "expected a JSON body" in answer["error"]
-            assert http(f"{url}/jobs/999999")[0] == 404
-            assert http(f"{url}/elsewhere")[0] == 404
-
-            five = poll_until_finished(f"{url}/jobs/{submitted[5]}")
-            assert five == {"id": submitted[5], "state": "succeeded", "result": 25}
-            seven = poll_until_finished(f"{url}/jobs/{submitted[7]}")
-            assert seven == {"id": submitted[7], "state": "succeeded", "result": 49}
-            negative = poll_until_finished(f"{url}/jobs/{submitted[-2]}")
-            assert negative == {
-                "id": submitted[-2],
-                "state": "dead",
-                "error": "ValueError: n must be >= 0, not -2",
-            }
-
-            interrupt(server)
-            out, _ = server.communicate(timeout=60)
+            yield WebApp(process, found[1], first_line)
         finally:
-            server.kill()  # only if a check above failed: the server is still running
-    assert server.returncode == 0, (tmp_path / "server.err").read_text()
+            process.kill()  # only if a check failed: a passing test has stopped it
+
+
+@dataclass
+class WebApp:
+    process: subprocess.Popen[str]
+    url: str
+    banner: str  # the first line it printed
+
+    def submit(self, n: int) -> int:
+        status, answer = http(f"{self.url}/jobs", json.dumps({"n": n}).encode())
+        assert status == 202, answer
+        job_id: int = answer["id"]
+        return job_id
+
+    def stop(self) -> str:
+        """Ctrl-C on POSIX, CTRL_BREAK on Windows: the server must exit 0 and say so."""
+        if sys.platform == "win32":
+            self.process.send_signal(signal.CTRL_BREAK_EVENT)
+        else:
+            self.process.send_signal(signal.SIGINT)
+        out, _ = self.process.communicate(timeout=60)
+        assert self.process.returncode == 0
+        assert out.splitlines()[-1] == "stopped"
+        return out
+
+
+def test_webapp_offloads_slow_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with webapp_server(tmp_path, env=example_env(tmp_path)) as app:
+        submitted = {n: app.submit(n) for n in (5, 7, -2)}
+        assert len(set(submitted.values())) == 3
+
+        for bad in (b"not json", b"[5]", b'{"m": 5}', b'{"n": "5"}', b'{"n": true}', b""):
+            status, answer = http(f"{app.url}/jobs", bad)
+            assert status == 400, bad
+            assert "expected a JSON body" in answer["error"]
+        assert http(f"{app.url}/jobs/999999")[0] == 404
+        assert http(f"{app.url}/elsewhere")[0] == 404
+
+        five = poll_until_finished(f"{app.url}/jobs/{submitted[5]}")
+        assert five == {"id": submitted[5], "state": "succeeded", "result": 25}
+        seven = poll_until_finished(f"{app.url}/jobs/{submitted[7]}")
+        assert seven == {"id": submitted[7], "state": "succeeded", "result": 49}
+        negative = poll_until_finished(f"{app.url}/jobs/{submitted[-2]}")
+        assert negative == {
+            "id": submitted[-2],
+            "state": "dead",
+            "error": "ValueError: n must be >= 0, not -2",
+        }
+        app.stop()
     assert "Traceback" not in (tmp_path / "server.err").read_text()
-    assert out.splitlines()[-1] == "stopped"
     # The jobs live in the database file, not in the server: another process sees them.
     with liteq.Queue(tmp_path / "liteq-webapp.db") as q:
         assert q.job(submitted[7]).result(timeout=0) == 49
         assert q.stats()["queues"]["default"]["succeeded"] == 2
         assert [dead.id for dead in q.dead_jobs()] == [submitted[-2]]
+
+
+def test_webapp_jobs_run_in_a_separate_liteq_worker(tmp_path: Path) -> None:
+    # As the docstring says: the server with --no-worker, and from the examples
+    # directory, `LITEQ_DB=... liteq worker --app webapp` (here --burst, to return).
+    env = {**example_env(tmp_path), "LITEQ_DB": str(tmp_path / "shared.db")}
+    with webapp_server(tmp_path, "--no-worker", env=env) as app:
+        job_id = app.submit(6)
+        assert http(f"{app.url}/jobs/{job_id}") == (200, {"id": job_id, "state": "queued"})
+        worker = subprocess.run(
+            [sys.executable, "-m", "liteq", "worker", "--app", "webapp", "--burst"],
+            cwd=EXAMPLES,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert worker.returncode == 0, worker.stderr
+        finished = {"id": job_id, "state": "succeeded", "result": 36}
+        assert http(f"{app.url}/jobs/{job_id}") == (200, finished)
+        assert f"database {tmp_path / 'shared.db'};" in app.banner
+        app.stop()
 
 
 def test_webapp_demo(tmp_path: Path) -> None:
