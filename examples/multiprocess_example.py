@@ -11,9 +11,11 @@ in the temp directory, started afresh on each run.
 Every process here is started with ``spawn`` (as on Windows): each one imports this file,
 so the task must be defined at module level and the work must stay under
 ``if __name__ == "__main__"``. The pool's children find the task by its name,
-``multiprocess_example:square``: they import this file by its stem, from this directory,
-which they inherit on ``sys.path`` from the script. A separate ``liteq worker DB --pool
-process`` would need the same: run it from this directory, or pass ``--app``.
+``multiprocess_example:square``: they import this file by its stem, from the examples
+directory, which they inherit on ``sys.path`` from the script (so any working directory
+works). A separate worker finds it the same way when started from the examples directory
+(a worker puts its working directory on ``sys.path``):
+``liteq worker <db> --pool process -c 2``.
 """
 
 from __future__ import annotations
