@@ -123,14 +123,14 @@ def main() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), stop_gracefully)
 
-    stop = threading.Event()  # a worker outside the main thread stops when this is set
-    worker = threading.Thread(target=q.run_worker, kwargs={"concurrency": 4, "stop": stop})
-    if not args.no_worker:
-        worker.start()
     # A thread per request. liteq keeps one SQLite connection per thread until q.close(),
     # so a long-running production server wants a fixed pool of threads instead.
     server = ThreadingHTTPServer(("127.0.0.1", args.port), JobsHandler)
     url = f"http://127.0.0.1:{server.server_port}"
+    stop = threading.Event()  # a worker outside the main thread stops when this is set
+    worker = threading.Thread(target=q.run_worker, kwargs={"concurrency": 4, "stop": stop})
+    if not args.no_worker:
+        worker.start()
     print(f"serving on {url} (database {DB}; Ctrl-C to stop)", flush=True)
     try:
         if args.demo:
