@@ -187,40 +187,76 @@ class Fleet:
         proc.popen.wait(WAIT)
 
     def cleanup(self) -> None:
-        """Kill the group of every process not yet reaped (its pid cannot be reused yet)."""
+        """Kill every process we started and whatever is left in their groups."""
         for proc in self.everyone:
             if proc.popen.returncode is not None:
                 continue
             if sys.platform == "win32":
                 proc.popen.kill()
             else:
+                # A not yet reaped leader: its pid (the group id) cannot have been reused.
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)  # children too, even of an exited leader
+                    os.killpg(proc.pid, signal.SIGKILL)
             proc.popen.wait(WAIT)
+        for member in self.members():  # orphans of a leader killed alone
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member.pid, signal.SIGKILL)
+
+    def members(self) -> list[Member]:
+        """Live (non-zombie) processes in one of our groups, leaders excluded; Linux only."""
+        groups = {proc.pid for proc in self.everyone}
+        return [m for m in group_members() if m.pgrp in groups and m.pid not in groups]
 
     def leftovers(self) -> list[str]:
-        """Live (non-zombie) processes still in one of our groups; Linux only, else []."""
-        proc_dir = Path("/proc")
-        if not proc_dir.is_dir():
-            return []
-        groups = {proc.pid for proc in self.everyone}
-        deadline = time.monotonic() + 10.0  # SIGKILLed processes take a moment to go
+        """Processes still alive in our groups once they had time to go (Linux only, else [])."""
+        deadline = time.monotonic() + 10.0  # orphaned pool children finish their job first
         while True:
-            alive = []
-            for entry in proc_dir.iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after ")".
-                state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-                if int(pgrp) in groups and state != "Z":
-                    alive.append(f"pid {entry.name} in group {pgrp} ({state})")
+            alive = [str(m) for m in self.members()]
+            alive += [f"{p.log.name} pid {p.pid}" for p in self.everyone if p.popen.poll() is None]
             if not alive or time.monotonic() > deadline:
                 return alive
             time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Member:
+    pid: int
+    ppid: int
+    pgrp: int
+    cmdline: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} (parent {self.ppid}, group {self.pgrp}): {self.cmdline}"
+
+
+def group_members() -> list[Member]:
+    """Every live process with its parent, group and command line, from /proc; [] elsewhere."""
+    proc_dir = Path("/proc")
+    if not (proc_dir / "self" / "stat").exists():
+        return []
+    found = []
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ")".
+        state, ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if state != "Z":
+            found.append(Member(int(entry.name), int(ppid), int(pgrp), cmdline.strip()))
+    return found
+
+
+def pool_children(leader: int) -> list[int]:
+    """Pids of the spawned children of a process-pool worker (not its resource tracker)."""
+    return [
+        m.pid
+        for m in group_members()
+        if m.ppid == leader and m.pgrp == leader and "spawn_main" in m.cmdline
+    ]
 
 
 def wait_for(predicate: Callable[[], bool], what: str) -> None:
@@ -317,6 +353,7 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
     observer = liteq.Queue(db)
     kills = 0
     hit_running = 0
+    kinds = {"group": 0, "child": 0, "parent": 0}
     try:
         started = time.monotonic()
         while True:
@@ -336,9 +373,23 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
             if not pool:
                 continue
             victim = rng.choice(pool)
-            fleet.kill(victim)
-            kills += 1
             hit_running += victim in holding
+            kills += 1
+            # A process pool: most often the whole group; else one child (the parent must
+            # replace it) or the parent alone (its orphans must finish their job and exit).
+            how = rng.choice(["group", "group", "child", "parent"])
+            children = pool_children(victim.pid) if "process" in victim.argv else []
+            if how == "child" and children:
+                os.kill(rng.choice(children), signal.SIGKILL)
+                kinds["child"] += 1
+                continue
+            if how == "parent" and children:
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.popen.wait(WAIT)
+                kinds["parent"] += 1
+            else:
+                fleet.kill(victim)
+                kinds["group"] += 1
             position = workers.index(victim)
             workers[position] = fleet.worker(victim.name, db, *victim.argv[5:])
 
@@ -363,6 +414,8 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
             time.sleep(0.05)
         final = fleet.worker("final", db, "--burst", "-c", "8", "--no-cron")
         assert final.popen.wait(WAIT) == 0, final.stderr()
+        # Before any cleanup of ours: every process is gone, orphaned pool children too.
+        left_behind = fleet.leftovers()
 
         produced: dict[int, tuple[int, float]] = {}
         for p in range(PRODUCERS):
@@ -394,7 +447,7 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
 
         retried = sum(1 for r in records.values() if r.attempts > 1)
         print(
-            f"\nchaos: {kills} kills ({hit_running} of workers holding a lease), "
+            f"\nchaos: {kills} kills {kinds} ({hit_running} of workers holding a lease), "
             f"{len(records)} jobs, {executions} completed executions, "
             f"{retried} jobs run more than once, {len(fleet.everyone)} processes started"
         )
@@ -410,7 +463,7 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
     codes = {p.log.name: p.popen.returncode for p in fleet.everyone}
     assert {name: code for name, code in codes.items() if code not in allowed} == {}
     assert integrity(db) == ["ok"]
-    assert fleet.leftovers() == []
+    assert left_behind == []
 
 
 CONTENDERS = 4
