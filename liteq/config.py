@@ -65,6 +65,16 @@ class WorkerSettings:
     prune_interval: float = 3600.0
     # Dead letters older than this are pruned by the worker.
     dead_retention: float = 30 * 86400.0
+    # Claim ahead of free slots only as far as jobs are expected to start within this many
+    # seconds (from the measured length of recent attempts); 0 = claim only for free slots.
+    prefetch_wait: float = 0.005
+    # Most jobs a worker claims ahead of its free slots.
+    max_prefetch: int = 64
+    # A job claimed ahead that has not started after this long goes back to the queue.
+    prefetch_give_back: float = 0.1
+    # Run attempts on threads under a timeout the worker enforces (False: the process
+    # pool's parent enforces it by killing the child).
+    enforce_timeouts: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
@@ -75,6 +85,8 @@ class WorkerSettings:
             raise ConfigError(f"grace must be >= 0, not {self.grace}")
         if self.poll_interval <= 0 or self.reclaim_interval <= 0:
             raise ConfigError("poll_interval and reclaim_interval must be > 0")
+        if self.prefetch_wait < 0 or self.max_prefetch < 0 or self.prefetch_give_back <= 0:
+            raise ConfigError("prefetch_wait and max_prefetch must be >= 0, give-back > 0")
         queues = self.queues
         if isinstance(queues, str):
             raise ConfigError("queues takes a list or a dict of weights, not a str")

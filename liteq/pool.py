@@ -88,7 +88,7 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
         executor,
         SystemClock(),
         spec.settings,
-        mode="inline",
+        mode="thread",
         owner=spec.owner,
         stop=_ChildStop(stop),
     )
@@ -148,7 +148,10 @@ class ProcessPool:
             busy_timeout=queue.storage.busy_timeout,
             serializer=queue.serializer,
             apps=apps,
-            settings=replace(settings, concurrency=1, pool="thread", apps=apps),
+            # One job thread per child; the parent enforces timeouts by killing the child.
+            settings=replace(
+                settings, concurrency=1, pool="thread", apps=apps, enforce_timeouts=False
+            ),
             owner="",
             log_level=logging.getLogger().getEffectiveLevel(),
         )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import queue
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
+
+# How fast the estimate of an attempt's length forgets a slow attempt (per attempt).
+_DECAY = 0.1
 
 
 class Runner(Protocol):
@@ -20,8 +24,24 @@ class Runner(Protocol):
 
     def has_done(self) -> bool: ...
 
-    def wait(self, timeout: float) -> None:
-        """Block until an attempt finishes or ``timeout`` passes."""
+    def waiting(self) -> int:
+        """Jobs submitted and not started yet."""
+        ...
+
+    def wait(self, timeout: float, low: int = 0) -> None:
+        """Block until an attempt finishes with at most ``low`` jobs waiting, or ``timeout``."""
+        ...
+
+    def started_at(self, job_id: int) -> float | None:
+        """When the attempt of ``job_id`` started (monotonic), None if not yet."""
+        ...
+
+    def take_back(self, older_than: float) -> list[ClaimedJob]:
+        """Remove and return jobs that have waited to start since before ``older_than``."""
+        ...
+
+    def attempt_seconds(self) -> float | None:
+        """A cautious estimate of how long an attempt takes (None until one ended)."""
         ...
 
     def abandon(self, job_id: int) -> None:
@@ -32,7 +52,7 @@ class Runner(Protocol):
 
 
 class InlineRunner:
-    """Runs each attempt in the caller's thread, at submit time."""
+    """Runs each attempt in the caller's thread, at submit time (``drain``)."""
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
@@ -48,7 +68,19 @@ class InlineRunner:
     def has_done(self) -> bool:
         return bool(self._done)
 
-    def wait(self, timeout: float) -> None:
+    def waiting(self) -> int:
+        return 0
+
+    def wait(self, timeout: float, low: int = 0) -> None:
+        return None
+
+    def started_at(self, job_id: int) -> float | None:
+        return None
+
+    def take_back(self, older_than: float) -> list[ClaimedJob]:
+        return []
+
+    def attempt_seconds(self) -> float | None:
         return None
 
     def abandon(self, job_id: int) -> None:
@@ -59,19 +91,33 @@ class InlineRunner:
 
 
 class ThreadRunner:
-    """A fixed number of threads; a thread stuck on an abandoned attempt is replaced.
+    """A fixed number of threads taking jobs from one shared buffer.
+
+    Threads take the oldest waiting job as they come free, so a slow attempt never holds
+    up the jobs behind it while another thread is free. The claim loop is woken only when
+    an attempt ends with few jobs left waiting (``wait(low=…)``), which keeps it from
+    trading the GIL with the job threads once per job.
 
     Python cannot kill a thread. When an attempt times out, one more thread is started so
     the pool keeps its size; when the stuck thread finally returns, its outcome is dropped
     and, the pool then being one over size, that thread exits.
     """
 
-    def __init__(self, executor: Executor, size: int) -> None:
+    def __init__(
+        self, executor: Executor, size: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._executor = executor
+        self._monotonic = monotonic  # the worker's clock: start times feed its timeouts
         self._size = size
-        self._work: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
+        self._work: deque[tuple[ClaimedJob, float]] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._closed = False
         self._done: deque[Outcome] = deque()
         self._signal = threading.Event()
+        self._low = 0  # wake the claim loop when an attempt ends with this few waiting
+        self._started: dict[int, float] = {}
+        self._estimate: float | None = None
+        self._held_up = False  # jobs were given back; no attempt has ended since
         self._lock = threading.Lock()
         self._alive = 0
         for _ in range(size):
@@ -84,20 +130,43 @@ class ThreadRunner:
         thread = threading.Thread(target=self._serve, name=f"liteq-job-{number}", daemon=True)
         thread.start()
 
+    def _next(self) -> ClaimedJob | None:
+        with self._ready:
+            while not self._work:
+                if self._closed:
+                    return None
+                self._ready.wait()
+            job, _ = self._work.popleft()
+            self._started[job.id] = self._monotonic()
+            return job
+
     def _serve(self) -> None:
         while True:
-            job = self._work.get()
+            job = self._next()
             if job is None:
                 with self._lock:
                     self._alive -= 1
                 return
+            began = time.perf_counter()  # real time: what the attempt costs
             outcome = self._executor.run(job)
+            self._learn(time.perf_counter() - began)
+            self._held_up = False
+            self._started.pop(job.id, None)
             self._done.append(outcome)
-            self._signal.set()
+            if len(self._work) <= self._low:
+                self._signal.set()
             with self._lock:
                 if self._alive > self._size:
                     self._alive -= 1
                     return
+
+    def _learn(self, seconds: float) -> None:
+        # Up at once, down slowly: one slow attempt stops claiming ahead straight away.
+        estimate = self._estimate
+        if estimate is None or seconds > estimate:
+            self._estimate = seconds
+        else:
+            self._estimate = estimate + _DECAY * (seconds - estimate)
 
     @property
     def alive(self) -> int:
@@ -105,7 +174,9 @@ class ThreadRunner:
             return self._alive
 
     def submit(self, job: ClaimedJob) -> None:
-        self._work.put(job)
+        with self._ready:
+            self._work.append((job, self._monotonic()))
+            self._ready.notify()
 
     def done(self) -> list[Outcome]:
         out: list[Outcome] = []
@@ -116,15 +187,46 @@ class ThreadRunner:
     def has_done(self) -> bool:
         return bool(self._done)
 
-    def wait(self, timeout: float) -> None:
-        if self._signal.wait(timeout):
-            self._signal.clear()
+    def waiting(self) -> int:
+        return len(self._work)
+
+    def wait(self, timeout: float, low: int = 0) -> None:
+        self._low = low
+        self._signal.clear()  # before looking: a wake-up after this is not lost
+        if self._done and len(self._work) <= low:
+            return
+        self._signal.wait(timeout)
+
+    def started_at(self, job_id: int) -> float | None:
+        return self._started.get(job_id)
+
+    def take_back(self, older_than: float) -> list[ClaimedJob]:
+        work = self._work
+        if not work or work[0][1] >= older_than:
+            return []
+        with self._ready:
+            taken = [job for job, since in work if since < older_than]
+            kept = [(job, since) for job, since in work if since >= older_than]
+            work.clear()
+            work.extend(kept)
+        if taken:
+            # Every thread is busy with an attempt longer than the estimate said: claim
+            # nothing ahead until one ends, and then only as the longer estimate allows.
+            self._learn(max(0.0, self._monotonic() - older_than))
+            self._held_up = True
+        return taken
+
+    def attempt_seconds(self) -> float | None:
+        return None if self._held_up else self._estimate
 
     def abandon(self, job_id: int) -> None:
+        self._started.pop(job_id, None)
         self._start_thread()
 
     def close(self) -> None:
-        # Idle threads exit on the sentinel; a thread still running an abandoned or
-        # released attempt is a daemon and is left to finish (its outcome is dropped).
-        for _ in range(self.alive):
-            self._work.put(None)
+        # Idle threads exit; a thread still running an abandoned or released attempt is a
+        # daemon and is left to finish (its outcome is dropped).
+        with self._ready:
+            self._closed = True
+            self._work.clear()
+            self._ready.notify_all()

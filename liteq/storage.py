@@ -409,11 +409,16 @@ class Storage:
             else:
                 params["queue"] = queue
                 rows = conn.execute(q.claim_in_queue, params).fetchall()
-            claimed.extend(_claimed(row, owner) for row in rows)
+            # RETURNING gives no order: restore the claim order (priority, due time, FIFO)
+            # within the queue; queues keep the plan's order.
+            claimed.extend(
+                sorted(
+                    (_claimed(row, owner) for row in rows),
+                    key=lambda job: (-job.priority, job.due_at, job.id),
+                )
+            )
             if len(claimed) >= plan.limit:
                 break
-        # RETURNING gives no order: restore the claim order (priority, due time, FIFO).
-        claimed.sort(key=lambda job: (-job.priority, job.due_at, job.id))
         return claimed
 
     def _settle(self, conn: apsw.Connection, now: float, outcomes: Sequence[Outcome]) -> Settled:

@@ -76,6 +76,7 @@ class Heartbeat:
         self._stopped = threading.Event()
         self._wake = threading.Event()  # set by track() and stop(): re-plan the next renewal
         self._urgent = False  # renew at once (guarded by _lock)
+        self._interval = math.inf  # the renewal interval the thread is waiting out (_lock)
         self._thread = threading.Thread(target=self._run, name="liteq-heartbeat", daemon=True)
         self.lost: set[int] = set()
 
@@ -94,7 +95,10 @@ class Heartbeat:
             # task wants a shorter one: write it now, so a crash is noticed that soon.
             if lease < (job.lease if job.lease is not None else DEFAULT_LEASE):
                 self._urgent = True
-        self._wake.set()
+            # Waking the thread costs a GIL hand-off per job: only when its plan changes.
+            wake = self._urgent or lease / 3 < self._interval
+        if wake:
+            self._wake.set()
 
     def untrack(self, job_id: int) -> None:
         with self._lock:
@@ -107,7 +111,8 @@ class Heartbeat:
                 with self._lock:
                     tracked = list(self._jobs.values())
                     urgent, self._urgent = self._urgent, False
-                interval = min((lease for _, lease in tracked), default=3.0) / 3
+                    interval = min((lease for _, lease in tracked), default=3.0) / 3
+                    self._interval = interval
                 # Real time on purpose: under a fake clock leases then expire as tests want.
                 remaining = 0.0 if urgent else last_renewal + interval - time.monotonic()
                 if remaining > 0 and self._wake.wait(remaining):
@@ -146,15 +151,26 @@ class Heartbeat:
 @dataclass
 class _Running:
     job: ClaimedJob
-    deadline: float | None  # monotonic; None = no timeout enforced here
+    timeout: float | None  # seconds once started; None = no timeout enforced here
+
+
+# Longest a finished attempt's outcome waits to be written with others.
+ACK_DELAY = 0.005
+# Longest the loop sleeps while attempts run and nothing else needs it.
+BUSY_WAIT = 0.05
 
 
 class Worker:
     """The claim loop of one process: claims for free slots, runs, settles, repeats.
 
-    ``mode="thread"`` runs jobs on a thread pool and enforces timeouts by abandoning the
-    attempt; ``mode="inline"`` runs one job at a time in the loop's own thread (process
-    pool children, ``drain``), where timeouts are the supervisor's business.
+    ``mode="thread"`` runs jobs on a thread pool (one thread in a process-pool child);
+    ``mode="inline"`` runs one job at a time in the loop's own thread (``drain``).
+
+    When recent attempts were short, a thread-mode worker claims ahead of its free slots,
+    as many jobs as its threads are expected to start within ``prefetch_wait``: claims and
+    acks then travel in batches. A job claimed ahead that has not started after
+    ``prefetch_give_back`` (the threads turned out busy) goes back to the queue without
+    spending an attempt, so no job waits long behind a slow one.
     """
 
     def __init__(
@@ -187,7 +203,7 @@ class Worker:
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
-            return ThreadRunner(self.executor, self.concurrency)
+            return ThreadRunner(self.executor, self.concurrency, self.clock.monotonic)
         return InlineRunner(self.executor)
 
     def run(self) -> int:
@@ -214,11 +230,21 @@ class Worker:
         task = self.executor.task_for(job)
         return task.opts.timeout if task is not None else None
 
+    def _prefetch(self, runner: Runner) -> int:
+        """How many jobs to hold beyond the free slots: what starts within prefetch_wait."""
+        s = self.settings
+        estimate = runner.attempt_seconds()
+        if self.mode != "thread" or estimate is None or s.prefetch_wait <= 0:
+            return 0
+        return min(s.max_prefetch, int(self.concurrency * s.prefetch_wait / max(estimate, 1e-6)))
+
     def _loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
         s = self.settings
         clock, storage = self.clock, self.storage
-        running: dict[int, _Running] = {}
+        enforce_timeouts = self.mode == "thread" and s.enforce_timeouts
+        running: dict[int, _Running] = {}  # claimed by us and not settled: started or waiting
         pending: list[Outcome] = []
+        pending_since = 0.0
         may_have_work = True
         next_scheduled: float | None = None
         seen_version = storage.data_version()
@@ -234,22 +260,24 @@ class Worker:
                     continue  # an abandoned (timed-out) attempt finished late: ignore it
                 del running[outcome.job.id]
                 heartbeat.untrack(outcome.job.id)
+                if not pending:
+                    pending_since = mono
                 pending.append(outcome)
-            for item in [
-                r for r in running.values() if r.deadline is not None and mono >= r.deadline
-            ]:
-                job = item.job
-                del running[job.id]
-                heartbeat.untrack(job.id)
-                runner.abandon(job.id)
-                error = TimeoutError(
-                    f"attempt {job.attempts} timed out after {self._timeout_of(job)}s"
-                )
-                pending.append(
-                    self.executor.fail(
-                        job, error, self.executor.task_for(job), respect_retry_on=False
+            if enforce_timeouts:
+                for job in self._timed_out(runner, running, mono):
+                    del running[job.id]
+                    heartbeat.untrack(job.id)
+                    runner.abandon(job.id)
+                    error = TimeoutError(
+                        f"attempt {job.attempts} timed out after {self._timeout_of(job)}s"
                     )
-                )
+                    if not pending:
+                        pending_since = mono
+                    pending.append(
+                        self.executor.fail(
+                            job, error, self.executor.task_for(job), respect_retry_on=False
+                        )
+                    )
             stopping = self.stop.is_set()
             if stopping and stop_deadline is None:
                 stop_deadline = mono + s.grace
@@ -258,6 +286,11 @@ class Worker:
                     s.grace,
                     len(running),
                 )
+            if runner.waiting():
+                # Jobs claimed ahead that no thread started in time, or all of them when
+                # stopping: back to the queue, no attempt spent.
+                cutoff = math.inf if stopping else mono - s.prefetch_give_back
+                self._give_back(runner.take_back(cutoff), runner, running, heartbeat)
             if self.on_tick is not None and not stopping and self.on_tick(now):
                 may_have_work = True  # our own commit: data_version will not tell us
             if not may_have_work:
@@ -271,12 +304,19 @@ class Worker:
                     if version != seen_version:
                         seen_version = version
                         may_have_work = True
-            free = 0 if stopping else self.concurrency - len(running)
-            want = free > 0 and may_have_work
-            if pending or want:
+            prefetch = 0 if stopping else self._prefetch(runner)
+            low = prefetch // 2  # refill when the jobs waiting for a thread fall to this
+            waiting = runner.waiting()
+            capacity = 0 if stopping else self.concurrency + prefetch - len(running)
+            want = capacity > 0 and may_have_work and waiting <= low
+            settle = bool(pending) and (
+                waiting <= low or stopping or mono - pending_since >= ACK_DELAY
+            )
+            if want or settle:
                 plan = None
                 if want:
-                    plan = ClaimPlan(self.owner, free, claim_order(s.queues, free, self.rng))
+                    order = claim_order(s.queues, capacity, self.rng)
+                    plan = ClaimPlan(self.owner, capacity, order)
                 try:
                     settled, claimed = storage.exchange(now, pending, plan)
                 except DatabaseBusy as exc:
@@ -289,12 +329,12 @@ class Worker:
                     # data_version does not report: look again for due work.
                     may_have_work = True
                 pending = []
-                if want and len(claimed) < free:
+                if want and len(claimed) < capacity:
                     may_have_work = False
                     next_scheduled = storage.next_scheduled_at()
                 for job in claimed:
-                    timeout = self._timeout_of(job) if self.mode == "thread" else None
-                    running[job.id] = _Running(job, None if timeout is None else mono + timeout)
+                    timeout = self._timeout_of(job) if enforce_timeouts else None
+                    running[job.id] = _Running(job, timeout)
                     heartbeat.track(job, self._lease_of(job))
                     self.ran += 1
                     runner.submit(job)
@@ -309,7 +349,7 @@ class Worker:
                 last_prune = mono
                 self._prune(now)
             if stopping:
-                if not running:
+                if not running and not pending:
                     return
                 if stop_deadline is not None and mono >= stop_deadline:
                     released = storage.release([r.job for r in running.values()])
@@ -317,18 +357,58 @@ class Worker:
                         "grace period over: released %d unfinished job(s) to the queue", released
                     )
                     return
-            if s.burst and not running and not may_have_work:
+            if s.burst and not running and not pending and not may_have_work:
                 return
-            if running and (free == 0 or may_have_work):
-                runner.wait(self._wait_time(running, mono, 0.05))
-            elif running:
-                runner.wait(self._wait_time(running, mono, s.poll_interval))
+            if running or pending:
+                cap = BUSY_WAIT if capacity <= 0 or may_have_work else s.poll_interval
+                if pending:
+                    cap = min(cap, max(0.0, pending_since + ACK_DELAY - mono))
+                if runner.waiting():
+                    cap = min(cap, s.prefetch_give_back)
+                runner.wait(self._wait_time(runner, running, mono, cap), low)
             else:
                 clock.wait(self.wakeup, s.poll_interval)
 
     @staticmethod
-    def _wait_time(running: dict[int, _Running], mono: float, cap: float) -> float:
-        deadlines = [r.deadline for r in running.values() if r.deadline is not None]
+    def _timed_out(runner: Runner, running: dict[int, _Running], mono: float) -> list[ClaimedJob]:
+        out = []
+        for item in running.values():
+            if item.timeout is None:
+                continue
+            started = runner.started_at(item.job.id)
+            if started is not None and mono - started >= item.timeout:
+                out.append(item.job)
+        return out
+
+    def _give_back(
+        self,
+        jobs: list[ClaimedJob],
+        runner: Runner,
+        running: dict[int, _Running],
+        heartbeat: Heartbeat,
+    ) -> None:
+        if not jobs:
+            return
+        try:
+            released = self.storage.release(jobs)
+        except DatabaseBusy as exc:
+            log.warning("%s; running the jobs claimed ahead after all", exc)
+            for job in jobs:
+                runner.submit(job)
+            return
+        for job in jobs:
+            del running[job.id]
+            heartbeat.untrack(job.id)
+        self.ran -= len(jobs)
+        log.debug("gave back %d job(s) claimed ahead that did not start in time", released)
+
+    @staticmethod
+    def _wait_time(runner: Runner, running: dict[int, _Running], mono: float, cap: float) -> float:
+        deadlines = []
+        for item in running.values():
+            started = runner.started_at(item.job.id) if item.timeout is not None else None
+            if started is not None and item.timeout is not None:
+                deadlines.append(started + item.timeout)
         if not deadlines:
             return cap
         return max(0.0, min(cap, min(deadlines) - mono))

@@ -701,3 +701,91 @@ def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
 def test_bad_duration_is_a_config_error() -> None:
     with pytest.raises(liteq.ConfigError):
         parse_duration("soon")
+
+
+# -- claiming ahead of free slots --------------------------------------------------------
+
+
+def _blocked_behind_a_slow_job(
+    q: Queue, give_back: float
+) -> tuple[threading.Thread, threading.Event, threading.Event, list[liteq.Job[int]]]:
+    """One thread; a quick job teaches it attempts are short, so it claims the slow job
+    and the twenty behind it in one batch; the slow job then holds the thread."""
+    from liteq.config import WorkerSettings  # noqa: PLC0415
+    from liteq.worker import serve  # noqa: PLC0415
+
+    started, gate = threading.Event(), threading.Event()
+
+    @q.task()
+    def quick(n: int) -> int:
+        return n
+
+    @q.task()
+    def slow() -> None:
+        started.set()
+        gate.wait(WAIT)
+
+    quick.options(priority=10).enqueue(-1)
+    slow.options(priority=5).enqueue()
+    behind = quick.enqueue_many([(n,) for n in range(20)])
+    settings = WorkerSettings(
+        concurrency=1, cron=False, prefetch_wait=10.0, prefetch_give_back=give_back
+    )
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=serve, args=(q, settings), kwargs={"stop": stop, "handle_signals": False}
+    )
+    thread.start()
+    assert started.wait(WAIT)
+    return thread, stop, gate, behind
+
+
+def test_jobs_claimed_ahead_go_back_when_a_slow_job_holds_the_thread(real_q: Queue) -> None:
+    thread, stop, gate, behind = _blocked_behind_a_slow_job(real_q, give_back=0.05)
+    try:
+        deadline = time.monotonic() + WAIT
+        while any(job.refresh().state != "queued" for job in behind):
+            assert time.monotonic() < deadline, [job.state for job in behind]
+            time.sleep(0.01)
+        assert [job.attempts for job in behind] == [0] * 20  # given back: no attempt spent
+        # Another worker runs them while the slow job still holds the first one.
+        assert real_q.drain() == 20
+    finally:
+        gate.set()
+        stop.set()
+        thread.join(WAIT)
+    assert [job.refresh().attempts for job in behind] == [1] * 20
+    assert [job.result(timeout=0) for job in behind] == list(range(20))
+
+
+def test_stop_gives_back_jobs_claimed_ahead_at_once(real_q: Queue) -> None:
+    thread, stop, gate, behind = _blocked_behind_a_slow_job(real_q, give_back=60.0)
+    try:
+        assert {job.refresh().state for job in behind} == {"running"}  # claimed ahead
+        stop.set()
+        deadline = time.monotonic() + WAIT
+        while any(job.refresh().state != "queued" for job in behind):
+            assert time.monotonic() < deadline, [job.state for job in behind]
+            time.sleep(0.01)
+        assert [job.attempts for job in behind] == [0] * 20
+    finally:
+        gate.set()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert {job.refresh().state for job in behind} == {"queued"}
+
+
+def test_short_jobs_are_claimed_and_acked_in_batches(real_q: Queue) -> None:
+    @real_q.task()
+    def quick(n: int) -> int:
+        return n
+
+    jobs = quick.enqueue_many([(n,) for n in range(600)])
+    assert real_q.run_worker(concurrency=2, burst=True, cron=False) == 600
+    rows = [real_q.job(job.id) for job in jobs]
+    assert {row.state for row in rows} == {"succeeded"}
+    # Jobs claimed in one transaction share its timestamp, and likewise for acks.
+    starts = {row.record.started_at for row in rows}
+    ends = {row.record.finished_at for row in rows}
+    assert len(starts) < 60, len(starts)
+    assert len(ends) < 120, len(ends)
