@@ -10,8 +10,9 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -98,6 +99,20 @@ def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
     )
 
 
+class _ConnectionOwner:
+    """Held only by one thread's local storage: its death closes that thread's connection."""
+
+
+def _close_owned(
+    connections: dict[int, apsw.Connection], lock: threading.Lock, key: int
+) -> None:
+    with lock:
+        conn = connections.pop(key, None)
+    if conn is not None:
+        with suppress(apsw.Error):  # closing on the way out: nothing to report to
+            conn.close(True)
+
+
 @contextmanager
 def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
@@ -136,7 +151,8 @@ class Storage:
         self.q: Queries = load_queries()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[apsw.Connection] = []
+        # Open connections by owner; a thread's connection closes when the thread ends.
+        self._connections: dict[int, apsw.Connection] = {}
 
     # -- connections -------------------------------------------------------------------
 
@@ -149,8 +165,14 @@ class Storage:
             conn = self._open()
             local.conn = conn
             local.pid = os.getpid()
+            # The thread-local value dies with its thread: close the connection then, so a
+            # server that starts a thread per request does not gather open files.
+            owner = _ConnectionOwner()
+            local.owner = owner
+            key = id(owner)
             with self._lock:
-                self._connections.append(conn)
+                self._connections[key] = conn
+            weakref.finalize(owner, _close_owned, self._connections, self._lock, key)
         return conn
 
     def _open(self) -> apsw.Connection:
@@ -278,7 +300,8 @@ class Storage:
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
         with self._lock:
-            connections, self._connections = self._connections, []
+            connections = list(self._connections.values())
+            self._connections.clear()
         for conn in connections:
             conn.close()
         self._local = threading.local()
@@ -289,9 +312,10 @@ class Storage:
         if conn is None:
             return
         self._local.conn = None
+        owner = getattr(self._local, "owner", None)
+        self._local.owner = None
         with self._lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
+            self._connections.pop(id(owner), None)
         conn.close()
 
     def data_version(self) -> int:

@@ -129,6 +129,35 @@ def test_waiting_for_the_write_lock_lets_the_holder_finish(db_path: Path) -> Non
     waiter.close()
 
 
+def _open_files_on(path: Path) -> int:
+    """How many file descriptors of this process point at ``path`` (Linux /proc)."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if Path(fd.readlink()) == path:
+                count += 1
+        except OSError:
+            continue  # closed while we looked
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files via /proc")
+def test_a_thread_connection_is_closed_when_its_thread_ends(real_q: liteq.Queue) -> None:
+    """A web server with a thread per request must not gather one open file per request."""
+
+    @real_q.task()
+    def noop() -> None: ...
+
+    noop.enqueue()
+    before = _open_files_on(real_q.storage.path)
+    for _ in range(50):
+        thread = threading.Thread(target=noop.enqueue)
+        thread.start()
+        thread.join()
+    assert _open_files_on(real_q.storage.path) <= before + 1
+    assert real_q.stats()["queues"]["default"]["queued"] == 51
+
+
 def test_a_failed_transaction_is_rolled_back(q: liteq.Queue) -> None:
     q.stats()
     with pytest.raises(RuntimeError), q.storage.transaction() as conn:
