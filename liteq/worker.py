@@ -135,6 +135,9 @@ class Heartbeat:
                 except DatabaseBusy:
                     log.warning("heartbeat: database busy; renewing at the next beat")
                     continue
+                with self._lock:
+                    # A job settled since we copied the list is not lost, only finished.
+                    lost = [job_id for job_id in lost if job_id in self._jobs]
                 for job_id in lost:
                     if job_id not in self.lost:
                         self.lost.add(job_id)
