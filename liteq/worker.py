@@ -249,6 +249,7 @@ class Worker:
         pending: list[Outcome] = []
         pending_since = 0.0
         may_have_work = True
+        hearsay = False  # may_have_work only because another connection committed
         next_scheduled: float | None = None
         seen_version = storage.data_version()
         last_reclaim = -math.inf
@@ -299,19 +300,25 @@ class Worker:
             if not may_have_work:
                 if self.wakeup.is_set():
                     self.wakeup.clear()
-                    may_have_work = True
+                    may_have_work = hearsay = True
                 elif next_scheduled is not None and now >= next_scheduled:
                     may_have_work = True
                 else:
                     version = storage.data_version()
                     if version != seen_version:
                         seen_version = version
-                        may_have_work = True
+                        may_have_work = hearsay = True
             prefetch = 0 if stopping else self._prefetch(runner)
             low = prefetch // 2  # refill when the jobs waiting for a thread fall to this
             waiting = runner.waiting()
             capacity = 0 if stopping else self.concurrency + prefetch - len(running)
             want = capacity > 0 and may_have_work and waiting <= low
+            if want and hearsay and not pending:
+                # Woken by some commit, maybe not a job for us: look before taking the
+                # write lock, which every idle worker would otherwise take at each commit.
+                hearsay = False
+                if not storage.any_due(now):
+                    may_have_work = want = False
             settle = bool(pending) and (
                 waiting <= low or stopping or mono - pending_since >= ACK_DELAY
             )

@@ -17,6 +17,7 @@ class Queries:
     insert_job: str
     find_unique: str
     promote_due: str
+    any_due: str
     next_scheduled_at: str
     claim_in_queue: str
     claim_any: str

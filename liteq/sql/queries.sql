@@ -19,6 +19,10 @@ LIMIT 1
 -- name: promote_due
 UPDATE jobs SET state = 'queued' WHERE state = 'scheduled' AND due_at <= :now
 
+-- name: any_due
+SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')
+       OR EXISTS (SELECT 1 FROM jobs WHERE state = 'scheduled' AND due_at <= :now)
+
 -- name: next_scheduled_at
 SELECT min(due_at) FROM jobs WHERE state = 'scheduled'
 
