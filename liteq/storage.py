@@ -130,9 +130,7 @@ class _ConnectionOwner:
     """Held only by one thread's local storage: its death closes that thread's connection."""
 
 
-def _close_owned(
-    connections: dict[int, apsw.Connection], lock: threading.Lock, key: int
-) -> None:
+def _close_owned(connections: dict[int, apsw.Connection], lock: threading.Lock, key: int) -> None:
     with lock:
         conn = connections.pop(key, None)
     if conn is not None:
