@@ -19,6 +19,7 @@ from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.storage import Enqueued, NewJob, Storage, Synchronous
 from liteq.tasks import (
+    DEFAULT_OPTIONS,
     Call,
     EnqueueOptions,
     FailureHook,
@@ -80,6 +81,7 @@ class Queue:
         self.storage = Storage(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.
         self.wakeup = threading.Event()
+        self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
 
     def __repr__(self) -> str:
         return f"<liteq.Queue {self.path!r}>"
@@ -303,53 +305,31 @@ class Queue:
         self, task: Task[Any, Any] | str, eo: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]:
         now = self.clock.now()
-        known = isinstance(task, Task)
-        opts = task.opts if isinstance(task, Task) else TaskOptions(name=task)
         due_at = now
         if eo.delay is not None:
             due_at = now + eo.delay
         elif eo.eta is not None:
             due_at = to_timestamp(eo.eta)
-        overrides = {
-            key: value
-            for key in (
-                "retry_delay",
-                "retry_backoff",
-                "retry_max_delay",
-                "retry_jitter",
-                "result_ttl",
-            )
-            if (value := getattr(eo, key)) is not None
-        }
-        max_retries = eo.max_retries if eo.max_retries is not None else opts.max_retries
-        name = opts.name
-        queue = eo.queue or opts.queue
-        priority = eo.priority if eo.priority is not None else opts.priority
-        options = json.dumps(overrides) if overrides else None
-        stored_max_retries = max_retries if known or eo.max_retries is not None else None
-        timeout = eo.timeout if eo.timeout is not None else opts.timeout
-        lease = eo.lease if eo.lease is not None else (opts.lease if known else None)
-        unique_for = eo.unique_for if eo.unique_for is not None else opts.unique_for
+        t = self._row_template(task, eo)
+        unique = isinstance(task, Task) and task.opts.unique and eo.unique_key is None
         rows: list[NewJob] = []
         for args, kwargs in calls:
             payload_args, payload_kwargs = dumps_call(self.codec, args, kwargs)
-            unique_key = eo.unique_key
-            if unique_key is None and opts.unique:
-                unique_key = unique_key_for(name, args, kwargs)
+            unique_key = unique_key_for(t.task, args, kwargs) if unique else t.unique_key
             rows.append(
                 NewJob(
-                    name,
-                    queue,
-                    priority,
+                    t.task,
+                    t.queue,
+                    t.priority,
                     due_at,
                     payload_args,
                     payload_kwargs,
-                    options,
-                    stored_max_retries,
-                    timeout,
-                    lease,
+                    t.options,
+                    t.max_retries,
+                    t.timeout,
+                    t.lease,
                     unique_key,
-                    unique_for,
+                    t.unique_for,
                 )
             )
         if len(rows) == 1:
@@ -364,6 +344,46 @@ class Queue:
         if self.eager:
             self._run_eagerly(jobs)
         return jobs
+
+    def _row_template(self, task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob:
+        """What every row of this enqueue shares (payloads and due time left blank)."""
+        if eo is DEFAULT_OPTIONS and isinstance(task, Task):
+            template = self._templates.get(task)
+            if template is None:
+                template = self._templates[task] = self._make_row_template(task, eo)
+            return template
+        return self._make_row_template(task, eo)
+
+    @staticmethod
+    def _make_row_template(task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob:
+        known = isinstance(task, Task)
+        opts = task.opts if isinstance(task, Task) else TaskOptions(name=task)
+        overrides = {
+            key: value
+            for key in (
+                "retry_delay",
+                "retry_backoff",
+                "retry_max_delay",
+                "retry_jitter",
+                "result_ttl",
+            )
+            if (value := getattr(eo, key)) is not None
+        }
+        max_retries = eo.max_retries if eo.max_retries is not None else opts.max_retries
+        return NewJob(
+            task=opts.name,
+            queue=eo.queue or opts.queue,
+            priority=eo.priority if eo.priority is not None else opts.priority,
+            due_at=0.0,
+            args="",
+            kwargs="",
+            options=json.dumps(overrides) if overrides else None,
+            max_retries=max_retries if known or eo.max_retries is not None else None,
+            timeout=eo.timeout if eo.timeout is not None else opts.timeout,
+            lease=eo.lease if eo.lease is not None else (opts.lease if known else None),
+            unique_key=eo.unique_key,
+            unique_for=eo.unique_for if eo.unique_for is not None else opts.unique_for,
+        )
 
     def _new_job(self, now: float, row: NewJob, call: Call, done: Enqueued) -> Job:
         if done.duplicate:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import apsw
 
@@ -28,6 +28,7 @@ Synchronous = Literal["NORMAL", "FULL"]
 DEFAULT_LEASE = 60.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RESULT_TTL = 7 * 86400.0
+PAGE_SIZE = 1024  # bytes, for new files
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
 
@@ -36,9 +37,8 @@ def sqlite_version() -> str:
     return str(apsw.sqlite_lib_version())
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """A job about to be inserted; payloads already encoded."""
+class NewJob(NamedTuple):
+    """A job about to be inserted; payloads already encoded. (A tuple: made per job.)"""
 
     task: str
     queue: str
@@ -52,6 +52,25 @@ class NewJob:
     lease: float | None = None
     unique_key: str | None = None
     unique_for: float | None = None
+
+
+# The parameters of the insert_job query in their order: rows are bound by position.
+INSERT_JOB_PARAMETERS = (
+    "task",
+    "queue",
+    "state",
+    "priority",
+    "due_at",
+    "args",
+    "kwargs",
+    "options",
+    "max_retries",
+    "timeout",
+    "lease",
+    "unique_key",
+    "unique_until",
+    "now",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +301,10 @@ class Storage:
                 time.sleep(0.005)
 
     def _migrate(self, conn: apsw.Connection) -> None:
+        # Only a file with nothing in it takes a page size; on any other this does nothing.
+        # A commit writes a page per index a job is in (the row and two claim indexes):
+        # 1 KiB pages make a single enqueue about a third cheaper than the 4 KiB default.
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
         with _immediate(conn):
             # Check again inside the write lock: another process may have migrated meanwhile.
             if self._check_identity(conn):
@@ -389,26 +412,28 @@ class Storage:
     def _initial_state(now: float, job: NewJob) -> JobState:
         return JobState.QUEUED if job.due_at <= now else JobState.SCHEDULED
 
-    def _insert_params(self, now: float, job: NewJob) -> dict[str, Any]:
+    @staticmethod
+    def _insert_params(now: float, job: NewJob) -> tuple[Any, ...]:
+        """The insert_job parameters, in INSERT_JOB_PARAMETERS order."""
         unique_until = None
         if job.unique_key is not None and job.unique_for is not None:
             unique_until = now + job.unique_for
-        return {
-            "task": job.task,
-            "queue": job.queue,
-            "state": self._initial_state(now, job).value,
-            "priority": job.priority,
-            "due_at": job.due_at,
-            "args": job.args,
-            "kwargs": job.kwargs,
-            "options": job.options,
-            "max_retries": job.max_retries,
-            "timeout": job.timeout,
-            "lease": job.lease,
-            "unique_key": job.unique_key,
-            "unique_until": unique_until,
-            "now": now,
-        }
+        return (
+            job.task,
+            job.queue,
+            "queued" if job.due_at <= now else "scheduled",
+            job.priority,
+            job.due_at,
+            job.args,
+            job.kwargs,
+            job.options,
+            job.max_retries,
+            job.timeout,
+            job.lease,
+            job.unique_key,
+            unique_until,
+            now,
+        )
 
     def make_due(self, now: float, job_id: int) -> bool:
         """A scheduled job becomes due now (eager mode runs retries back to back)."""

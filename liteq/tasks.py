@@ -167,6 +167,9 @@ class Producer(Protocol):
     ) -> list[Job]: ...
 
 
+DEFAULT_OPTIONS = EnqueueOptions()  # immutable: shared by every plain enqueue
+
+
 class Task(Generic[P, R]):
     """A function registered with ``@q.task``. Calling it runs it here and now."""
 
@@ -188,11 +191,11 @@ class Task(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Persist one call of this task; returns once it is committed."""
-        return self.producer._enqueue_calls(self, EnqueueOptions(), [(args, kwargs)])[0]
+        return self.producer._enqueue_calls(self, DEFAULT_OPTIONS, [(args, kwargs)])[0]
 
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Persist many calls in one transaction; each is an args tuple or a kwargs dict."""
-        return self.producer._enqueue_calls(self, EnqueueOptions(), _as_calls(calls))
+        return self.producer._enqueue_calls(self, DEFAULT_OPTIONS, _as_calls(calls))
 
     def options(
         self,

@@ -58,6 +58,7 @@ def test_connection_pragmas_read_back(q: liteq.Queue) -> None:
     assert q.storage.pragma("journal_mode") == "wal"
     assert q.storage.pragma("synchronous") == 1  # NORMAL
     assert q.storage.pragma("foreign_keys") == 1
+    assert q.storage.pragma("page_size") == 1024  # chosen for new files: cheaper commits
 
 
 def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(db_path: Path) -> None:
@@ -517,3 +518,13 @@ class StorageMachine(RuleBasedStateMachine):
 
 StorageMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_storage_state_machine = StorageMachine.TestCase
+
+
+def test_insert_job_binds_its_parameters_in_the_order_storage_gives_them() -> None:
+    """Rows are bound by position for speed: the query's names must follow that order."""
+    import re  # noqa: PLC0415
+
+    from liteq.storage import INSERT_JOB_PARAMETERS  # noqa: PLC0415
+
+    names = re.findall(r":(\w+)", load_queries().insert_job)
+    assert tuple(dict.fromkeys(names)) == INSERT_JOB_PARAMETERS
