@@ -27,12 +27,15 @@ class SystemClock:
     """The real clock."""
 
     def now(self) -> float:
+        """``time.time()``."""
         return time.time()
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
+        """Block on ``event`` for up to ``timeout`` real seconds."""
         return event.wait(max(0.0, timeout))
 
 
@@ -50,18 +53,22 @@ class FakeClock:
         self._lock = threading.Lock()
 
     def now(self) -> float:
+        """The fake wall-clock time (epoch seconds); starts at ``start``."""
         with self._lock:
             return self._now
 
     def monotonic(self) -> float:
+        """Fake monotonic time: starts at 0 and moves with ``advance``."""
         with self._lock:
             return self._mono
 
     def advance(self, seconds: float) -> None:
+        """Move both clocks forward by ``seconds``."""
         with self._lock:
             self._now += seconds
             self._mono += seconds
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
+        """Return at once (True if ``event`` is set); time does not move."""
         # Yield the GIL briefly so other threads progress, but never block on real time.
         return event.wait(0.0005)

@@ -40,41 +40,51 @@ class Job:
 
     @property
     def state(self) -> str:
+        """queued, scheduled, running, succeeded, dead or cancelled (as last read)."""
         return self._record.state.value
 
     @property
     def attempts(self) -> int:
+        """Attempts started so far, including one running now."""
         return self._record.attempts
 
     @property
     def task(self) -> str:
+        """The task's name (``module:qualname`` unless named)."""
         return self._record.task
 
     @property
     def queue(self) -> str:
+        """The named queue the job waits in."""
         return self._record.queue
 
     @property
     def priority(self) -> int:
+        """Higher runs first; 0 unless set."""
         return self._record.priority
 
     @property
     def due_at(self) -> float:
+        """When it may start (epoch seconds); for a retry, when the next attempt may."""
         return self._record.due_at
 
     @property
     def args(self) -> Any:
+        """Positional arguments, decoded."""
         return self._record.args
 
     @property
     def kwargs(self) -> Any:
+        """Keyword arguments, decoded."""
         return self._record.kwargs
 
     @property
     def error(self) -> str | None:
+        """The last failed attempt's error (``Type: message``), if any."""
         return self._record.error
 
     def refresh(self) -> Job:
+        """Re-read the job from the database; returns itself."""
         self._record = self._source._job_record(self.id)
         return self
 

@@ -19,6 +19,7 @@ class JobState(enum.StrEnum):
 
     @property
     def finished(self) -> bool:
+        """Succeeded, dead or cancelled: nothing more will happen to the job."""
         return self in (JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED)
 
 
@@ -50,6 +51,7 @@ class JobRecord:
     finished_at: float | None
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for JSON output)."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
@@ -88,6 +90,7 @@ class DeadJob:
     died_at: float
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for JSON output)."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 

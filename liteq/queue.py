@@ -87,6 +87,7 @@ class Queue:
         return f"<liteq.Queue {self.path!r}>"
 
     def close(self) -> None:
+        """Close this queue's database connections (they reopen on next use)."""
         self.storage.close()
 
     def __enter__(self) -> Queue:
@@ -128,7 +129,13 @@ class Queue:
     def task(
         self, fn: Callable[P, R] | None = None, /, **options: Any
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
-        """Register a function as a task: ``@q.task()`` or ``@q.task(name=..., ...)``."""
+        """Register a function as a task: ``@q.task()`` or ``@q.task(name=..., ...)``.
+
+        Options (all optional): ``name``, ``queue``, ``priority``, ``max_retries``,
+        ``retry_delay``, ``retry_backoff``, ``retry_max_delay``, ``retry_jitter``,
+        ``retry_on``, ``timeout``, ``lease``, ``unique``, ``unique_for``, ``result_ttl``,
+        ``dead_letter``, ``on_failure``, ``on_dead``. Unknown options raise ``ConfigError``.
+        """
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
             return self._register(fn, options)
@@ -264,12 +271,14 @@ class Queue:
         return [self._schedule_dict(row) for row in self.storage.schedules()]
 
     def schedule(self, name: str) -> dict[str, Any]:
+        """One persisted schedule by name, as a dict (raises ``ConfigError`` if none)."""
         row = self.storage.schedule(name)
         if row is None:
             raise ConfigError(f"no schedule named {name!r}")
         return self._schedule_dict(row)
 
     def remove_schedule(self, name: str) -> None:
+        """Delete a persisted schedule (raises ``ConfigError`` if none)."""
         if not self.storage.remove_schedule(name):
             raise ConfigError(f"no schedule named {name!r}")
 
@@ -531,6 +540,7 @@ class Queue:
         return [self._dead(row) for row in self.storage.dead_letters(limit)]
 
     def dead_job(self, job_id: int) -> DeadJob:
+        """The dead-letter entry of one job (raises ``JobNotFound`` if none)."""
         row = self.storage.dead_letter(job_id)
         if row is None:
             raise JobNotFound(f"no dead-letter entry for job {job_id}")

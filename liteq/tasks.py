@@ -181,6 +181,7 @@ class Task(Generic[P, R]):
 
     @property
     def name(self) -> str:
+        """The name jobs of this task are stored under."""
         return self.opts.name
 
     def __repr__(self) -> str:
@@ -247,12 +248,15 @@ class TaskCall(Generic[P, R]):
         self._options = options
 
     def options(self, **overrides: Any) -> TaskCall[P, R]:
+        """A copy with more options; values given here win."""
         return TaskCall(self._task, self._options.merged(EnqueueOptions(**overrides)))
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Persist one call with these options; returns once it is committed."""
         return self._task.producer._enqueue_calls(self._task, self._options, [(args, kwargs)])[0]
 
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
+        """Persist many calls with these options in one transaction."""
         return self._task.producer._enqueue_calls(self._task, self._options, _as_calls(calls))
 
 
