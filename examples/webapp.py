@@ -123,8 +123,8 @@ def main() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), stop_gracefully)
 
-    # A thread per request. liteq keeps one SQLite connection per thread until q.close(),
-    # so a long-running production server wants a fixed pool of threads instead.
+    # A thread per request, each opening (and, when it ends, closing) its own SQLite
+    # connection: fine here; a busy production server wants a fixed pool of threads.
     server = ThreadingHTTPServer(("127.0.0.1", args.port), JobsHandler)
     url = f"http://127.0.0.1:{server.server_port}"
     stop = threading.Event()  # a worker outside the main thread stops when this is set
