@@ -1,10 +1,14 @@
-"""Plain data: job states and the frozen records storage hands out."""
+"""Plain data: job states and the immutable records storage hands out.
+
+Records made once per job on hot paths are NamedTuples: as immutable as a frozen
+dataclass and several times cheaper to create.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class JobState(enum.StrEnum):
@@ -26,8 +30,7 @@ class JobState(enum.StrEnum):
 WAITING_STATES = (JobState.QUEUED, JobState.SCHEDULED)
 
 
-@dataclass(frozen=True, slots=True)
-class JobRecord:
+class JobRecord(NamedTuple):
     """One row of the jobs table, decoded except for the payload."""
 
     id: int
@@ -52,11 +55,10 @@ class JobRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for JSON output)."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {name: getattr(self, name) for name in self._fields}
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
+class ClaimedJob(NamedTuple):
     """What a worker needs to run one attempt of a job it holds the lease of."""
 
     id: int
@@ -94,8 +96,7 @@ class DeadJob:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How an attempt ended, as the worker reports it to storage."""
 
     job: ClaimedJob

@@ -345,7 +345,8 @@ class Queue:
             results = [self.storage.enqueue_one(now, rows[0])]
         else:
             results = self.storage.enqueue(now, rows)
-        self.wakeup.set()
+        if not self.wakeup.is_set():  # a worker in this process may be idle: wake it
+            self.wakeup.set()
         jobs = [
             self._new_job(now, row, call, done)
             for row, call, done in zip(rows, calls, results, strict=True)
