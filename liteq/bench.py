@@ -148,6 +148,7 @@ def _bench_queue(path: Path) -> Iterator[tuple[Queue, NoopTask]]:
     """A queue on ``path`` and the no-op task bound to it (the registry queue never opens)."""
     queue = Queue(path)
     try:
+        queue.stats()  # create the file and schema now: no phase times that
         yield queue, queue.task(name=_benchtasks.noop.name)(_benchtasks.noop.fn)
     finally:
         queue.close()

@@ -111,10 +111,11 @@ def dumps_call(
     codec: Codec, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> tuple[Payload, Payload]:
     """Encode a call's arguments, naming the first one that cannot be encoded."""
-    if not isinstance(kwargs, Mapping):
-        raise SerializationError(f"kwargs must be a mapping, not {type(kwargs).__name__}")
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
-        raise SerializationError(f"args must be a list or tuple, not {type(args).__name__}")
+    if type(kwargs) is not dict or type(args) is not tuple:  # a call's own types need no check
+        if not isinstance(kwargs, Mapping):
+            raise SerializationError(f"kwargs must be a mapping, not {type(kwargs).__name__}")
+        if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+            raise SerializationError(f"args must be a list or tuple, not {type(args).__name__}")
     if not args and not kwargs and isinstance(codec, JsonCodec):
         return "[]", "{}"  # the common no-argument call, without encoding anything
     try:
