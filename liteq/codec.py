@@ -111,7 +111,7 @@ def dumps_call(
     codec: Codec, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> tuple[Payload, Payload]:
     """Encode a call's arguments, naming the first one that cannot be encoded."""
-    if type(kwargs) is not dict or type(args) is not tuple:  # a call's own types need no check
+    if type(kwargs) is not dict or type(args) not in (tuple, list):  # the usual: no ABC checks
         if not isinstance(kwargs, Mapping):
             raise SerializationError(f"kwargs must be a mapping, not {type(kwargs).__name__}")
         if isinstance(args, str | bytes) or not isinstance(args, Sequence):

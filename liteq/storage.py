@@ -73,8 +73,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Enqueued:
+class Enqueued(NamedTuple):
     """What ``enqueue`` reports for one job: its id, and whether it already existed."""
 
     id: int

@@ -263,7 +263,9 @@ class TaskCall(Generic[P, R]):
 def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:
     out: list[Call] = []
     for call in calls:
-        if isinstance(call, Mapping):
+        if isinstance(call, tuple | list):  # the usual cases, without the ABC checks
+            out.append((call, {}))
+        elif isinstance(call, Mapping):
             out.append(((), call))
         elif isinstance(call, Sequence) and not isinstance(call, str | bytes):
             out.append((call, {}))
