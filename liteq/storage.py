@@ -478,7 +478,7 @@ class Storage:
                 continue
             params["limit"] = want
             if queue is None:
-                rows = conn.execute(q.claim_any, params).fetchall()
+                rows = self._claim_across_queues(conn, params, want)
             else:
                 params["queue"] = queue
                 rows = conn.execute(q.claim_in_queue, params).fetchall()
@@ -493,6 +493,27 @@ class Storage:
             if len(claimed) >= plan.limit:
                 break
         return claimed
+
+    def _claim_across_queues(
+        self, conn: apsw.Connection, params: dict[str, Any], want: int
+    ) -> list[Any]:
+        """The ``want`` first due jobs of all queues, by priority, due time and id.
+
+        Only the per-queue index exists (one index less to write at every enqueue): take the
+        first ``want`` of each queue that has due jobs and keep the best of them.
+        """
+        q = self.q
+        queues = [row[0] for row in conn.execute(q.queued_queues)]
+        if not queues:
+            return []
+        if len(queues) == 1:
+            return conn.execute(q.claim_in_queue, {**params, "queue": queues[0]}).fetchall()
+        candidates: list[Any] = []
+        for name in queues:
+            candidates.extend(conn.execute(q.due_in_queue, {"queue": name, "limit": want}))
+        candidates.sort(key=lambda row: (-row[1], row[2], row[0]))
+        ids = json.dumps([row[0] for row in candidates[:want]])
+        return conn.execute(q.claim_ids, {**params, "ids": ids}).fetchall()
 
     def _settle(self, conn: apsw.Connection, now: float, outcomes: Sequence[Outcome]) -> Settled:
         q = self.q

@@ -243,13 +243,60 @@ def test_claim_in_queue_walks_the_queue_index(populated: Path) -> None:
     assert not any("TEMP B-TREE" in line for line in plan), plan
 
 
-def test_claim_any_walks_the_due_index(populated: Path) -> None:
-    plan = _plan(populated, load_queries().claim_any, CLAIM_PARAMS)
-    assert any("INDEX jobs_due" in line for line in plan), plan
-    # An ordered walk of the partial index is fine; a scan of the table is not.
+def test_a_claim_across_queues_seeks_the_queue_index_only(populated: Path) -> None:
+    queries = load_queries()
+    for sql in (queries.queued_queues, queries.due_in_queue):
+        plan = _plan(populated, sql, CLAIM_PARAMS)
+        assert any("jobs_due_in_queue" in line for line in plan), plan
+        assert not any(line.startswith("SCAN jobs") for line in plan), plan
+        assert not any("TEMP B-TREE" in line for line in plan), plan
+    plan = _plan(populated, queries.claim_ids, {**CLAIM_PARAMS, "ids": "[1, 2]"})
+    assert any("INTEGER PRIMARY KEY" in line for line in plan), plan
     assert not any(line == "SCAN jobs" for line in plan), plan
-    assert all("INDEX jobs_due" in line for line in plan if line.startswith("SCAN")), plan
-    assert not any("TEMP B-TREE" in line for line in plan), plan
+
+
+def test_a_claim_across_queues_takes_the_best_jobs_of_all_queues(
+    q: liteq.Queue, clock: liteq.FakeClock
+) -> None:
+    @q.task()
+    def noop(n: int) -> None: ...
+
+    noop.options(queue="a", priority=1).enqueue_many([(n,) for n in range(3)])  # ids 1-3
+    noop.options(queue="b", priority=5).enqueue_many([(n,) for n in range(2)])  # ids 4-5
+    noop.options(queue="c", priority=1).enqueue(0)  # id 6
+    noop.options(queue="a", priority=9, delay=10).enqueue(9)  # id 7, due later
+    claimed = q.storage.claim(clock.now(), ClaimPlan("w", 4, [(None, 4)]))
+    assert [job.id for job in claimed] == [4, 5, 1, 2]
+    clock.advance(10)
+    claimed = q.storage.claim(clock.now(), ClaimPlan("w", 4, [(None, 4)]))
+    assert [job.id for job in claimed] == [7, 3, 6]  # promoted first, then FIFO across queues
+
+
+def test_a_version_1_file_is_migrated_and_keeps_its_jobs(db_path: Path) -> None:
+    from liteq.sql import migrations  # noqa: PLC0415
+
+    conn = fresh_connection(db_path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for _ in conn.execute(migrations()[0]):
+        pass
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("PRAGMA user_version=1")
+    conn.execute(
+        "INSERT INTO jobs (task, queue, state, due_at, args, kwargs, created_at)"
+        " VALUES ('m:f', 'default', 'queued', 0, '[]', '{}', 0)"
+    )
+    conn.close()
+    q = liteq.Queue(db_path)
+    assert q.job(1).state == "queued"
+    assert q.storage.pragma("user_version") == SCHEMA_VERSION
+    assert [job.id for job in q.storage.claim(1.0, ClaimPlan("w", 1, [(None, 1)]))] == [1]
+    q.close()
+    fresh = liteq.Queue(db_path.with_name("fresh.db"))
+    fresh.stats()
+    schema = "SELECT type, name, sql FROM sqlite_schema ORDER BY name"
+    migrated = fresh_connection(db_path).execute(schema).fetchall()
+    assert fresh.storage.conn.execute(schema).fetchall() == migrated
+    fresh.close()
 
 
 def test_text_file_is_refused_and_left_unchanged(tmp_path: Path) -> None:

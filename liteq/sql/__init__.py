@@ -20,7 +20,9 @@ class Queries:
     any_due: str
     next_scheduled_at: str
     claim_in_queue: str
-    claim_any: str
+    queued_queues: str
+    due_in_queue: str
+    claim_ids: str
     ack: str
     retry: str
     bury: str
@@ -79,8 +81,8 @@ def load_queries() -> Queries:
 
 def migrations() -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [_read("schema_1.sql")]
+    return [_read("schema_1.sql"), _read("schema_2.sql")]
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

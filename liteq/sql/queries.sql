@@ -37,14 +37,27 @@ WHERE id IN (SELECT id FROM jobs
 RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
           args, kwargs
 
--- name: claim_any
+-- name: queued_queues
+-- The queues that have due jobs: one seek of the queue index per queue (a skip-scan).
+WITH RECURSIVE queued (name) AS (
+    SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued')
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued' AND queue > queued.name)
+    FROM queued WHERE queued.name IS NOT NULL
+)
+SELECT name FROM queued WHERE name IS NOT NULL
+
+-- name: due_in_queue
+SELECT id, priority, due_at FROM jobs
+WHERE state = 'queued' AND queue = :queue
+ORDER BY priority DESC, due_at, id
+LIMIT :limit
+
+-- name: claim_ids
 UPDATE jobs
 SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
     lease_until = :now + coalesce(lease, :default_lease), started_at = :now
-WHERE id IN (SELECT id FROM jobs
-             WHERE state = 'queued'
-             ORDER BY priority DESC, due_at, id
-             LIMIT :limit)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
 RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
           args, kwargs
 
