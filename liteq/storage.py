@@ -118,6 +118,31 @@ def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
     )
 
 
+class _SqliteErrors:
+    """A context turning apsw errors into liteq errors (a class: cheaper than a generator
+    on the enqueue path). Constraint errors pass through for the caller to interpret."""
+
+    __slots__ = ("_storage",)
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if exc is None or not isinstance(exc, apsw.Error) or isinstance(exc, apsw.ConstraintError):
+            return
+        storage = self._storage
+        if isinstance(exc, apsw.BusyError):
+            raise DatabaseBusy(
+                f"{storage.path}: the database stayed locked for more than {storage.busy_timeout}s"
+            ) from None
+        raise DatabaseError(f"{storage.path}: {exc}") from None
+
+
 class _BusyWait:
     """SQLite's busy handler: retry a locked database for up to ``timeout`` seconds.
 
@@ -192,6 +217,7 @@ class Storage:
         self.busy_timeout = busy_timeout
         self.create = create
         self.q: Queries = load_queries()
+        self._errors = _SqliteErrors(self)
         self._local = threading.local()
         self._lock = threading.Lock()
         # Open connections by owner; a thread's connection closes when the thread ends.
@@ -330,19 +356,9 @@ class Storage:
         with self._sqlite_errors(), _immediate(self.conn) as conn:
             yield conn
 
-    @contextmanager
-    def _sqlite_errors(self) -> Iterator[None]:
+    def _sqlite_errors(self) -> _SqliteErrors:
         """apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError."""
-        try:
-            yield
-        except apsw.BusyError:
-            raise DatabaseBusy(
-                f"{self.path}: the database stayed locked for more than {self.busy_timeout}s"
-            ) from None
-        except apsw.ConstraintError:
-            raise
-        except apsw.Error as exc:
-            raise DatabaseError(f"{self.path}: {exc}") from None
+        return self._errors
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
