@@ -398,26 +398,27 @@ class Queue:
     def _new_job(self, now: float, row: NewJob, call: Call, done: Enqueued) -> Job:
         if done.duplicate:
             return Job(self, self._job_record(done.id), duplicate=True)
+        # Positional, in JobRecord's field order (made once per job: keywords cost more).
         record = JobRecord(
-            id=done.id,
-            task=row.task,
-            queue=row.queue,
-            state=done.state,
-            priority=row.priority,
-            due_at=row.due_at,
-            attempts=0,
-            max_retries=row.max_retries,
-            args=list(call[0]),
-            kwargs=dict(call[1]),
-            result=None,
-            error=None,
-            traceback=None,
-            lease_owner=None,
-            lease_until=None,
-            unique_key=row.unique_key,
-            created_at=now,
-            started_at=None,
-            finished_at=None,
+            done.id,  # id
+            row.task,
+            row.queue,
+            done.state,
+            row.priority,
+            row.due_at,
+            0,  # attempts
+            row.max_retries,
+            list(call[0]),  # args
+            dict(call[1]),  # kwargs
+            None,  # result
+            None,  # error
+            None,  # traceback
+            None,  # lease_owner
+            None,  # lease_until
+            row.unique_key,
+            now,  # created_at
+            None,  # started_at
+            None,  # finished_at
         )
         return Job(self, record)
 

@@ -755,3 +755,18 @@ def test_jobs_filters_by_state_and_queue(q: Queue) -> None:
     assert [j.id for j in q.jobs(state="cancelled")] == [b.id]
     with pytest.raises(liteq.ConfigError):
         q.jobs(state="bogus")
+
+
+def test_the_job_enqueue_returns_matches_the_row_read_back(q: Queue) -> None:
+    """enqueue builds the Job's record without reading the row: it must say the same."""
+
+    @q.task(max_retries=2)
+    def add(a: int, b: int = 0) -> int:
+        return a + b
+
+    made = [
+        add.options(priority=3, unique_key="k", unique_for=60).enqueue(1, b=2),
+        *add.options(queue="other", delay=5).enqueue_many([(4,), {"a": 5}]),
+    ]
+    for job in made:
+        assert job.record == q.job(job.id).record
