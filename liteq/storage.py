@@ -217,6 +217,7 @@ class Storage:
         self.busy_timeout = busy_timeout
         self.create = create
         self.q: Queries = load_queries()
+        # apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError.
         self._errors = _SqliteErrors(self)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -353,12 +354,8 @@ class Storage:
         SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
         taken past the busy timeout); the transaction is rolled back first.
         """
-        with self._sqlite_errors(), _immediate(self.conn) as conn:
+        with self._errors, _immediate(self.conn) as conn:
             yield conn
-
-    def _sqlite_errors(self) -> _SqliteErrors:
-        """apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError."""
-        return self._errors
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
@@ -411,7 +408,7 @@ class Storage:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        with self._sqlite_errors():
+        with self._errors:
             return self._insert(self.conn, now, job)
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:

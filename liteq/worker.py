@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -380,15 +380,21 @@ class Worker:
                 clock.wait(self.wakeup, s.poll_interval)
 
     @staticmethod
-    def _timed_out(runner: Runner, running: dict[int, _Running], mono: float) -> list[ClaimedJob]:
-        out = []
+    def _deadlines(
+        runner: Runner, running: dict[int, _Running]
+    ) -> Iterator[tuple[ClaimedJob, float]]:
+        """Each started attempt under a timeout, with the time (monotonic) it runs out."""
         for item in running.values():
             if item.timeout is None:
                 continue
             started = runner.started_at(item.job.id)
-            if started is not None and mono - started >= item.timeout:
-                out.append(item.job)
-        return out
+            if started is not None:
+                yield item.job, started + item.timeout
+
+    def _timed_out(
+        self, runner: Runner, running: dict[int, _Running], mono: float
+    ) -> list[ClaimedJob]:
+        return [job for job, deadline in self._deadlines(runner, running) if mono >= deadline]
 
     def _give_back(
         self,
@@ -412,16 +418,13 @@ class Worker:
         self.ran -= len(jobs)
         log.debug("gave back %d job(s) claimed ahead that did not start in time", released)
 
-    @staticmethod
-    def _wait_time(runner: Runner, running: dict[int, _Running], mono: float, cap: float) -> float:
-        deadlines = []
-        for item in running.values():
-            started = runner.started_at(item.job.id) if item.timeout is not None else None
-            if started is not None and item.timeout is not None:
-                deadlines.append(started + item.timeout)
-        if not deadlines:
+    def _wait_time(
+        self, runner: Runner, running: dict[int, _Running], mono: float, cap: float
+    ) -> float:
+        first = min((deadline for _, deadline in self._deadlines(runner, running)), default=None)
+        if first is None:
             return cap
-        return max(0.0, min(cap, min(deadlines) - mono))
+        return max(0.0, min(cap, first - mono))
 
     def _after_settle(self, outcomes: list[Outcome], settled: Settled) -> None:
         buried = set(settled.buried)
