@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -181,6 +182,20 @@ def schedule_params(schedule: Schedule, codec: Codec, now: float) -> dict[str, A
         "anchor": now,
         "next_fire_at": schedule.next_after(now, anchor=now),
     }
+
+
+def sync_schedules(
+    backend: Any,
+    codec: Codec,
+    now: float,
+    declared: Sequence[Schedule],
+    modules: Sequence[str],
+) -> list[str]:
+    """Write the schedules declared in code; drop those that ``modules`` no longer
+    declare. Returns the names removed. A worker calls this at start."""
+    params = [schedule_params(s, codec, now) for s in declared]
+    removed: list[str] = backend.sync_schedules(now, params, modules)
+    return removed
 
 
 def _iso(moment: float) -> str:

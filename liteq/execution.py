@@ -14,9 +14,8 @@ from typing import Any
 
 from liteq.codec import Codec
 from liteq.errors import Retry, SerializationError, TaskNotFound
-from liteq.models import ClaimedJob, Outcome
+from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome
 from liteq.retry import RetryPolicy, next_delay
-from liteq.storage import DEFAULT_MAX_RETRIES
 from liteq.tasks import FailureInfo, Task, TaskResolver
 
 log = logging.getLogger("liteq.worker")

@@ -7,8 +7,13 @@ dataclass and several times cheaper to create.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+DEFAULT_LEASE = 60.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RESULT_TTL = 7 * 86400.0
 
 
 class JobState(enum.StrEnum):
@@ -109,3 +114,46 @@ class Outcome(NamedTuple):
     result_ttl: float | None = None
     # For burials: False drops the job without a dead-letter row (the "ignore" policy).
     dead_letter: bool = True
+
+
+class NewJob(NamedTuple):
+    """A job about to be inserted; payloads already encoded. (A tuple: made per job.)"""
+
+    task: str
+    queue: str
+    priority: int
+    due_at: float
+    args: str | bytes
+    kwargs: str | bytes
+    options: str | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+    lease: float | None = None
+    unique_key: str | None = None
+    unique_for: float | None = None
+
+
+class Enqueued(NamedTuple):
+    """What ``enqueue`` reports for one job: its id, and whether it already existed."""
+
+    id: int
+    state: JobState
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What happened to the outcomes handed to :meth:`Backend.exchange`."""
+
+    buried: list[int]
+    lost: list[int]  # outcomes ignored because the lease was no longer ours
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """Who claims, how many, and from which queues in order (a quota each; None = any)."""
+
+    owner: str
+    limit: int
+    order: Sequence[tuple[str | None, int]]
+    default_lease: float = DEFAULT_LEASE

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.process
+import os
 import signal
 import threading
 import time
@@ -20,18 +21,18 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import TYPE_CHECKING, Any
 
 from liteq.apps import load_apps
+from liteq.backends import open_backend
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
 from liteq.errors import WorkerLost
 from liteq.execution import Executor
 from liteq.models import ClaimedJob
-from liteq.storage import Storage
 from liteq.tasks import TaskResolver
 
 if TYPE_CHECKING:
     from liteq.cron import CronTicker
-    from liteq.queue import Queue
+    from liteq.worker import Source
 
 log = logging.getLogger("liteq.pool")
 
@@ -81,7 +82,7 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     )
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
-    storage = Storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
+    storage = open_backend(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)
     executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
     worker = Worker(
         storage,
@@ -121,7 +122,7 @@ class ProcessPool:
 
     def __init__(
         self,
-        queue: Queue,
+        source: Source,
         executor: Executor,
         settings: WorkerSettings,
         stop: threading.Event,
@@ -129,8 +130,7 @@ class ProcessPool:
     ) -> None:
         from liteq.worker import make_owner  # noqa: PLC0415
 
-        self.queue = queue
-        self.storage = queue.storage
+        self.storage = source.backend
         self.executor = executor
         self.settings = settings
         self.stop = stop
@@ -141,12 +141,12 @@ class ProcessPool:
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
         self.owner_prefix = make_owner("pool")
-        apps = tuple(dict.fromkeys((*settings.apps, *queue.registry.modules())))
+        apps = tuple(dict.fromkeys((*settings.apps, *source.registry.modules())))
         self.base = ChildSpec(
-            path=queue.path,
-            synchronous=queue.storage.synchronous,
-            busy_timeout=queue.storage.busy_timeout,
-            serializer=queue.serializer,
+            path=os.fspath(source.backend.path),
+            synchronous=source.backend.synchronous,
+            busy_timeout=source.backend.busy_timeout,
+            serializer=source.serializer,
             apps=apps,
             # One job thread per child; the parent enforces timeouts by killing the child.
             settings=replace(
@@ -178,7 +178,7 @@ class ProcessPool:
                     slot.process.kill()
 
     def run(self) -> int:
-        log.info("process pool: %d children on %s", self.settings.concurrency, self.queue.path)
+        log.info("process pool: %d children on %s", self.settings.concurrency, self.storage.path)
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None

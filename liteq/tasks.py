@@ -328,6 +328,17 @@ class TaskRegistry:
         return len(self._tasks)
 
 
+def declared_schedules(registries: Sequence[TaskRegistry]) -> tuple[list[Schedule], list[str]]:
+    """The schedules declared in code by ``registries`` (later ones win a name) and the
+    modules that declare them, for a worker to write at start."""
+    declared: dict[str, Schedule] = {}
+    modules: list[str] = []
+    for registry in registries:
+        declared.update(registry.schedules)
+        modules.extend(m for m in registry.modules() if m not in modules)
+    return list(declared.values()), modules
+
+
 class TaskResolver:
     """Finds the task for a job's name: registered tasks first, then by import path.
 

@@ -15,26 +15,37 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from liteq.apps import load_apps
+from liteq.backends.base import Backend
 from liteq.clock import Clock
+from liteq.codec import Codec
 from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import DatabaseBusy, WorkerLost
 from liteq.execution import Executor
-from liteq.models import ClaimedJob, Outcome
+from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome, Settled
 from liteq.runners import InlineRunner, Runner, ThreadRunner
-from liteq.storage import DEFAULT_LEASE, ClaimPlan, Settled, Storage
-from liteq.tasks import TaskRegistry, TaskResolver
-
-if TYPE_CHECKING:
-    from liteq.queue import Queue
+from liteq.tasks import TaskRegistry, TaskResolver, declared_schedules
 
 log = logging.getLogger("liteq.worker")
 
 
 class StopFlag(Protocol):
     def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a worker needs of its queue. ``Queue`` builds it; the worker never imports it."""
+
+    backend: Backend
+    registry: TaskRegistry
+    codec: Codec
+    serializer: str
+    clock: Clock
+    # Set by enqueues in this process: wakes an idle worker at once.
+    wakeup: threading.Event
 
 
 def make_owner(tag: str = "") -> str:
@@ -68,7 +79,7 @@ def claim_order(spec: QueueSpec, free: int, rng: random.Random) -> list[tuple[st
 class Heartbeat:
     """Renews the leases of running jobs from its own thread (and connection)."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(self, storage: Backend, clock: Clock) -> None:
         self._storage = storage
         self._clock = clock
         self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
@@ -178,7 +189,7 @@ class Worker:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: Backend,
         executor: Executor,
         clock: Clock,
         settings: WorkerSettings,
@@ -469,18 +480,18 @@ class Worker:
 
 
 def build_executor(
-    queue: Queue, registries: list[TaskRegistry], rng: random.Random | None = None
+    codec: Codec, registries: list[TaskRegistry], rng: random.Random | None = None
 ) -> Executor:
-    return Executor(TaskResolver(registries), queue.codec, rng or random.Random())
+    return Executor(TaskResolver(registries), codec, rng or random.Random())
 
 
-def drain(queue: Queue) -> tuple[int, list[int]]:
+def drain(source: Source) -> tuple[int, list[int]]:
     """Run every due job in this thread; returns (jobs run, ids of jobs that died)."""
     settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
     worker = Worker(
-        queue.storage,
-        build_executor(queue, [queue.registry]),
-        queue.clock,
+        source.backend,
+        build_executor(source.codec, [source.registry]),
+        source.clock,
         settings,
         mode="inline",
         owner=make_owner("drain"),
@@ -494,13 +505,13 @@ _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK: CTRL_BREAK on Win
 
 
 def serve(
-    queue: Queue,
+    source: Source,
     settings: WorkerSettings,
     *,
     stop: threading.Event | None = None,
     handle_signals: bool | None = None,
 ) -> int:
-    """Run a worker for ``queue`` until stopped; the entry point of ``run_worker`` and the CLI."""
+    """Run a worker on ``source`` until stopped; the entry point of ``run_worker`` and the CLI."""
     stop = stop if stop is not None else threading.Event()
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
@@ -527,33 +538,37 @@ def serve(
             if signum is not None:
                 previous[signum] = signal.signal(signum, on_signal)
     try:
-        registries: list[TaskRegistry] = [*load_apps(settings.apps), queue.registry]
-        executor = build_executor(queue, registries)
+        registries: list[TaskRegistry] = [*load_apps(settings.apps), source.registry]
+        executor = build_executor(source.codec, registries)
         ticker = None
         if settings.cron:
-            from liteq.cron import CronTicker  # noqa: PLC0415 - croniter only when cron runs
+            from liteq.cron import CronTicker, sync_schedules  # noqa: PLC0415 - croniter if cron
 
-            removed = queue.sync_schedules(registries)
+            declared, modules = declared_schedules(registries)
+            now = source.clock.now()
+            removed = sync_schedules(source.backend, source.codec, now, declared, modules)
             if removed:
                 log.info("removed schedules no longer declared in code: %s", ", ".join(removed))
-            ticker = CronTicker(queue.storage)
+            ticker = CronTicker(source.backend)
         if settings.pool == "process":
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
-            pool = ProcessPool(queue, executor, settings, stop, ticker)
+            pool = ProcessPool(source, executor, settings, stop, ticker)
             emergency.append(pool.kill_all)
             return pool.run()
         worker = Worker(
-            queue.storage,
+            source.backend,
             executor,
-            queue.clock,
+            source.clock,
             settings,
             mode="thread",
             stop=stop,
-            wakeup=queue.wakeup,
+            wakeup=source.wakeup,
             on_tick=ticker.tick if ticker is not None else None,
         )
-        log.info("worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, queue.path)
+        log.info(
+            "worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, source.backend.path
+        )
         return worker.run()
     finally:
         for signum, handler in previous.items():

@@ -10,7 +10,7 @@ import pytest
 
 import liteq
 from liteq import FakeClock, Queue
-from liteq.storage import ClaimPlan
+from liteq.models import ClaimPlan
 
 
 @pytest.fixture

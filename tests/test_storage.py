@@ -20,7 +20,8 @@ from liteq.codec import JsonCodec
 from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, load_queries
-from liteq.storage import ClaimPlan, NewJob, Storage
+from liteq.backends.sqlite import SqliteBackend as Storage
+from liteq.models import ClaimPlan, NewJob
 from liteq.tasks import TaskResolver
 
 
@@ -571,7 +572,7 @@ def test_insert_job_binds_its_parameters_in_the_order_storage_gives_them() -> No
     """Rows are bound by position for speed: the query's names must follow that order."""
     import re  # noqa: PLC0415
 
-    from liteq.storage import INSERT_JOB_PARAMETERS  # noqa: PLC0415
+    from liteq.backends.sqlite import INSERT_JOB_PARAMETERS  # noqa: PLC0415
 
     names = re.findall(r":(\w+)", load_queries().insert_job)
     assert tuple(dict.fromkeys(names)) == INSERT_JOB_PARAMETERS

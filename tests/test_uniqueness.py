@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import liteq
 from liteq.queue import unique_key_for
-from liteq.storage import ClaimPlan
+from liteq.models import ClaimPlan
 
 
 def test_scheduled_job_blocks_its_key(q: liteq.Queue) -> None:

@@ -18,7 +18,7 @@ import liteq
 from liteq import FakeClock, Queue
 from liteq.config import parse_duration, parse_queue_options
 from liteq.models import ClaimedJob, Outcome
-from liteq.storage import ClaimPlan
+from liteq.models import ClaimPlan
 from liteq.worker import claim_order
 
 WAIT = 10.0  # generous real-time bound for events in threads; never reached when all is well
@@ -733,7 +733,7 @@ def _blocked_behind_a_slow_job(
     )
     stop = threading.Event()
     thread = threading.Thread(
-        target=serve, args=(q, settings), kwargs={"stop": stop, "handle_signals": False}
+        target=serve, args=(q._source(), settings), kwargs={"stop": stop, "handle_signals": False}
     )
     thread.start()
     assert started.wait(WAIT)

@@ -1,4 +1,5 @@
-"""The only SQL in liteq: schema migrations and named queries, read from ``.sql`` files."""
+"""The only SQL in liteq: schema migrations and named queries, read from ``.sql`` files,
+one folder per dialect (``sqlite/``, ``postgres/``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 @dataclass(frozen=True, slots=True)
 class Queries:
-    """One field per ``-- name:`` block of ``queries.sql``."""
+    """One field per ``-- name:`` block of ``sqlite/queries.sql``."""
 
     insert_job: str
     find_unique: str
@@ -61,8 +62,13 @@ class Queries:
     prune_fires_before: str
 
 
+def read_sql(dialect: str, name: str) -> str:
+    """The text of ``liteq/sql/<dialect>/<name>``."""
+    return resources.files(__package__).joinpath(dialect, name).read_text(encoding="utf-8")
+
+
 def _read(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return read_sql("sqlite", name)
 
 
 def parse_queries(text: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The job store: the only module that imports apsw.
+"""The SQLite backend (apsw): the only module that imports apsw.
 
 Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
 Connections are opened per thread (and per process, after spawn) on first use.
@@ -14,20 +14,25 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import apsw
 
 from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
-from liteq.models import ClaimedJob, JobState, Outcome
+from liteq.models import (
+    DEFAULT_RESULT_TTL,
+    ClaimedJob,
+    ClaimPlan,
+    Enqueued,
+    JobState,
+    NewJob,
+    Outcome,
+    Settled,
+)
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
 
 Synchronous = Literal["NORMAL", "FULL"]
-DEFAULT_LEASE = 60.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_RESULT_TTL = 7 * 86400.0
 PAGE_SIZE = 1024  # bytes, for new files
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
@@ -35,23 +40,6 @@ _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 def sqlite_version() -> str:
     """The version of the SQLite library liteq runs on."""
     return str(apsw.sqlite_lib_version())
-
-
-class NewJob(NamedTuple):
-    """A job about to be inserted; payloads already encoded. (A tuple: made per job.)"""
-
-    task: str
-    queue: str
-    priority: int
-    due_at: float
-    args: str | bytes
-    kwargs: str | bytes
-    options: str | None = None
-    max_retries: int | None = None
-    timeout: float | None = None
-    lease: float | None = None
-    unique_key: str | None = None
-    unique_for: float | None = None
 
 
 # The parameters of the insert_job query in their order: rows are bound by position.
@@ -71,32 +59,6 @@ INSERT_JOB_PARAMETERS = (
     "unique_until",
     "now",
 )
-
-
-class Enqueued(NamedTuple):
-    """What ``enqueue`` reports for one job: its id, and whether it already existed."""
-
-    id: int
-    state: JobState
-    duplicate: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What happened to the outcomes handed to :meth:`Storage.exchange`."""
-
-    buried: list[int]
-    lost: list[int]  # outcomes ignored because the lease was no longer ours
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimPlan:
-    """Who claims, how many, and from which queues in order (a quota each; None = any)."""
-
-    owner: str
-    limit: int
-    order: Sequence[tuple[str | None, int]]
-    default_lease: float = DEFAULT_LEASE
 
 
 def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
@@ -124,7 +86,7 @@ class _SqliteErrors:
 
     __slots__ = ("_storage",)
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: SqliteBackend) -> None:
         self._storage = storage
 
     def __enter__(self) -> None:
@@ -199,7 +161,7 @@ def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
         raise
 
 
-class Storage:
+class SqliteBackend:
     """One liteq database file. Safe to share between threads; not across processes."""
 
     def __init__(
