@@ -126,7 +126,7 @@ def test_good_options_of_every_type_are_accepted(q: Queue, clock: liteq.FakeCloc
     job = noop.options(
         delay=0, max_retries=2**31 - 1, retry_delay=1, lease=3, result_ttl=60, unique_for=5
     ).enqueue()
-    assert job.max_retries == 2**31 - 1
+    assert job.refresh().record.max_retries == 2**31 - 1
     later = noop.options(eta=datetime(2030, 1, 1, tzinfo=UTC)).enqueue()
     assert later.due_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
 
@@ -209,7 +209,8 @@ def test_bad_stored_options_and_a_raising_policy_fail_only_their_jobs(
         job.refresh()
         assert job.state == "dead", (job.id, job.state, job.error)
         assert job.error is not None and job.error.startswith(error), job.error
-        assert job.traceback is not None and "ConfigError" in job.traceback
+        tb = job.record.traceback
+        assert tb is not None and "ConfigError" in tb
     assert [job.result(timeout=0) for job in later] == [1, 2, 3, 4]
     assert len(q.dead_jobs()) == 5
 
