@@ -155,7 +155,6 @@ def _store_options(q: Queue, job_id: int, options: str) -> None:
         conn.execute("UPDATE jobs SET options = ? WHERE id = ?", (options, job_id))
 
 
-@pytest.mark.slow
 def test_bad_stored_options_and_a_raising_policy_fail_only_their_jobs(
     real_q: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -183,6 +182,11 @@ def test_bad_stored_options_and_a_raising_policy_fail_only_their_jobs(
     _store_options(q, garbled.id, "{not json")
     strange_ttl = fine.enqueue(0)
     _store_options(q, strange_ttl.id, json.dumps({"result_ttl": "a week"}))
+    endless_lease = fine.enqueue(0)
+    odd_timeout = fine.enqueue(0)
+    with q.storage.transaction() as conn:
+        conn.execute("UPDATE jobs SET lease = 1e999 WHERE id = ?", (endless_lease.id,))
+        conn.execute("UPDATE jobs SET timeout = 'soon' WHERE id = ?", (odd_timeout.id,))
     forever = asks_forever.enqueue()
     in_words = asks_in_words.enqueue()
     later = fine.enqueue_many([(n,) for n in range(1, 5)])
@@ -203,6 +207,8 @@ def test_bad_stored_options_and_a_raising_policy_fail_only_their_jobs(
         (negative, "ConfigError: stored option retry_delay"),
         (garbled, "ConfigError: stored options"),
         (strange_ttl, "ConfigError: stored option result_ttl"),
+        (endless_lease, "ConfigError: stored option lease"),
+        (odd_timeout, "ConfigError: stored option timeout"),
         (forever, "ConfigError: Retry(delay=inf)"),
         (in_words, "ConfigError: Retry(delay='soon')"),
     ]:
@@ -212,7 +218,7 @@ def test_bad_stored_options_and_a_raising_policy_fail_only_their_jobs(
         tb = job.record.traceback
         assert tb is not None and "ConfigError" in tb
     assert [job.result(timeout=0) for job in later] == [1, 2, 3, 4]
-    assert len(q.dead_jobs()) == 5
+    assert len(q.dead_jobs()) == 7
 
 
 def test_a_hook_raising_system_exit_is_logged_and_the_worker_goes_on(
