@@ -334,6 +334,7 @@ class Worker:
                 hearsay = False
                 if not storage.any_due(now):
                     may_have_work = want = False
+                    next_scheduled = storage.next_scheduled_at()  # it may be a delayed job
             settle = bool(pending) and (
                 waiting <= low or stopping or mono - pending_since >= ACK_DELAY
             )

@@ -726,6 +726,24 @@ def test_a_delayed_job_never_starts_before_its_due_time(real_q: Queue) -> None:
     assert started_at[0] >= job.due_at
 
 
+def test_a_delayed_job_enqueued_while_the_worker_idles_runs_when_due(real_q: Queue) -> None:
+    q = real_q
+
+    @q.task()
+    def stamp() -> float:
+        return time.time()
+
+    thread, stop = run_in_thread(q, concurrency=1)
+    try:
+        stamp.enqueue().result(timeout=WAIT)
+        time.sleep(0.2)  # setup, not a check: the worker has looked, found nothing, idles
+        job = stamp.options(delay=0.1).enqueue()
+        assert job.result(timeout=WAIT) >= job.due_at
+    finally:
+        stop.set()
+        thread.join(WAIT)
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
