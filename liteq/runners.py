@@ -117,7 +117,6 @@ class ThreadRunner:
     ) -> None:
         self._executor = executor
         self._monotonic = monotonic  # the worker's clock: start times feed its timeouts
-        self._size = size
         self._work: deque[tuple[ClaimedJob, float]] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._closed = False
