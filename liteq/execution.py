@@ -7,16 +7,18 @@ the same whichever way it runs.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from liteq.codec import Codec
-from liteq.errors import Retry, SerializationError, TaskNotFound
+from liteq.errors import ConfigError, Retry, SerializationError, TaskNotFound
 from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome
 from liteq.retry import RetryPolicy, next_delay
 from liteq.tasks import FailureInfo, Task, TaskResolver
+from liteq.validation import check_seconds, check_stored_options
 
 log = logging.getLogger("liteq.worker")
 
@@ -35,6 +37,15 @@ class Executor:
     rng: random.Random
 
     def run(self, job: ClaimedJob) -> Outcome:
+        """One attempt, always ending in an outcome: whatever the task, the codec, the
+        stored options or the retry policy raise fails this job, never the thread."""
+        try:
+            return self._attempt(job)
+        except BaseException as exc:  # the job fails, the thread goes on
+            return self.fail(job, exc, None, retryable=False, tb=traceback.format_exc())
+
+    def _attempt(self, job: ClaimedJob) -> Outcome:
+        check_stored_options(job.options, job.max_retries, job.timeout, job.lease)
         try:
             task = self.resolver.resolve(job.task)
         except TaskNotFound as exc:
@@ -75,18 +86,17 @@ class Executor:
         """The outcome of a failed attempt: a retry while attempts remain, else burial.
 
         ``retry_on`` filters the task's own exceptions; a lost worker or a timeout
-        (``respect_retry_on=False``) always retries while attempts remain.
+        (``respect_retry_on=False``) always retries while attempts remain. If the retry
+        cannot be worked out (bad stored options, a bad ``Retry(delay=...)``), the job is
+        buried with that error. Never raises: a reclaim and a timeout call this too.
         """
-        policy = self.policy(job, task)
-        if retryable and respect_retry_on and task is not None and task.opts.retry_on is not None:
-            retryable = isinstance(exc, (Retry, *task.opts.retry_on))
-        retry_in: float | None = None
-        if retryable and job.attempts <= policy.max_retries:
-            if isinstance(exc, Retry) and exc.delay is not None:
-                retry_in = max(0.0, exc.delay)
-            else:
-                retry_in = next_delay(job.attempts, policy, self.rng)
         error = describe(exc)
+        try:
+            retry_in = self._retry_in(job, exc, task, retryable, respect_retry_on)
+        except BaseException as problem:  # bury the job with the reason
+            retry_in = None
+            error = f"{describe(problem)} (after the attempt failed with {error})"
+            tb = _chained(tb, traceback.format_exc())
         log.warning(
             "job %s (%s) attempt %s failed: %s%s",
             job.id,
@@ -97,16 +107,46 @@ class Executor:
             extra={"job_id": job.id, "task": job.task, "attempt": job.attempts},
         )
         keep = task.opts.dead_letter if task is not None else True
-        ttl = job.options.get("result_ttl", task.opts.result_ttl if task is not None else None)
         return Outcome(
             job,
             ok=False,
             error=error,
             traceback=tb,
             retry_in=retry_in,
-            result_ttl=ttl,
+            result_ttl=_result_ttl(job, task),
             dead_letter=keep,
         )
+
+    def _retry_in(
+        self,
+        job: ClaimedJob,
+        exc: BaseException,
+        task: Task[Any, Any] | None,
+        retryable: bool,
+        respect_retry_on: bool,
+    ) -> float | None:
+        """Seconds until the next attempt, or None for no retry."""
+        if not retryable:
+            return None
+        retry_on = task.opts.retry_on if respect_retry_on and task is not None else None
+        if retry_on is not None and not isinstance(exc, (Retry, *retry_on)):
+            return None
+        policy = self.policy(job, task)
+        if job.attempts > policy.max_retries:
+            return None
+        if isinstance(exc, Retry) and exc.delay is not None:
+            delay = exc.delay
+            if (
+                isinstance(delay, bool)
+                or not isinstance(delay, int | float)
+                or math.isnan(delay)
+                or delay == math.inf
+            ):
+                raise ConfigError(
+                    f"Retry(delay={exc.delay!r}): the delay must be a finite number of seconds"
+                )
+            return max(0.0, float(delay))
+        return next_delay(job.attempts, policy, self.rng)
 
     def policy(self, job: ClaimedJob, task: Task[Any, Any] | None) -> RetryPolicy:
         base = task.opts.retry_policy() if task is not None else RetryPolicy()
@@ -135,5 +175,29 @@ class Executor:
                 continue
             try:
                 hook(info)
-            except Exception:
+            except KeyboardInterrupt:
+                raise  # Ctrl-C still stops a worker; the job is settled already
+            except BaseException:  # SystemExit too: a hook never stops the worker
                 log.exception("hook %r of task %s raised", hook, job.task)
+
+
+def _result_ttl(job: ClaimedJob, task: Task[Any, Any] | None) -> float | None:
+    """How long the job's outcome is kept: its stored option if usable, else the task's."""
+    default = task.opts.result_ttl if task is not None else None
+    stored = job.options.get("result_ttl") if job.options else None
+    if stored is None:
+        return default
+    try:
+        check_seconds("result_ttl", stored)
+    except ConfigError:
+        return default  # reported by the attempt's own check
+    return float(stored)
+
+
+def _chained(first: str | None, second: str) -> str:
+    """Two tracebacks as Python prints an exception raised while handling another."""
+    if not first:
+        return second
+    return (
+        f"{first}\nDuring handling of the above exception, another exception occurred:\n\n{second}"
+    )

@@ -29,6 +29,7 @@ from liteq.errors import WorkerLost
 from liteq.execution import Executor
 from liteq.models import ClaimedJob
 from liteq.tasks import TaskResolver
+from liteq.validation import usable_seconds
 
 if TYPE_CHECKING:
     from liteq.cron import CronTicker
@@ -231,7 +232,8 @@ class ProcessPool:
     def _check_timeouts(self, position: int, slot: _Slot) -> None:
         now = self.clock.now()
         for job, started_at in self.storage.running_of(slot.owner):
-            timeout = job.timeout
+            # A stored timeout that is not usable fails the job in the child: not here.
+            timeout = job.timeout if usable_seconds(job.timeout) else None
             if timeout is None:
                 task = self.executor.task_for(job)
                 timeout = task.opts.timeout if task is not None else None

@@ -43,6 +43,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEAD_RETENTION = 30 * 86400.0
+# The defaults of a task this process does not know (enqueued by name); checked once.
+_UNKNOWN_TASK = TaskOptions(name="unknown")
 
 
 def to_timestamp(eta: datetime) -> float:
@@ -229,7 +231,7 @@ class Queue(Inspection):
     ) -> Job:
         """Enqueue by task name; options as in ``Task.options()``."""
         try:
-            enqueue_options = EnqueueOptions(**options)
+            enqueue_options = EnqueueOptions(**options) if options else DEFAULT_OPTIONS
         except TypeError as exc:
             raise ConfigError(f"enqueue: {exc}") from None
         known = self.registry.get(task)
@@ -298,7 +300,7 @@ class Queue(Inspection):
     @staticmethod
     def _make_row_template(task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob:
         known = isinstance(task, Task)
-        opts = task.opts if isinstance(task, Task) else TaskOptions(name=task)
+        opts = task.opts if isinstance(task, Task) else _UNKNOWN_TASK
         overrides = {
             key: value
             for key in (
@@ -312,7 +314,7 @@ class Queue(Inspection):
         }
         max_retries = eo.max_retries if eo.max_retries is not None else opts.max_retries
         return NewJob(
-            task=opts.name,
+            task=opts.name if known else str(task),
             queue=eo.queue or opts.queue,
             priority=eo.priority if eo.priority is not None else opts.priority,
             due_at=0.0,

@@ -13,6 +13,16 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from liteq.errors import ConfigError, TaskNotFound
 from liteq.retry import RetryPolicy
+from liteq.validation import (
+    as_exception_classes,
+    check_bool,
+    check_eta,
+    check_hook,
+    check_priority,
+    check_retry_numbers,
+    check_seconds,
+    check_text,
+)
 
 if TYPE_CHECKING:
     from liteq.cron import Schedule
@@ -61,14 +71,27 @@ class TaskOptions:
     dead_letter: bool = True
 
     def __post_init__(self) -> None:
-        _check_priority(self.priority)
-        _check_positive("timeout", self.timeout)
-        _check_positive("lease", self.lease)
-        _check_non_negative("unique_for", self.unique_for)
-        _check_non_negative("result_ttl", self.result_ttl)
-        if not self.name:
-            raise ConfigError("a task name cannot be empty")
-        self.retry_policy()  # validates the retry numbers
+        check_text("name", self.name, optional=False)
+        check_text("queue", self.queue, optional=False)
+        check_priority(self.priority)
+        check_retry_numbers(
+            self.max_retries,
+            self.retry_delay,
+            self.retry_backoff,
+            self.retry_max_delay,
+            self.retry_jitter,
+            optional=False,
+        )
+        # One class or a list is accepted; kept as a tuple (frozen: set through object).
+        object.__setattr__(self, "retry_on", as_exception_classes(self.retry_on))
+        check_seconds("timeout", self.timeout, positive=True)
+        check_seconds("lease", self.lease, positive=True, optional=False)
+        check_bool("unique", self.unique)
+        check_seconds("unique_for", self.unique_for)
+        check_seconds("result_ttl", self.result_ttl, optional=False)
+        check_hook("on_failure", self.on_failure)
+        check_hook("on_dead", self.on_dead)
+        check_bool("dead_letter", self.dead_letter)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -100,14 +123,24 @@ class EnqueueOptions:
     result_ttl: float | None = None
 
     def __post_init__(self) -> None:
+        check_priority(self.priority)
+        check_seconds("delay", self.delay)
+        check_eta(self.eta)
         if self.delay is not None and self.eta is not None:
             raise ConfigError("give delay or eta, not both")
-        _check_non_negative("delay", self.delay)
-        _check_positive("timeout", self.timeout)
-        _check_positive("lease", self.lease)
-        _check_non_negative("unique_for", self.unique_for)
-        _check_non_negative("max_retries", self.max_retries)
-        _check_priority(self.priority)
+        check_text("queue", self.queue)
+        check_retry_numbers(
+            self.max_retries,
+            self.retry_delay,
+            self.retry_backoff,
+            self.retry_max_delay,
+            self.retry_jitter,
+        )
+        check_seconds("timeout", self.timeout, positive=True)
+        check_seconds("lease", self.lease, positive=True)
+        check_text("unique_key", self.unique_key)
+        check_seconds("unique_for", self.unique_for)
+        check_seconds("result_ttl", self.result_ttl)
 
     def merged(self, other: EnqueueOptions) -> EnqueueOptions:
         """These options with every value set in ``other`` taking precedence."""
@@ -118,28 +151,6 @@ class EnqueueOptions:
         if "eta" in changes:
             changes["delay"] = None
         return replace(self, **changes)
-
-
-PRIORITY_RANGE = (-(2**63), 2**63 - 1)  # SQLite's INTEGER
-
-
-def _check_priority(value: int | None) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"priority must be an int, not {type(value).__name__}")
-    if not PRIORITY_RANGE[0] <= value <= PRIORITY_RANGE[1]:
-        raise ConfigError(f"priority {value} is out of range (a signed 64-bit integer)")
-
-
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"{name} must be > 0, not {value!r}")
-
-
-def _check_non_negative(name: str, value: float | None) -> None:
-    if value is not None and not value >= 0:
-        raise ConfigError(f"{name} must be >= 0, not {value!r}")
 
 
 Call = tuple[Sequence[Any], Mapping[str, Any]]

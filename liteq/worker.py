@@ -25,8 +25,9 @@ from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import DatabaseBusy, WorkerLost
 from liteq.execution import Executor
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome, Settled
-from liteq.runners import InlineRunner, Runner, ThreadRunner
+from liteq.runners import InlineRunner, Runner, ThreadRunner, thread_timeout_warning
 from liteq.tasks import TaskRegistry, TaskResolver, declared_schedules
+from liteq.validation import usable_seconds
 
 log = logging.getLogger("liteq.worker")
 
@@ -230,16 +231,22 @@ class Worker:
         finally:
             heartbeat.stop()
             runner.close()
+            if runner.abandoned():
+                log.warning(
+                    "%d abandoned thread(s) still running timed-out attempts; they end with"
+                    " the process",
+                    runner.abandoned(),
+                )
         return self.ran
 
     def _lease_of(self, job: ClaimedJob) -> float:
-        if job.lease is not None:
+        if job.lease is not None and usable_seconds(job.lease):  # else the attempt fails
             return job.lease
         task = self.executor.task_for(job)
         return task.opts.lease if task is not None else DEFAULT_LEASE
 
     def _timeout_of(self, job: ClaimedJob) -> float | None:
-        if job.timeout is not None:
+        if job.timeout is not None and usable_seconds(job.timeout):  # else the attempt fails
             return job.timeout
         task = self.executor.task_for(job)
         return task.opts.timeout if task is not None else None
@@ -282,9 +289,17 @@ class Worker:
                 for job in self._timed_out(runner, running, mono):
                     del running[job.id]
                     heartbeat.untrack(job.id)
-                    runner.abandon(job.id)
+                    runner.abandon(job)
                     error = TimeoutError(
                         f"attempt {job.attempts} timed out after {self._timeout_of(job)}s"
+                    )
+                    log.warning(
+                        "job %s: attempt %s abandoned; its thread cannot be stopped and runs on"
+                        " (%d abandoned thread(s) still running; %d thread(s) take jobs)",
+                        job.id,
+                        job.attempts,
+                        runner.abandoned(),
+                        self.concurrency,
                     )
                     if not pending:
                         pending_since = mono
@@ -330,6 +345,7 @@ class Worker:
                 hearsay = False
                 if not storage.any_due(now):
                     may_have_work = want = False
+                    next_scheduled = storage.next_scheduled_at()  # it may be a delayed job
             settle = bool(pending) and (
                 waiting <= low or stopping or mono - pending_since >= ACK_DELAY
             )
@@ -556,6 +572,8 @@ def serve(
             pool = ProcessPool(source, executor, settings, stop, ticker)
             emergency.append(pool.kill_all)
             return pool.run()
+        if settings.enforce_timeouts and (warning := thread_timeout_warning(registries)):
+            log.warning("%s", warning)
         worker = Worker(
             source.backend,
             executor,

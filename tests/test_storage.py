@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import liteq
+from liteq.backends.sqlite import SqliteBackend as Storage
 from liteq.codec import JsonCodec
 from liteq.execution import Executor
-from liteq.models import ClaimedJob, Outcome
+from liteq.models import ClaimedJob, ClaimPlan, NewJob, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, load_queries
-from liteq.backends.sqlite import SqliteBackend as Storage
-from liteq.models import ClaimPlan, NewJob
 from liteq.tasks import TaskResolver
 
 

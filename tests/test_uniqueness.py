@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import liteq
-from liteq.queue import unique_key_for
 from liteq.models import ClaimPlan
+from liteq.queue import unique_key_for
 
 
 def test_scheduled_job_blocks_its_key(q: liteq.Queue) -> None:

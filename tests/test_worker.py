@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -17,8 +18,7 @@ import pytest
 import liteq
 from liteq import FakeClock, Queue
 from liteq.config import parse_duration, parse_queue_options
-from liteq.models import ClaimedJob, Outcome
-from liteq.models import ClaimPlan
+from liteq.models import ClaimedJob, ClaimPlan, Outcome
 from liteq.worker import claim_order
 
 WAIT = 10.0  # generous real-time bound for events in threads; never reached when all is well
@@ -417,6 +417,67 @@ def test_thread_pool_timeout_abandons_the_attempt(real_q: Queue) -> None:
         release.set()
 
 
+@pytest.mark.slow
+def test_a_timed_out_thread_never_lowers_the_threads_taking_jobs(
+    real_q: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = real_q
+    release = threading.Event()
+    stuck_threads: list[threading.Thread] = []
+
+    @q.task(timeout=0.3, max_retries=0)
+    def hangs() -> None:
+        stuck_threads.append(threading.current_thread())
+        release.wait(60)
+
+    @q.task()
+    def quick(n: int) -> int:
+        return n
+
+    stuck = hangs.enqueue()
+    first = quick.enqueue_many([(n,) for n in range(5)])
+    with caplog.at_level(logging.WARNING, logger="liteq"):
+        thread, stop = run_in_thread(q, concurrency=1, handle_signals=False)
+        try:
+            assert [job.result(timeout=WAIT) for job in first] == list(range(5))
+            assert stuck.refresh().state == "dead"
+            release.set()  # the abandoned attempt returns: its thread exits, no other one
+            stuck_threads[0].join(WAIT)
+            assert not stuck_threads[0].is_alive()
+            second = quick.enqueue_many([(n,) for n in range(5, 10)])
+            assert [job.result(timeout=WAIT) for job in second] == list(range(5, 10))
+        finally:
+            release.set()
+            stop.set()
+            thread.join(WAIT)
+    assert not thread.is_alive()
+    assert "1 abandoned thread(s) still running" in caplog.text
+
+
+def test_a_thread_pool_worker_warns_of_timeouts_it_cannot_enforce(
+    q: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    @q.task(timeout=30)
+    def slow() -> None: ...
+
+    @q.task(timeout=5)
+    def slower() -> None: ...
+
+    @q.task()
+    def untimed() -> None: ...
+
+    with caplog.at_level(logging.WARNING, logger="liteq"):
+        q.run_worker(concurrency=1, burst=True)
+    lines = [r.getMessage() for r in caplog.records if "cannot kill" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert slow.name in lines[0] and slower.name in lines[0] and untimed.name not in lines[0]
+    assert "--pool process" in lines[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="liteq"):
+        q.run_worker(concurrency=1, burst=True, pool="process")
+    assert "cannot kill" not in caplog.text
+
+
 def test_stop_releases_a_running_job_without_spending_an_attempt(real_q: Queue) -> None:
     q = real_q
     started, release = threading.Event(), threading.Event()
@@ -662,6 +723,24 @@ def test_a_delayed_job_never_starts_before_its_due_time(real_q: Queue) -> None:
         stop.set()
         thread.join(WAIT)
     assert started_at[0] >= job.due_at
+
+
+def test_a_delayed_job_enqueued_while_the_worker_idles_runs_when_due(real_q: Queue) -> None:
+    q = real_q
+
+    @q.task()
+    def stamp() -> float:
+        return time.time()
+
+    thread, stop = run_in_thread(q, concurrency=1)
+    try:
+        stamp.enqueue().result(timeout=WAIT)
+        time.sleep(0.2)  # setup, not a check: the worker has looked, found nothing, idles
+        job = stamp.options(delay=0.1).enqueue()
+        assert job.result(timeout=WAIT) >= job.due_at
+    finally:
+        stop.set()
+        thread.join(WAIT)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from liteq.models import (
     Settled,
 )
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
+from liteq.validation import UNDECODABLE
 
 Synchronous = Literal["NORMAL", "FULL"]
 PAGE_SIZE = 1024  # bytes, for new files
@@ -61,8 +62,18 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
+def _stored_options(text: str) -> dict[str, Any]:
+    """A job's options column; text that is not a JSON object is kept for the worker to
+    fail that job with (raising here would stop the claim of every job)."""
+    try:
+        options = json.loads(text)
+    except (ValueError, TypeError):
+        return {UNDECODABLE: text}
+    return options if isinstance(options, dict) else {UNDECODABLE: text}
+
+
 def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
-    options = json.loads(row[9]) if row[9] else {}
+    options = _stored_options(row[9]) if row[9] else {}
     return ClaimedJob(
         id=row[0],
         task=row[1],
