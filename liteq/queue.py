@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
+from liteq.checks import option_names, unencodable_field, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import QueueSpec, WorkerSettings
@@ -50,6 +51,16 @@ def unique_key_for(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any
         [list(args), dict(kwargs)], sort_keys=True, separators=(",", ":"), default=repr
     )
     return f"{task_name}:{canonical}"
+
+
+def _unstorable(rows: Sequence[NewJob]) -> ConfigError:
+    """The error for rows SQLite could not encode: which field holds a lone surrogate."""
+    for row in rows:
+        fields = {f"enqueue: {name}": value for name, value in row._asdict().items()}
+        error = unencodable_field(fields)
+        if error is not None:
+            return error
+    return ConfigError("enqueue: a value holds text that cannot be stored as UTF-8")
 
 
 class Queue:
@@ -158,7 +169,9 @@ class Queue:
         try:
             opts = TaskOptions(name=name, **options)
         except TypeError as exc:
-            raise ConfigError(f"@q.task: {exc}") from None
+            valid = option_names(TaskOptions)
+            error = unknown_options("@q.task", options, valid) or ConfigError(f"@q.task: {exc}")
+            raise error from None
         task = Task(fn, self, opts)
         self.registry.add(task)
         return task
@@ -297,10 +310,7 @@ class Queue:
         **options: Any,
     ) -> Job:
         """Enqueue by task name; options as in ``Task.options()``."""
-        try:
-            enqueue_options = EnqueueOptions(**options)
-        except TypeError as exc:
-            raise ConfigError(f"enqueue: {exc}") from None
+        enqueue_options = EnqueueOptions.build("enqueue", options)
         known = self.registry.get(task)
         target: Task[Any, Any] | str = known if known is not None else task
         return self._enqueue(target, enqueue_options, [(args or (), kwargs or {})])[0]
@@ -341,10 +351,13 @@ class Queue:
                     t.unique_for,
                 )
             )
-        if len(rows) == 1:
-            results = [self.storage.enqueue_one(now, rows[0])]
-        else:
-            results = self.storage.enqueue(now, rows)
+        try:
+            if len(rows) == 1:
+                results = [self.storage.enqueue_one(now, rows[0])]
+            else:
+                results = self.storage.enqueue(now, rows)
+        except UnicodeEncodeError:
+            raise _unstorable(rows) from None
         if not self.wakeup.is_set():  # a worker in this process may be idle: wake it
             self.wakeup.set()
         jobs = [

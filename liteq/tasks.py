@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from liteq.checks import check_queue_name, check_text, option_names, unknown_options
 from liteq.errors import ConfigError, TaskNotFound
 from liteq.retry import RetryPolicy
 
@@ -68,6 +69,8 @@ class TaskOptions:
         _check_non_negative("result_ttl", self.result_ttl)
         if not self.name:
             raise ConfigError("a task name cannot be empty")
+        check_text("task name", self.name)
+        check_queue_name("queue", self.queue)
         self.retry_policy()  # validates the retry numbers
 
     def retry_policy(self) -> RetryPolicy:
@@ -108,6 +111,19 @@ class EnqueueOptions:
         _check_non_negative("unique_for", self.unique_for)
         _check_non_negative("max_retries", self.max_retries)
         _check_priority(self.priority)
+        check_queue_name("queue", self.queue)
+        check_text("unique_key", self.unique_key)
+
+    @classmethod
+    def build(cls, where: str, options: dict[str, Any]) -> EnqueueOptions:
+        """Options from keywords; an unknown one raises ``ConfigError`` naming it."""
+        try:
+            return cls(**options)
+        except TypeError:
+            error = unknown_options(where, options, option_names(cls))
+            if error is None:
+                raise
+            raise error from None
 
     def merged(self, other: EnqueueOptions) -> EnqueueOptions:
         """These options with every value set in ``other`` taking precedence."""
@@ -249,7 +265,8 @@ class TaskCall(Generic[P, R]):
 
     def options(self, **overrides: Any) -> TaskCall[P, R]:
         """A copy with more options; values given here win."""
-        return TaskCall(self._task, self._options.merged(EnqueueOptions(**overrides)))
+        overrides = EnqueueOptions.build("options", overrides)
+        return TaskCall(self._task, self._options.merged(overrides))
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Persist one call with these options; returns once it is committed."""

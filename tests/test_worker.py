@@ -670,13 +670,17 @@ def test_a_delayed_job_never_starts_before_its_due_time(real_q: Queue) -> None:
         ([], None),
         (["a", "b"], ["a", "b"]),
         (["critical:6", "default:3", "low:1"], {"critical": 6, "default": 3, "low": 1}),
+        (["jobs:high", "a:x"], ["jobs:high", "a:x"]),
+        (["jobs:high:3", "low:1"], {"jobs:high": 3, "low": 1}),
     ],
 )
 def test_queue_options_parse_to_order_or_weights(values: list[str], expected: object) -> None:
     assert parse_queue_options(values) == expected
 
 
-@pytest.mark.parametrize("values", [["a:1", "b"], ["a:0"], ["a:x"], [":3"], ["a", "a"]])
+@pytest.mark.parametrize(
+    "values", [["a:1", "b"], ["a:0"], [":3"], ["a", "a"], ["a:1", "a:2"], ["\udcff"]]
+)
 def test_bad_queue_options_are_config_errors(values: list[str]) -> None:
     with pytest.raises(liteq.ConfigError):
         parse_queue_options(values)
