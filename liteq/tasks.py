@@ -265,8 +265,8 @@ class TaskCall(Generic[P, R]):
 
     def options(self, **overrides: Any) -> TaskCall[P, R]:
         """A copy with more options; values given here win."""
-        overrides = EnqueueOptions.build("options", overrides)
-        return TaskCall(self._task, self._options.merged(overrides))
+        given = EnqueueOptions.build("options", overrides)
+        return TaskCall(self._task, self._options.merged(given))
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Persist one call with these options; returns once it is committed."""
