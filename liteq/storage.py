@@ -641,6 +641,10 @@ class Storage:
         value = self._scalar(self.conn, self.q.oldest_waiting, {"now": now})
         return None if value is None else float(value)
 
+    def next_due(self, now: float) -> float | None:
+        value = self._scalar(self.conn, self.q.next_due, {"now": now})
+        return None if value is None else float(value)
+
     def count_dead(self) -> int:
         return int(self._scalar(self.conn, self.q.count_dead_letters))
 
