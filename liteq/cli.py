@@ -20,6 +20,7 @@ import click
 
 from liteq._version import __version__
 from liteq.apps import load_apps
+from liteq.checks import check_text
 from liteq.cli_format import (
     format_dead,
     format_job,
@@ -404,6 +405,7 @@ def enqueue(
     synchronous: str,
 ) -> None:
     """Enqueue a job for TASK and print its id."""
+    check_text("task name", task)
     import_from_cwd()
     known = find_task(task, apps)
     with Queue(db, synchronous=sync_mode(synchronous)) as queue:
