@@ -303,7 +303,23 @@ def test_non_json_result_kills_the_job_with_a_clear_error(q: Queue) -> None:
     assert (job.state, job.attempts) == ("dead", 1)
     assert job.error is not None
     assert "SerializationError" in job.error
-    assert "the result of" in job.error and "is a set" in job.error
+    assert f"task {returns_a_set.name} ran, but its result cannot be stored" in job.error
+    assert "is a set" in job.error
+
+
+def test_unpicklable_result_names_the_task_and_the_type(db_path: Path) -> None:
+    with Queue(db_path, serializer="pickle") as q:
+
+        @q.task(max_retries=3)
+        def returns_a_lock() -> object:
+            return threading.Lock()
+
+        job = returns_a_lock.enqueue()
+        q.drain(raise_on_dead=False)
+        job.refresh()
+    assert (job.state, job.attempts) == ("dead", 1)
+    assert job.error is not None
+    assert f"task {returns_a_lock.name} ran" in job.error and "(a lock)" in job.error
 
 
 @pytest.mark.parametrize("pool_run", ["drain", "thread"])
