@@ -30,12 +30,19 @@ class FailureInfo:
     """What ``on_failure`` / ``on_dead`` hooks receive."""
 
     job_id: int
+    """The failed job's id."""
     task: str
+    """The task's name."""
     queue: str
+    """The job's queue."""
     attempts: int
+    """Attempts made, including the one that just failed."""
     error: str
+    """The error (``Type: message``)."""
     traceback: str | None
+    """The traceback, if the task raised."""
     will_retry: bool
+    """True if another attempt follows; False if the job is now dead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,22 +92,40 @@ class TaskOptions:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueOptions:
-    """Per-enqueue choices, kept apart from the task's own arguments. None = task default."""
+    """Per-enqueue choices, kept apart from the task's own arguments (what
+    ``task.options(...)`` and ``q.enqueue(name, ..., **options)`` take).
+
+    Every field left at None takes the task's default.
+    """
 
     priority: int | None = None
+    """Higher runs first."""
     delay: float | None = None
+    """Seconds from now until the job is due (not with ``eta``)."""
     eta: datetime | None = None
+    """When the job is due (naive = UTC; not with ``delay``)."""
     queue: str | None = None
+    """The named queue to put the job in (not empty)."""
     max_retries: int | None = None
+    """Extra attempts after the first."""
     retry_delay: float | None = None
+    """Seconds before the first retry."""
     retry_backoff: float | None = None
+    """Factor by which each next retry's delay grows."""
     retry_max_delay: float | None = None
+    """Longest delay between retries, seconds."""
     retry_jitter: bool | None = None
+    """Randomise each retry delay (spreads retries of many jobs)."""
     timeout: float | None = None
+    """Seconds an attempt may run before it fails with ``TimeoutError``."""
     lease: float | None = None
+    """Seconds a claim lasts without a heartbeat before another worker may take it."""
     unique_key: str | None = None
+    """No new job is made while a live job holds this key; its id is returned."""
     unique_for: float | None = None
+    """Seconds the key stays taken after the job finishes."""
     result_ttl: float | None = None
+    """Seconds a finished job (and its result) is kept."""
 
     def __post_init__(self) -> None:
         if self.delay is not None and self.eta is not None:
