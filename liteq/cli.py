@@ -70,28 +70,33 @@ def _env_db_first(command: click.Command, args: list[str]) -> list[str]:
     env_db = os.environ.get("LITEQ_DB")
     if not env_db:
         return args
-    needed = sum(1 for p in command.params if isinstance(p, click.Argument) and p.nargs == 1)
-    return [env_db, *args] if _count_positionals(command, args) < needed else args
+    arguments = [p for p in command.params if isinstance(p, click.Argument)]
+    given = _positionals(command, args)
+    if any(p.nargs == -1 for p in arguments):  # `cancel DB ID...`: is the first one a file?
+        return [env_db, *args] if not given or not os.path.isfile(given[0]) else args
+    needed = sum(1 for p in arguments if p.nargs == 1)
+    return [env_db, *args] if len(given) < needed else args
 
 
-def _count_positionals(command: click.Command, args: list[str]) -> int:
+def _positionals(command: click.Command, args: list[str]) -> list[str]:
     takes_value = {
         name
         for p in command.params
         if isinstance(p, click.Option) and not p.is_flag and not p.count
         for name in p.opts
     }
-    count, skip = 0, False
+    found: list[str] = []
+    skip = False
     for index, token in enumerate(args):
         if skip:
             skip = False
         elif token == "--":
-            return count + len(args) - index - 1
+            return found + args[index + 1 :]
         elif token.startswith("-") and len(token) > 1:
             skip = token in takes_value
         else:
-            count += 1
-    return count
+            found.append(token)
+    return found
 
 
 class DbCommand(click.Command):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
-from liteq.checks import option_names, unencodable_field, unknown_options
+from liteq.checks import check_text, option_names, unencodable_field, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import QueueSpec, WorkerSettings
@@ -512,6 +512,7 @@ class Queue:
             raise ConfigError(
                 f"unknown state {state!r}; one of {', '.join(s.value for s in JobState)}"
             )
+        check_text("queue", queue)
         rows = self.storage.list_jobs(self.clock.now(), state, queue, limit)
         return [self._record(row) for row in rows]
 

@@ -127,6 +127,19 @@ def test_cancel_leaves_a_running_job_alone(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"job {job.id}: not cancelled, it is running"
 
 
+def test_cancel_takes_the_database_from_liteq_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "app.db"
+    with liteq.Queue(db) as q:
+        job = q.enqueue("moretasks:add", [1, 2])
+    monkeypatch.setenv("LITEQ_DB", os.fspath(db))
+    result = invoke("cancel", str(job.id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"job {job.id}: cancelled"
+    assert invoke("cancel", db, str(job.id)).exit_code == 0  # DB given as well
+
+
 def test_cancel_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
     result = invoke("cancel", tmp_path / "typo.db", "1")
     assert result.exit_code == 1 and result.stderr.startswith("error: no liteq database")
@@ -157,6 +170,7 @@ def test_cli_text_that_cannot_be_stored_is_one_error_line(project: Path) -> None
         (["enqueue", db, "moretasks:add", "--unique-key", b"k\xff"], "unique_key"),
         (["cron", db, "add", b"n\xff", "--every", "5", "moretasks:add"], "schedule name"),
         (["worker", db, "--burst", "-q", b"\xff"], "queue"),
+        (["jobs", db, "--queue", b"\xff"], "queue"),
     ]:
         result = run(*args, cwd=project)
         assert result.returncode != 0
