@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from liteq.backends.base import Backend
+from liteq.checks import check_storable
 from liteq.clock import Clock
 from liteq.codec import Codec
 from liteq.errors import ConfigError, JobNotFound
@@ -138,11 +139,21 @@ class Inspection:
             raise ConfigError(
                 f"unknown state {state!r}; one of {', '.join(s.value for s in JobState)}"
             )
+        check_storable("queue", queue)
         rows = self.storage.list_jobs(self.clock.now(), state, queue, limit)
         return [self._record(row) for row in rows]
 
     def stats(self) -> dict[str, Any]:
-        """Depth per queue and state, the dead-letter count, the oldest waiting job."""
+        """Depth per queue and state, the dead-letter count, the oldest waiting job and
+        the next job due later. Keys (times are epoch seconds, UTC):
+
+        - ``queues``: ``{queue: {state: count}}`` for every state, zeros included.
+        - ``dead``: the number of dead-letter entries.
+        - ``oldest_waiting_at``: the due time of the longest-waiting due job, or None.
+        - ``oldest_waiting_age``: how long that job has waited, in seconds, or None.
+        - ``next_due_at``: the earliest due time of jobs not due yet (scheduled, or
+          waiting for a retry), or None.
+        """
         now = self.clock.now()
         queues: dict[str, dict[str, int]] = {}
         for queue, state, count in self.storage.counts(now):
@@ -153,6 +164,7 @@ class Inspection:
             "dead": self.storage.count_dead(),
             "oldest_waiting_at": oldest,
             "oldest_waiting_age": None if oldest is None else max(0.0, now - oldest),
+            "next_due_at": self.storage.next_due(now),
         }
 
     def _dead(self, row: tuple[Any, ...]) -> DeadJob:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from liteq.checks import check_storable
 from liteq.errors import ConfigError
 
 QueueSpec = Sequence[str] | Mapping[str, int] | None
@@ -25,20 +26,27 @@ def parse_duration(text: str) -> float:
 
 
 def parse_queue_options(values: Sequence[str]) -> QueueSpec:
-    """``-q a -q b`` -> strict order ``["a", "b"]``; ``-q a:6 -q b:1`` -> weights."""
+    """``-q a -q b`` -> strict order ``["a", "b"]``; ``-q a:6 -q b:1`` -> weights.
+
+    Only a trailing ``:DIGITS`` is a weight, so a name may hold colons:
+    ``-q jobs:high`` is the queue ``jobs:high``, ``-q jobs:high:3`` gives it weight 3.
+    """
     if not values:
         return None
     names: list[str] = []
     weights: dict[str, int] = {}
     for value in values:
-        name, sep, weight = value.partition(":")
+        name, sep, weight = value.rpartition(":")
+        if not sep or not (weight.isascii() and weight.isdigit()):
+            name, weight = value, ""
         if not name:
             raise ConfigError(f"bad queue {value!r}: expected NAME or NAME:WEIGHT")
+        check_storable("queue", name)
         if name in names:
             raise ConfigError(f"queue {name!r} given twice")
         names.append(name)
-        if sep:
-            if not weight.isdigit() or int(weight) < 1:
+        if weight:
+            if int(weight) < 1:
                 raise ConfigError(f"bad weight in {value!r}: a whole number >= 1")
             weights[name] = int(weight)
     if weights and len(weights) != len(names):

@@ -61,9 +61,14 @@ class Executor:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
             return self.fail(job, exc, task, tb=traceback.format_exc())
         try:
-            result = self.codec.dumps(value, f"the result of {job.task}")
+            result = self.codec.dumps(value, "the result")
         except SerializationError as exc:
-            return self.fail(job, exc, task, retryable=False)
+            # The task ran to its end: retrying would repeat its side effects to no avail.
+            error = SerializationError(
+                f"task {job.task} ran, but its result cannot be stored ({exc}); "
+                f"return {self.codec.name} data"
+            )
+            return self.fail(job, error, task, retryable=False)
         ttl = job.options.get("result_ttl", task.opts.result_ttl)
         return Outcome(job, ok=True, result=result, result_ttl=ttl)
 

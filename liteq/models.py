@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+Synchronous = Literal["NORMAL", "FULL"]
 DEFAULT_LEASE = 60.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RESULT_TTL = 7 * 86400.0
@@ -39,24 +40,43 @@ class JobRecord(NamedTuple):
     """One row of the jobs table, decoded except for the payload."""
 
     id: int
+    """The job's id, unique in its database."""
     task: str
+    """The task's name (``module:qualname`` unless named)."""
     queue: str
+    """The named queue the job waits in."""
     state: JobState
+    """Where the job is in its life (see ``JobState``)."""
     priority: int
+    """Higher runs first; 0 unless set."""
     due_at: float
+    """When it may start (epoch seconds, UTC); for a retry, when the next attempt may."""
     attempts: int
+    """Attempts started so far, including one running now."""
     max_retries: int | None
+    """Extra attempts after the first, if set at enqueue; None = the task's default."""
     args: Any
+    """Positional arguments, decoded."""
     kwargs: Any
+    """Keyword arguments, decoded."""
     result: Any
+    """The return value once succeeded, decoded; None before."""
     error: str | None
+    """The last failed attempt's error (``Type: message``), if any."""
     traceback: str | None
+    """The last failed attempt's traceback, if any."""
     lease_owner: str | None
+    """The worker holding the job while it runs (None otherwise)."""
     lease_until: float | None
+    """When that worker's lease ends unless renewed (epoch seconds)."""
     unique_key: str | None
+    """The key no other live job may hold at the same time, if any."""
     created_at: float
+    """When it was enqueued (epoch seconds)."""
     started_at: float | None
+    """When its latest attempt started (epoch seconds), if any."""
     finished_at: float | None
+    """When it succeeded, died or was cancelled (epoch seconds), if it has."""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for JSON output)."""
@@ -86,15 +106,25 @@ class DeadJob:
     """A dead-letter entry: why a job died and what it was asked to do."""
 
     id: int
+    """The dead job's id (its row stays in the jobs table, state ``dead``)."""
     task: str
+    """The task's name."""
     queue: str
+    """The queue it was in."""
     args: Any
+    """Positional arguments, decoded."""
     kwargs: Any
+    """Keyword arguments, decoded."""
     error: str
+    """The last attempt's error (``Type: message``)."""
     traceback: str | None
+    """The last attempt's traceback, if any."""
     attempts: int
+    """Attempts made."""
     first_failed_at: float | None
+    """When its first attempt failed (epoch seconds), if recorded."""
     died_at: float
+    """When it died (epoch seconds)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for JSON output)."""

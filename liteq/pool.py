@@ -27,6 +27,7 @@ from liteq.codec import make_codec
 from liteq.config import WorkerSettings
 from liteq.errors import WorkerLost
 from liteq.execution import Executor
+from liteq.logs import CHILD_LOG_FORMAT, UtcFormatter
 from liteq.models import ClaimedJob
 from liteq.tasks import TaskResolver
 from liteq.validation import usable_seconds
@@ -78,9 +79,9 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     """Entry point of a pool child (runs after spawn, so it opens its own connection)."""
     # The terminal's Ctrl-C reaches the whole process group: only the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(
-        level=spec.log_level, format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(UtcFormatter(CHILD_LOG_FORMAT))
+    logging.basicConfig(level=spec.log_level, handlers=[handler])
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
     storage = open_backend(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)

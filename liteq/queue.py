@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from liteq.admin import Inspection
 from liteq.backends import open_backend
+from liteq.checks import option_names, unencodable_field, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import QueueSpec, WorkerSettings
@@ -60,6 +61,17 @@ def unique_key_for(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any
         [list(args), dict(kwargs)], sort_keys=True, separators=(",", ":"), default=repr
     )
     return f"{task_name}:{canonical}"
+
+
+def _unstorable(rows: Sequence[NewJob]) -> ConfigError:
+    """The error for rows SQLite could not encode: which field holds a lone surrogate."""
+    for row in rows:
+        names = {"task": "task name", "queue": "queue", "unique_key": "unique_key"}
+        fields = {f"enqueue: {names.get(k, k)}": v for k, v in row._asdict().items()}
+        error = unencodable_field(fields)
+        if error is not None:
+            return error
+    return ConfigError("enqueue: a value holds text that cannot be stored as UTF-8")
 
 
 class Queue(Inspection):
@@ -168,7 +180,9 @@ class Queue(Inspection):
         try:
             opts = TaskOptions(name=name, **options)
         except TypeError as exc:
-            raise ConfigError(f"@q.task: {exc}") from None
+            valid = option_names(TaskOptions)
+            error = unknown_options("@q.task", options, valid) or ConfigError(f"@q.task: {exc}")
+            raise error from None
         task = Task(fn, self, opts)
         self.registry.add(task)
         return task
@@ -230,10 +244,7 @@ class Queue(Inspection):
         **options: Any,
     ) -> Job:
         """Enqueue by task name; options as in ``Task.options()``."""
-        try:
-            enqueue_options = EnqueueOptions(**options) if options else DEFAULT_OPTIONS
-        except TypeError as exc:
-            raise ConfigError(f"enqueue: {exc}") from None
+        enqueue_options = EnqueueOptions.build("enqueue", options) if options else DEFAULT_OPTIONS
         known = self.registry.get(task)
         target: Task[Any, Any] | str = known if known is not None else task
         return self._enqueue(target, enqueue_options, [(args or (), kwargs or {})])[0]
@@ -274,10 +285,13 @@ class Queue(Inspection):
                     t.unique_for,
                 )
             )
-        if len(rows) == 1:
-            results = [self.storage.enqueue_one(now, rows[0])]
-        else:
-            results = self.storage.enqueue(now, rows)
+        try:
+            if len(rows) == 1:
+                results = [self.storage.enqueue_one(now, rows[0])]
+            else:
+                results = self.storage.enqueue(now, rows)
+        except UnicodeEncodeError:
+            raise _unstorable(rows) from None
         if not self.wakeup.is_set():  # a worker in this process may be idle: wake it
             self.wakeup.set()
         jobs = [

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from liteq.checks import check_queue_name, check_storable, option_names, unknown_options
 from liteq.errors import ConfigError, TaskNotFound
 from liteq.retry import RetryPolicy
 from liteq.validation import (
@@ -39,12 +40,19 @@ class FailureInfo:
     """What ``on_failure`` / ``on_dead`` hooks receive."""
 
     job_id: int
+    """The failed job's id."""
     task: str
+    """The task's name."""
     queue: str
+    """The job's queue."""
     attempts: int
+    """Attempts made, including the one that just failed."""
     error: str
+    """The error (``Type: message``)."""
     traceback: str | None
+    """The traceback, if the task raised."""
     will_retry: bool
+    """True if another attempt follows; False if the job is now dead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,8 @@ class TaskOptions:
         check_hook("on_failure", self.on_failure)
         check_hook("on_dead", self.on_dead)
         check_bool("dead_letter", self.dead_letter)
+        check_storable("task name", self.name)
+        check_queue_name("queue", self.queue)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -105,22 +115,40 @@ class TaskOptions:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueOptions:
-    """Per-enqueue choices, kept apart from the task's own arguments. None = task default."""
+    """Per-enqueue choices, kept apart from the task's own arguments (what
+    ``task.options(...)`` and ``q.enqueue(name, ..., **options)`` take).
+
+    Every field left at None takes the task's default.
+    """
 
     priority: int | None = None
+    """Higher runs first."""
     delay: float | None = None
+    """Seconds from now until the job is due (not with ``eta``)."""
     eta: datetime | None = None
+    """When the job is due (naive = UTC; not with ``delay``)."""
     queue: str | None = None
+    """The named queue to put the job in (not empty)."""
     max_retries: int | None = None
+    """Extra attempts after the first."""
     retry_delay: float | None = None
+    """Seconds before the first retry."""
     retry_backoff: float | None = None
+    """Factor by which each next retry's delay grows."""
     retry_max_delay: float | None = None
+    """Longest delay between retries, seconds."""
     retry_jitter: bool | None = None
+    """Randomise each retry delay (spreads retries of many jobs)."""
     timeout: float | None = None
+    """Seconds an attempt may run before it fails with ``TimeoutError``."""
     lease: float | None = None
+    """Seconds a claim lasts without a heartbeat before another worker may take it."""
     unique_key: str | None = None
+    """No new job is made while a live job holds this key; its id is returned."""
     unique_for: float | None = None
+    """Seconds the key stays taken after the job finishes."""
     result_ttl: float | None = None
+    """Seconds a finished job (and its result) is kept."""
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -141,6 +169,19 @@ class EnqueueOptions:
         check_text("unique_key", self.unique_key)
         check_seconds("unique_for", self.unique_for)
         check_seconds("result_ttl", self.result_ttl)
+        check_queue_name("queue", self.queue)
+        check_storable("unique_key", self.unique_key)
+
+    @classmethod
+    def build(cls, where: str, options: dict[str, Any]) -> EnqueueOptions:
+        """Options from keywords; an unknown one raises ``ConfigError`` naming it."""
+        try:
+            return cls(**options)
+        except TypeError:
+            error = unknown_options(where, options, option_names(cls))
+            if error is None:
+                raise
+            raise error from None
 
     def merged(self, other: EnqueueOptions) -> EnqueueOptions:
         """These options with every value set in ``other`` taking precedence."""
@@ -260,7 +301,8 @@ class TaskCall(Generic[P, R]):
 
     def options(self, **overrides: Any) -> TaskCall[P, R]:
         """A copy with more options; values given here win."""
-        return TaskCall(self._task, self._options.merged(EnqueueOptions(**overrides)))
+        given = EnqueueOptions.build("options", overrides)
+        return TaskCall(self._task, self._options.merged(given))
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Persist one call with these options; returns once it is committed."""

@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import liteq
-from liteq.cli import cli, human_duration, table
+from liteq.cli import cli
+from liteq.cli_format import human_duration, table
 
 TASKS_SOURCE = """
 import liteq

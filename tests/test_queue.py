@@ -487,6 +487,7 @@ def test_stats_structure(q: Queue, clock: FakeClock) -> None:
     assert stats["dead"] == 1
     assert stats["oldest_waiting_age"] == 2.0
     assert stats["oldest_waiting_at"] == clock.now() - 2
+    assert stats["next_due_at"] == clock.now() - 3 + 100  # the "later" job
 
 
 def test_stats_of_an_empty_queue(q: Queue) -> None:
@@ -495,6 +496,7 @@ def test_stats_of_an_empty_queue(q: Queue) -> None:
         "dead": 0,
         "oldest_waiting_at": None,
         "oldest_waiting_age": None,
+        "next_due_at": None,
     }
 
 

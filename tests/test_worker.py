@@ -303,7 +303,23 @@ def test_non_json_result_kills_the_job_with_a_clear_error(q: Queue) -> None:
     assert (job.state, job.attempts) == ("dead", 1)
     assert job.error is not None
     assert "SerializationError" in job.error
-    assert "the result of" in job.error and "is a set" in job.error
+    assert f"task {returns_a_set.name} ran, but its result cannot be stored" in job.error
+    assert "is a set" in job.error
+
+
+def test_unpicklable_result_names_the_task_and_the_type(db_path: Path) -> None:
+    with Queue(db_path, serializer="pickle") as q:
+
+        @q.task(max_retries=3)
+        def returns_a_lock() -> object:
+            return threading.Lock()
+
+        job = returns_a_lock.enqueue()
+        q.drain(raise_on_dead=False)
+        job.refresh()
+    assert (job.state, job.attempts) == ("dead", 1)
+    assert job.error is not None
+    assert f"task {returns_a_lock.name} ran" in job.error and "(a lock)" in job.error
 
 
 @pytest.mark.parametrize("pool_run", ["drain", "thread"])
@@ -749,13 +765,17 @@ def test_a_delayed_job_enqueued_while_the_worker_idles_runs_when_due(real_q: Que
         ([], None),
         (["a", "b"], ["a", "b"]),
         (["critical:6", "default:3", "low:1"], {"critical": 6, "default": 3, "low": 1}),
+        (["jobs:high", "a:x"], ["jobs:high", "a:x"]),
+        (["jobs:high:3", "low:1"], {"jobs:high": 3, "low": 1}),
     ],
 )
 def test_queue_options_parse_to_order_or_weights(values: list[str], expected: object) -> None:
     assert parse_queue_options(values) == expected
 
 
-@pytest.mark.parametrize("values", [["a:1", "b"], ["a:0"], ["a:x"], [":3"], ["a", "a"]])
+@pytest.mark.parametrize(
+    "values", [["a:1", "b"], ["a:0"], [":3"], ["a", "a"], ["a:1", "a:2"], ["\udcff"]]
+)
 def test_bad_queue_options_are_config_errors(values: list[str]) -> None:
     with pytest.raises(liteq.ConfigError):
         parse_queue_options(values)

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import apsw
 
@@ -29,11 +29,11 @@ from liteq.models import (
     NewJob,
     Outcome,
     Settled,
+    Synchronous,
 )
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
 from liteq.validation import UNDECODABLE
 
-Synchronous = Literal["NORMAL", "FULL"]
 PAGE_SIZE = 1024  # bytes, for new files
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
@@ -612,6 +612,10 @@ class SqliteBackend:
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._scalar(self.conn, self.q.oldest_waiting, {"now": now})
+        return None if value is None else float(value)
+
+    def next_due(self, now: float) -> float | None:
+        value = self._scalar(self.conn, self.q.next_due, {"now": now})
         return None if value is None else float(value)
 
     def count_dead(self) -> int:

@@ -38,6 +38,7 @@ class Queries:
     list_jobs: str
     count_by_queue_and_state: str
     oldest_waiting: str
+    next_due: str
     count_dead_letters: str
     list_dead_letters: str
     get_dead_letter: str

@@ -137,6 +137,9 @@ FROM jobs GROUP BY queue, shown
 -- name: oldest_waiting
 SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= :now
 
+-- name: next_due
+SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > :now
+
 -- name: count_dead_letters
 SELECT count(*) FROM dead_letters
 
