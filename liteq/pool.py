@@ -23,8 +23,9 @@ from liteq.apps import load_apps
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
-from liteq.errors import WorkerLost
+from liteq.errors import DatabaseError, DatabaseFull, WorkerLost
 from liteq.execution import Executor
+from liteq.faults import DiskFull, FileWatch
 from liteq.models import ClaimedJob
 from liteq.storage import Storage
 from liteq.tasks import TaskResolver
@@ -91,6 +92,7 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
         mode="thread",
         owner=spec.owner,
         stop=_ChildStop(stop),
+        watch_file=False,  # the parent watches the file and stops every child
     )
     try:
         ran = worker.run()
@@ -157,6 +159,7 @@ class ProcessPool:
         )
         self.slots: list[_Slot] = []
         self._lock = threading.Lock()
+        self.full = DiskFull(self.storage.path)
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
@@ -171,27 +174,40 @@ class ProcessPool:
         return _Slot(index, generation, owner, process, time.monotonic())
 
     def kill_all(self) -> None:
-        """Emergency exit: kill every child at once (their leases will expire)."""
-        with self._lock:
-            for slot in self.slots:
-                if slot.process.is_alive():
-                    slot.process.kill()
+        """Emergency exit: kill every child at once (then release their jobs: ``owners``).
+
+        Called from a signal handler in the thread that may hold ``_lock``: no locking.
+        """
+        slots = list(self.slots)
+        for slot in slots:
+            if slot.process.is_alive():
+                slot.process.kill()
+        for slot in slots:
+            slot.process.join(timeout=1.0)
+
+    def owners(self) -> list[str]:
+        """The lease owners of the current children (no locking, as in ``kill_all``)."""
+        return [slot.owner for slot in list(self.slots)]
 
     def run(self) -> int:
         log.info("process pool: %d children on %s", self.settings.concurrency, self.queue.path)
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None
+        watch = FileWatch(self.storage.path, time.monotonic())
         try:
             while True:
                 now_mono = time.monotonic()
+                try:
+                    watch.check(now_mono)
+                except DatabaseError:
+                    self.kill_all()  # they serve a file nobody else sees
+                    raise
                 stopping = self.stop.is_set()
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
-                if self.ticker is not None and not stopping:
-                    self.ticker.tick(self.clock.now())
-                self._supervise(stopping)
+                self._tick_and_supervise(stopping, now_mono)
                 if all(slot.finished for slot in self.slots):
                     break
                 if stop_deadline is not None and now_mono >= stop_deadline:
@@ -203,6 +219,18 @@ class ProcessPool:
             for slot in self.slots:
                 slot.process.join(timeout=5)
         return int(self.counter.value)
+
+    def _tick_and_supervise(self, stopping: bool, now_mono: float) -> None:
+        """Fire due schedules and look after the children; on a full disk, wait and retry
+        (a dead child is replaced once its jobs could be settled)."""
+        if self.full.holding(now_mono):
+            return
+        try:
+            if self.ticker is not None and not stopping and self.ticker.tick(self.clock.now()):
+                self.full.cleared()
+            self._supervise(stopping)
+        except DatabaseFull as exc:
+            self.full.hit(exc, now_mono)
 
     def _supervise(self, stopping: bool) -> None:
         for position, slot in enumerate(self.slots):
@@ -268,6 +296,9 @@ class ProcessPool:
                 slot.process.kill()
                 slot.process.join()
             jobs = [job for job, _ in self.storage.running_of(slot.owner)]
-            released += self.storage.release(jobs)
+            try:
+                released += self.storage.release(jobs)
+            except DatabaseFull as exc:
+                log.error("%s: the jobs of child %s wait for their lease", exc, slot.owner)
             slot.finished = True
         log.warning("grace period over: killed children, released %d job(s) to the queue", released)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from liteq.apps import load_apps
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, WorkerLost
+from liteq.errors import DatabaseBusy, DatabaseFull, WorkerLost
 from liteq.execution import Executor
+from liteq.faults import DiskFull, EmergencyExit, FileWatch
 from liteq.models import ClaimedJob, Outcome
 from liteq.runners import InlineRunner, Runner, ThreadRunner
 from liteq.storage import DEFAULT_LEASE, ClaimPlan, Settled, Storage
@@ -68,9 +69,10 @@ def claim_order(spec: QueueSpec, free: int, rng: random.Random) -> list[tuple[st
 class Heartbeat:
     """Renews the leases of running jobs from its own thread (and connection)."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(self, storage: Storage, clock: Clock, full: DiskFull) -> None:
         self._storage = storage
         self._clock = clock
+        self._full = full
         self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -135,6 +137,9 @@ class Heartbeat:
                 except DatabaseBusy:
                     log.warning("heartbeat: database busy; renewing at the next beat")
                     continue
+                except DatabaseFull as exc:
+                    self._full.hit(exc, time.monotonic())  # renewing at the next beat
+                    continue
                 with self._lock:
                     # A job settled since we copied the list is not lost, only finished.
                     lost = [job_id for job_id in lost if job_id in self._jobs]
@@ -189,6 +194,7 @@ class Worker:
         wakeup: threading.Event | None = None,
         rng: random.Random | None = None,
         on_tick: Callable[[float], int] | None = None,
+        watch_file: bool = True,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -200,6 +206,8 @@ class Worker:
         self.wakeup = wakeup if wakeup is not None else threading.Event()
         self.rng = rng or random.Random()
         self.on_tick = on_tick
+        self.watch_file = watch_file  # a process-pool child leaves it to its parent
+        self.full = DiskFull(storage.path)
         self.ran = 0
         self.died: list[int] = []
         self.concurrency = settings.concurrency if mode == "thread" else 1
@@ -212,7 +220,7 @@ class Worker:
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
         runner = self._runner()
-        heartbeat = Heartbeat(self.storage, self.clock)
+        heartbeat = Heartbeat(self.storage, self.clock, self.full)
         heartbeat.start()
         try:
             self._loop(runner, heartbeat)
@@ -243,7 +251,8 @@ class Worker:
 
     def _loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
         s = self.settings
-        clock, storage = self.clock, self.storage
+        clock, storage, full = self.clock, self.storage, self.full
+        watch = FileWatch(storage.path, clock.monotonic()) if self.watch_file else None
         enforce_timeouts = self.mode == "thread" and s.enforce_timeouts
         running: dict[int, _Running] = {}  # claimed by us and not settled: started or waiting
         pending: list[Outcome] = []
@@ -258,6 +267,8 @@ class Worker:
         while True:
             mono = clock.monotonic()
             now = clock.now()
+            if watch is not None:
+                watch.check(mono)
             for outcome in runner.done():
                 current = running.get(outcome.job.id)
                 if current is None or current.job.attempts != outcome.job.attempts:
@@ -295,7 +306,7 @@ class Worker:
                 # stopping: back to the queue, no attempt spent.
                 cutoff = math.inf if stopping else mono - s.prefetch_give_back
                 self._give_back(runner.take_back(cutoff), runner, running, heartbeat)
-            if self.on_tick is not None and not stopping and self.on_tick(now):
+            if self.on_tick is not None and not stopping and self._tick(now, mono):
                 may_have_work = True  # our own commit: data_version will not tell us
             if not may_have_work:
                 if self.wakeup.is_set():
@@ -322,7 +333,7 @@ class Worker:
             settle = bool(pending) and (
                 waiting <= low or stopping or mono - pending_since >= ACK_DELAY
             )
-            if want or settle:
+            if (want or settle) and not full.holding(mono):
                 plan = None
                 if want:
                     order = claim_order(s.queues, capacity, self.rng)
@@ -333,6 +344,11 @@ class Worker:
                     # Nothing was written; the outcomes stay pending and are sent again.
                     log.warning("%s; trying again", exc)
                     continue
+                except DatabaseFull as exc:
+                    full.hit(exc, mono)  # the outcomes stay pending until there is space
+                    continue
+                if pending or claimed:
+                    full.cleared()
                 self._after_settle(pending, settled)
                 if any(o.retry_in is not None for o in pending):
                     # A retry went back to queued/scheduled by our own connection, which
@@ -362,10 +378,7 @@ class Worker:
                 if not running and not pending:
                     return
                 if stop_deadline is not None and mono >= stop_deadline:
-                    released = storage.release([r.job for r in running.values()])
-                    log.warning(
-                        "grace period over: released %d unfinished job(s) to the queue", released
-                    )
+                    self._release_at_deadline(running)
                     return
             if s.burst and not running and not pending and not may_have_work:
                 return
@@ -375,9 +388,11 @@ class Worker:
                     cap = min(cap, max(0.0, pending_since + ACK_DELAY - mono))
                 if runner.waiting():
                     cap = min(cap, s.prefetch_give_back)
+                if full.holding(mono):
+                    cap = full.until - mono
                 runner.wait(self._wait_time(runner, running, mono, cap), low)
             else:
-                clock.wait(self.wakeup, s.poll_interval)
+                clock.wait(self.wakeup, max(s.poll_interval, full.until - mono))
 
     @staticmethod
     def _deadlines(
@@ -407,8 +422,11 @@ class Worker:
             return
         try:
             released = self.storage.release(jobs)
-        except DatabaseBusy as exc:
-            log.warning("%s; running the jobs claimed ahead after all", exc)
+        except (DatabaseBusy, DatabaseFull) as exc:
+            if isinstance(exc, DatabaseFull):
+                self.full.hit(exc, self.clock.monotonic())
+            else:
+                log.warning("%s; running the jobs claimed ahead after all", exc)
             for job in jobs:
                 runner.submit(job)
             return
@@ -438,6 +456,25 @@ class Worker:
             if not outcome.ok and outcome.job.id not in lost:
                 self.executor.notify(outcome, dead=outcome.job.id in buried)
 
+    def _tick(self, now: float, mono: float) -> int:
+        """Fire due cron schedules (``on_tick``); nothing while the disk is full."""
+        assert self.on_tick is not None
+        if self.full.holding(mono):
+            return 0
+        try:
+            return self.on_tick(now)
+        except DatabaseFull as exc:
+            self.full.hit(exc, mono)
+            return 0
+
+    def _release_at_deadline(self, running: dict[int, _Running]) -> None:
+        try:
+            released = self.storage.release([r.job for r in running.values()])
+        except DatabaseFull as exc:
+            log.error("grace period over: %s; the unfinished jobs wait for their lease", exc)
+            return
+        log.warning("grace period over: released %d unfinished job(s) to the queue", released)
+
     def _reclaim(self, now: float) -> int:
         """Settle the jobs of workers whose lease expired; returns how many."""
 
@@ -452,6 +489,9 @@ class Worker:
         except DatabaseBusy as exc:
             log.warning("reclaim skipped: %s", exc)
             return 0
+        except DatabaseFull as exc:
+            self.full.hit(exc, self.clock.monotonic())
+            return 0
         if outcomes:
             log.warning("reclaimed %d job(s) whose worker was lost", len(outcomes))
             self._after_settle(outcomes, settled)
@@ -461,6 +501,9 @@ class Worker:
         try:
             count = self.storage.prune(now, None, now - self.settings.dead_retention)
             self.storage.prune_fires(now - self.settings.dead_retention)
+        except DatabaseFull as exc:
+            self.full.hit(exc, self.clock.monotonic())
+            return
         except Exception:
             log.exception("periodic prune failed")
             return
@@ -504,7 +547,7 @@ def serve(
     stop = stop if stop is not None else threading.Event()
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
-    emergency: list[Callable[[], None]] = []
+    emergency = EmergencyExit(queue.storage)
     previous: dict[int, Any] = {}
     if handle_signals:
         hits = {"count": 0}
@@ -515,12 +558,7 @@ def serve(
                 log.warning("signal %s: finishing running jobs (again to exit at once)", signum)
                 stop.set()
                 return
-            log.warning(
-                "second signal: exiting now; leases of running jobs will expire and be reclaimed"
-            )
-            for action in emergency:
-                action()
-            os._exit(130)
+            emergency()  # releases what this process holds and exits
 
         for name in _STOP_SIGNALS:
             signum = getattr(signal, name, None)
@@ -541,7 +579,7 @@ def serve(
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
             pool = ProcessPool(queue, executor, settings, stop, ticker)
-            emergency.append(pool.kill_all)
+            emergency.kill, emergency.owners = pool.kill_all, pool.owners
             return pool.run()
         worker = Worker(
             queue.storage,
@@ -553,6 +591,7 @@ def serve(
             wakeup=queue.wakeup,
             on_tick=ticker.tick if ticker is not None else None,
         )
+        emergency.owners = lambda: [worker.owner]
         log.info("worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, queue.path)
         return worker.run()
     finally:

@@ -131,6 +131,7 @@ def drain_after_space_returns(
     producer: liteq.Queue,
     reap: list[subprocess.Popen[bytes]],
     make_space: Callable[[], None],
+    *,
     prelude: str = "",
 ) -> None:
     """With the disk full: the worker logs it and lives; with space again, all jobs run."""
@@ -186,7 +187,7 @@ def test_worker_waits_out_a_database_at_its_size_limit(
     def make_space() -> None:
         assert producer.prune(older_than=0) == len(filler)  # frees pages in the file
 
-    drain_after_space_returns(tmp_path, db, producer, reap, make_space, prelude)
+    drain_after_space_returns(tmp_path, db, producer, reap, make_space, prelude=prelude)
     producer.close()
 
 
@@ -252,9 +253,11 @@ def test_worker_waits_out_a_full_disk(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["deleted", "replaced"])
+@pytest.mark.parametrize(
+    ("how", "pool"), [("deleted", "thread"), ("replaced", "thread"), ("deleted", "process")]
+)
 def test_worker_exits_when_its_database_file_goes(
-    tmp_path: Path, how: str, reap: list[subprocess.Popen[bytes]]
+    tmp_path: Path, how: str, pool: str, reap: list[subprocess.Popen[bytes]]
 ) -> None:
     if how == "deleted" and sys.platform == "win32":
         pytest.skip("Windows does not delete a file that a process holds open")
@@ -262,7 +265,7 @@ def test_worker_exits_when_its_database_file_goes(
     write_tasks(tmp_path, db)
     producer = liteq.Queue(db)
     first = producer.enqueue("fault_tasks:bulky", args=[1])
-    worker, log = start_worker(tmp_path, db)
+    worker, log = start_worker(tmp_path, db, "--pool", pool)
     reap.append(worker)
     wait_until(lambda: first.refresh().state == "succeeded", "the worker to run a job")
     producer.close()
