@@ -77,14 +77,23 @@ class FileWatch:
         self._next = mono + FILE_CHECK_INTERVAL
 
     def check(self, mono: float) -> None:
-        if mono < self._next or self._identity is None:
+        """Raise if the file went; looks about once a second (cheap on every loop turn)."""
+        if mono < self._next:
             return
         self._next = mono + FILE_CHECK_INTERVAL
+        gone = self.problem()
+        if gone is not None:
+            raise gone
+
+    def problem(self) -> DatabaseError | None:
+        """The error to stop with if the file was deleted or replaced (looks now)."""
+        if self._identity is None:
+            return None
         identity = _identity(self._path)
         if identity == self._identity:
-            return
+            return None
         what = "deleted" if identity is None else "replaced by another file"
-        raise DatabaseError(
+        return DatabaseError(
             f"{self._path}: the database file was {what} while the worker ran; "
             "stopping (start the worker again to serve the file now at that path)"
         )

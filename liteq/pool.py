@@ -23,7 +23,7 @@ from liteq.apps import load_apps
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
-from liteq.errors import DatabaseError, DatabaseFull, WorkerLost
+from liteq.errors import DatabaseError, DatabaseFull, LiteqError, WorkerLost
 from liteq.execution import Executor
 from liteq.faults import DiskFull, FileWatch
 from liteq.models import ClaimedJob
@@ -82,7 +82,13 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     )
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
-    storage = Storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
+    # Never create the file: the parent opened it, and a missing file means it was deleted.
+    storage = Storage(
+        spec.path,
+        synchronous=spec.synchronous,  # type: ignore[arg-type]
+        busy_timeout=spec.busy_timeout,
+        create=False,
+    )
     executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
     worker = Worker(
         storage,
@@ -96,6 +102,9 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     )
     try:
         ran = worker.run()
+    except LiteqError as exc:
+        log.error("child %s: %s", spec.owner, exc)  # one line; the parent replaces the child
+        raise SystemExit(1) from None
     finally:
         storage.close()
     with counter.get_lock():
@@ -160,6 +169,7 @@ class ProcessPool:
         self.slots: list[_Slot] = []
         self._lock = threading.Lock()
         self.full = DiskFull(self.storage.path)
+        self.watch = FileWatch(self.storage.path, time.monotonic())
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
@@ -194,15 +204,10 @@ class ProcessPool:
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None
-        watch = FileWatch(self.storage.path, time.monotonic())
         try:
             while True:
                 now_mono = time.monotonic()
-                try:
-                    watch.check(now_mono)
-                except DatabaseError:
-                    self.kill_all()  # they serve a file nobody else sees
-                    raise
+                self.watch.check(now_mono)
                 stopping = self.stop.is_set()
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
@@ -214,6 +219,12 @@ class ProcessPool:
                     self._force_stop()
                     break
                 self.stop.wait(SUPERVISE_INTERVAL)
+        except DatabaseError:
+            gone = self.watch.problem()
+            if gone is not None:
+                self.kill_all()  # they serve a file nobody else sees
+                raise gone from None
+            raise
         finally:
             self.child_stop.set()
             for slot in self.slots:
@@ -243,6 +254,9 @@ class ProcessPool:
                 continue
             process.join()
             code = process.exitcode
+            gone = self.watch.problem() if code != 0 else None
+            if gone is not None:
+                raise gone  # the file went from under the child: no write, no new child
             if code == 0 and (stopping or self.settings.burst):
                 slot.finished = True
                 continue

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from liteq.apps import load_apps
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, DatabaseFull, WorkerLost
+from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull, WorkerLost
 from liteq.execution import Executor
 from liteq.faults import DiskFull, EmergencyExit, FileWatch
 from liteq.models import ClaimedJob, Outcome
@@ -222,8 +222,14 @@ class Worker:
         runner = self._runner()
         heartbeat = Heartbeat(self.storage, self.clock, self.full)
         heartbeat.start()
+        watch = FileWatch(self.storage.path, self.clock.monotonic()) if self.watch_file else None
         try:
-            self._loop(runner, heartbeat)
+            self._loop(runner, heartbeat, watch)
+        except DatabaseError:
+            gone = watch.problem() if watch is not None else None
+            if gone is not None:
+                raise gone from None  # a file deleted or replaced explains the error best
+            raise
         finally:
             heartbeat.stop()
             runner.close()
@@ -249,10 +255,9 @@ class Worker:
             return 0
         return min(s.max_prefetch, int(self.concurrency * s.prefetch_wait / max(estimate, 1e-6)))
 
-    def _loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
+    def _loop(self, runner: Runner, heartbeat: Heartbeat, watch: FileWatch | None) -> None:
         s = self.settings
         clock, storage, full = self.clock, self.storage, self.full
-        watch = FileWatch(storage.path, clock.monotonic()) if self.watch_file else None
         enforce_timeouts = self.mode == "thread" and s.enforce_timeouts
         running: dict[int, _Running] = {}  # claimed by us and not settled: started or waiting
         pending: list[Outcome] = []
