@@ -9,7 +9,6 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 from liteq.errors import DatabaseError, DatabaseFull
 from liteq.storage import Storage
@@ -119,8 +118,13 @@ class EmergencyExit:
         self._storage = storage
         self.owners: Callable[[], list[str]] = list  # the lease owners of this process
         self.kill: Callable[[], None] | None = None  # ends child processes first
+        self._started = False
 
-    def __call__(self) -> NoReturn:
+    def __call__(self) -> None:
+        """Release and exit; a signal that comes while this runs (in it) returns at once."""
+        if self._started:
+            return
+        self._started = True
         if self.kill is not None:
             self.kill()
         owners = self.owners()

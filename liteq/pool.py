@@ -169,7 +169,7 @@ class ProcessPool:
         self.slots: list[_Slot] = []
         self._lock = threading.Lock()
         self.full = DiskFull(self.storage.path)
-        self.watch = FileWatch(self.storage.path, time.monotonic())
+        self.watch: FileWatch | None = None  # set by run(), once the file is open
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
@@ -201,13 +201,15 @@ class ProcessPool:
 
     def run(self) -> int:
         log.info("process pool: %d children on %s", self.settings.concurrency, self.queue.path)
+        self.storage.data_version()  # the file exists (is created) before we note which
+        watch = self.watch = FileWatch(self.storage.path, time.monotonic())
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None
         try:
             while True:
                 now_mono = time.monotonic()
-                self.watch.check(now_mono)
+                watch.check(now_mono)
                 stopping = self.stop.is_set()
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
@@ -220,7 +222,7 @@ class ProcessPool:
                     break
                 self.stop.wait(SUPERVISE_INTERVAL)
         except DatabaseError:
-            gone = self.watch.problem()
+            gone = watch.problem()
             if gone is not None:
                 self.kill_all()  # they serve a file nobody else sees
                 raise gone from None
@@ -254,7 +256,7 @@ class ProcessPool:
                 continue
             process.join()
             code = process.exitcode
-            gone = self.watch.problem() if code != 0 else None
+            gone = self.watch.problem() if code != 0 and self.watch is not None else None
             if gone is not None:
                 raise gone  # the file went from under the child: no write, no new child
             if code == 0 and (stopping or self.settings.burst):

@@ -393,8 +393,7 @@ class Storage:
 
     def last_errno(self) -> int:
         """The OS error (errno) behind this thread's last SQLite I/O error; 0 if none."""
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        return 0 if conn is None else int(conn.system_errno)
+        return int(self.conn.system_errno)
 
     def abandon_transaction(self) -> None:
         """Roll back this thread's open transaction, if any, so other connections can write.

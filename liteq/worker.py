@@ -138,7 +138,7 @@ class Heartbeat:
                     log.warning("heartbeat: database busy; renewing at the next beat")
                     continue
                 except DatabaseFull as exc:
-                    self._full.hit(exc, time.monotonic())  # renewing at the next beat
+                    self._full.hit(exc, self._clock.monotonic())  # renew at the next beat
                     continue
                 with self._lock:
                     # A job settled since we copied the list is not lost, only finished.
@@ -219,10 +219,13 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
+        watch = None
+        if self.watch_file:
+            self.storage.data_version()  # the file exists (is created) before we note which
+            watch = FileWatch(self.storage.path, self.clock.monotonic())
         runner = self._runner()
         heartbeat = Heartbeat(self.storage, self.clock, self.full)
         heartbeat.start()
-        watch = FileWatch(self.storage.path, self.clock.monotonic()) if self.watch_file else None
         try:
             self._loop(runner, heartbeat, watch)
         except DatabaseError:
