@@ -45,7 +45,7 @@ class DiskFull:
             self.until = mono + self._pause
         if first:
             log.error(
-                "%s; the worker keeps its results and tries again, every %ss at most",
+                "%s; the worker keeps its results and tries again (pauses grow to %ss)",
                 error,
                 FULL_LONGEST_PAUSE,
             )
