@@ -37,6 +37,10 @@ class DatabaseBusy(DatabaseError):
     """Another connection held the write lock for longer than the busy timeout."""
 
 
+class DatabaseFull(DatabaseError):
+    """The disk (or the database's size limit) is full: the write did not happen."""
+
+
 class NotALiteqDatabase(DatabaseError):
     """The file is not a SQLite database, or is a SQLite database that liteq did not create."""
 

@@ -25,8 +25,9 @@ from liteq.backends import open_backend
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
-from liteq.errors import WorkerLost
+from liteq.errors import DatabaseError, DatabaseFull, LiteqError, WorkerLost
 from liteq.execution import Executor
+from liteq.faults import DiskFull, FileWatch
 from liteq.logs import CHILD_LOG_FORMAT, UtcFormatter
 from liteq.models import ClaimedJob
 from liteq.tasks import TaskResolver
@@ -84,7 +85,10 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     logging.basicConfig(level=spec.log_level, handlers=[handler])
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
-    storage = open_backend(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)
+    # Never create the file: the parent opened it, and a missing file means it was deleted.
+    storage = open_backend(
+        spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout, create=False
+    )
     executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
     worker = Worker(
         storage,
@@ -94,9 +98,13 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
         mode="thread",
         owner=spec.owner,
         stop=_ChildStop(stop),
+        watch_file=False,  # the parent watches the file and stops every child
     )
     try:
         ran = worker.run()
+    except LiteqError as exc:
+        log.error("child %s: %s", spec.owner, exc)  # one line; the parent replaces the child
+        raise SystemExit(1) from None
     finally:
         storage.close()
     with counter.get_lock():
@@ -159,6 +167,8 @@ class ProcessPool:
         )
         self.slots: list[_Slot] = []
         self._lock = threading.Lock()
+        self.full = DiskFull(self.storage.path)
+        self.watch: FileWatch | None = None  # set by run(), once the file is open
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
@@ -173,38 +183,66 @@ class ProcessPool:
         return _Slot(index, generation, owner, process, time.monotonic())
 
     def kill_all(self) -> None:
-        """Emergency exit: kill every child at once (their leases will expire)."""
-        with self._lock:
-            for slot in self.slots:
-                if slot.process.is_alive():
-                    slot.process.kill()
+        """Emergency exit: kill every child at once (then release their jobs: ``owners``).
+
+        Called from a signal handler in the thread that may hold ``_lock``: no locking.
+        """
+        slots = list(self.slots)
+        for slot in slots:
+            if slot.process.is_alive():
+                slot.process.kill()
+        for slot in slots:
+            slot.process.join(timeout=1.0)
+
+    def owners(self) -> list[str]:
+        """The lease owners of the current children (no locking, as in ``kill_all``)."""
+        return [slot.owner for slot in list(self.slots)]
 
     def run(self) -> int:
         log.info("process pool: %d children on %s", self.settings.concurrency, self.storage.path)
+        self.storage.data_version()  # the file exists (is created) before we note which
+        watch = self.watch = FileWatch(self.storage.path, time.monotonic())
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None
         try:
             while True:
                 now_mono = time.monotonic()
+                watch.check(now_mono)
                 stopping = self.stop.is_set()
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
-                if self.ticker is not None and not stopping:
-                    self.ticker.tick(self.clock.now())
-                self._supervise(stopping)
+                self._tick_and_supervise(stopping, now_mono)
                 if all(slot.finished for slot in self.slots):
                     break
                 if stop_deadline is not None and now_mono >= stop_deadline:
                     self._force_stop()
                     break
                 self.stop.wait(SUPERVISE_INTERVAL)
+        except DatabaseError:
+            gone = watch.problem()
+            if gone is not None:
+                self.kill_all()  # they serve a file nobody else sees
+                raise gone from None
+            raise
         finally:
             self.child_stop.set()
             for slot in self.slots:
                 slot.process.join(timeout=5)
         return int(self.counter.value)
+
+    def _tick_and_supervise(self, stopping: bool, now_mono: float) -> None:
+        """Fire due schedules and look after the children; on a full disk, wait and retry
+        (a dead child is replaced once its jobs could be settled)."""
+        if self.full.holding(now_mono):
+            return
+        try:
+            if self.ticker is not None and not stopping and self.ticker.tick(self.clock.now()):
+                self.full.cleared()
+            self._supervise(stopping)
+        except DatabaseFull as exc:
+            self.full.hit(exc, now_mono)
 
     def _supervise(self, stopping: bool) -> None:
         for position, slot in enumerate(self.slots):
@@ -217,6 +255,9 @@ class ProcessPool:
                 continue
             process.join()
             code = process.exitcode
+            gone = self.watch.problem() if code != 0 and self.watch is not None else None
+            if gone is not None:
+                raise gone  # the file went from under the child: no write, no new child
             if code == 0 and (stopping or self.settings.burst):
                 slot.finished = True
                 continue
@@ -271,6 +312,9 @@ class ProcessPool:
                 slot.process.kill()
                 slot.process.join()
             jobs = [job for job, _ in self.storage.running_of(slot.owner)]
-            released += self.storage.release(jobs)
+            try:
+                released += self.storage.release(jobs)
+            except DatabaseFull as exc:
+                log.error("%s: the jobs of child %s wait for their lease", exc, slot.owner)
             slot.finished = True
         log.warning("grace period over: killed children, released %d job(s) to the queue", released)

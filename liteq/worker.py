@@ -22,8 +22,9 @@ from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.codec import Codec
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, WorkerLost
+from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull, WorkerLost
 from liteq.execution import Executor
+from liteq.faults import DiskFull, EmergencyExit, FileWatch
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome, Settled
 from liteq.runners import InlineRunner, Runner, ThreadRunner, thread_timeout_warning
 from liteq.tasks import TaskRegistry, TaskResolver, declared_schedules
@@ -80,9 +81,10 @@ def claim_order(spec: QueueSpec, free: int, rng: random.Random) -> list[tuple[st
 class Heartbeat:
     """Renews the leases of running jobs from its own thread (and connection)."""
 
-    def __init__(self, storage: Backend, clock: Clock) -> None:
+    def __init__(self, storage: Backend, clock: Clock, full: DiskFull) -> None:
         self._storage = storage
         self._clock = clock
+        self._full = full
         self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -147,6 +149,9 @@ class Heartbeat:
                 except DatabaseBusy:
                     log.warning("heartbeat: database busy; renewing at the next beat")
                     continue
+                except DatabaseFull as exc:
+                    self._full.hit(exc, self._clock.monotonic())  # renew at the next beat
+                    continue
                 with self._lock:
                     # A job settled since we copied the list is not lost, only finished.
                     lost = [job_id for job_id in lost if job_id in self._jobs]
@@ -201,6 +206,7 @@ class Worker:
         wakeup: threading.Event | None = None,
         rng: random.Random | None = None,
         on_tick: Callable[[float], int] | None = None,
+        watch_file: bool = True,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -212,6 +218,8 @@ class Worker:
         self.wakeup = wakeup if wakeup is not None else threading.Event()
         self.rng = rng or random.Random()
         self.on_tick = on_tick
+        self.watch_file = watch_file  # a process-pool child leaves it to its parent
+        self.full = DiskFull(storage.path)
         self.ran = 0
         self.died: list[int] = []
         self.concurrency = settings.concurrency if mode == "thread" else 1
@@ -223,11 +231,20 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
+        watch = None
+        if self.watch_file:
+            self.storage.data_version()  # the file exists (is created) before we note which
+            watch = FileWatch(self.storage.path, self.clock.monotonic())
         runner = self._runner()
-        heartbeat = Heartbeat(self.storage, self.clock)
+        heartbeat = Heartbeat(self.storage, self.clock, self.full)
         heartbeat.start()
         try:
-            self._loop(runner, heartbeat)
+            self._loop(runner, heartbeat, watch)
+        except DatabaseError:
+            gone = watch.problem() if watch is not None else None
+            if gone is not None:
+                raise gone from None  # a file deleted or replaced explains the error best
+            raise
         finally:
             heartbeat.stop()
             runner.close()
@@ -259,9 +276,9 @@ class Worker:
             return 0
         return min(s.max_prefetch, int(self.concurrency * s.prefetch_wait / max(estimate, 1e-6)))
 
-    def _loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
+    def _loop(self, runner: Runner, heartbeat: Heartbeat, watch: FileWatch | None) -> None:
         s = self.settings
-        clock, storage = self.clock, self.storage
+        clock, storage, full = self.clock, self.storage, self.full
         enforce_timeouts = self.mode == "thread" and s.enforce_timeouts
         running: dict[int, _Running] = {}  # claimed by us and not settled: started or waiting
         pending: list[Outcome] = []
@@ -276,6 +293,8 @@ class Worker:
         while True:
             mono = clock.monotonic()
             now = clock.now()
+            if watch is not None:
+                watch.check(mono)
             for outcome in runner.done():
                 current = running.get(outcome.job.id)
                 if current is None or current.job.attempts != outcome.job.attempts:
@@ -321,7 +340,7 @@ class Worker:
                 # stopping: back to the queue, no attempt spent.
                 cutoff = math.inf if stopping else mono - s.prefetch_give_back
                 self._give_back(runner.take_back(cutoff), runner, running, heartbeat)
-            if self.on_tick is not None and not stopping and self.on_tick(now):
+            if self.on_tick is not None and not stopping and self._tick(now, mono):
                 may_have_work = True  # our own commit: data_version will not tell us
             if not may_have_work:
                 if self.wakeup.is_set():
@@ -349,7 +368,7 @@ class Worker:
             settle = bool(pending) and (
                 waiting <= low or stopping or mono - pending_since >= ACK_DELAY
             )
-            if want or settle:
+            if (want or settle) and not full.holding(mono):
                 plan = None
                 if want:
                     order = claim_order(s.queues, capacity, self.rng)
@@ -360,6 +379,11 @@ class Worker:
                     # Nothing was written; the outcomes stay pending and are sent again.
                     log.warning("%s; trying again", exc)
                     continue
+                except DatabaseFull as exc:
+                    full.hit(exc, mono)  # the outcomes stay pending until there is space
+                    continue
+                if pending or claimed:
+                    full.cleared()
                 self._after_settle(pending, settled)
                 if any(o.retry_in is not None for o in pending):
                     # A retry went back to queued/scheduled by our own connection, which
@@ -389,10 +413,7 @@ class Worker:
                 if not running and not pending:
                     return
                 if stop_deadline is not None and mono >= stop_deadline:
-                    released = storage.release([r.job for r in running.values()])
-                    log.warning(
-                        "grace period over: released %d unfinished job(s) to the queue", released
-                    )
+                    self._release_at_deadline(running)
                     return
             if s.burst and not running and not pending and not may_have_work:
                 return
@@ -402,9 +423,11 @@ class Worker:
                     cap = min(cap, max(0.0, pending_since + ACK_DELAY - mono))
                 if runner.waiting():
                     cap = min(cap, s.prefetch_give_back)
+                if full.holding(mono):
+                    cap = full.until - mono
                 runner.wait(self._wait_time(runner, running, mono, cap), low)
             else:
-                clock.wait(self.wakeup, s.poll_interval)
+                clock.wait(self.wakeup, max(s.poll_interval, full.until - mono))
 
     @staticmethod
     def _deadlines(
@@ -434,8 +457,11 @@ class Worker:
             return
         try:
             released = self.storage.release(jobs)
-        except DatabaseBusy as exc:
-            log.warning("%s; running the jobs claimed ahead after all", exc)
+        except (DatabaseBusy, DatabaseFull) as exc:
+            if isinstance(exc, DatabaseFull):
+                self.full.hit(exc, self.clock.monotonic())
+            else:
+                log.warning("%s; running the jobs claimed ahead after all", exc)
             for job in jobs:
                 runner.submit(job)
             return
@@ -465,6 +491,25 @@ class Worker:
             if not outcome.ok and outcome.job.id not in lost:
                 self.executor.notify(outcome, dead=outcome.job.id in buried)
 
+    def _tick(self, now: float, mono: float) -> int:
+        """Fire due cron schedules (``on_tick``); nothing while the disk is full."""
+        assert self.on_tick is not None
+        if self.full.holding(mono):
+            return 0
+        try:
+            return self.on_tick(now)
+        except DatabaseFull as exc:
+            self.full.hit(exc, mono)
+            return 0
+
+    def _release_at_deadline(self, running: dict[int, _Running]) -> None:
+        try:
+            released = self.storage.release([r.job for r in running.values()])
+        except DatabaseFull as exc:
+            log.error("grace period over: %s; the unfinished jobs wait for their lease", exc)
+            return
+        log.warning("grace period over: released %d unfinished job(s) to the queue", released)
+
     def _reclaim(self, now: float) -> int:
         """Settle the jobs of workers whose lease expired; returns how many."""
 
@@ -479,6 +524,9 @@ class Worker:
         except DatabaseBusy as exc:
             log.warning("reclaim skipped: %s", exc)
             return 0
+        except DatabaseFull as exc:
+            self.full.hit(exc, self.clock.monotonic())
+            return 0
         if outcomes:
             log.warning("reclaimed %d job(s) whose worker was lost", len(outcomes))
             self._after_settle(outcomes, settled)
@@ -488,6 +536,9 @@ class Worker:
         try:
             count = self.storage.prune(now, None, now - self.settings.dead_retention)
             self.storage.prune_fires(now - self.settings.dead_retention)
+        except DatabaseFull as exc:
+            self.full.hit(exc, self.clock.monotonic())
+            return
         except Exception:
             log.exception("periodic prune failed")
             return
@@ -531,7 +582,7 @@ def serve(
     stop = stop if stop is not None else threading.Event()
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
-    emergency: list[Callable[[], None]] = []
+    emergency = EmergencyExit(source.backend)
     previous: dict[int, Any] = {}
     if handle_signals:
         hits = {"count": 0}
@@ -542,12 +593,7 @@ def serve(
                 log.warning("signal %s: finishing running jobs (again to exit at once)", signum)
                 stop.set()
                 return
-            log.warning(
-                "second signal: exiting now; leases of running jobs will expire and be reclaimed"
-            )
-            for action in emergency:
-                action()
-            os._exit(130)
+            emergency()  # releases what this process holds and exits
 
         for name in _STOP_SIGNALS:
             signum = getattr(signal, name, None)
@@ -570,7 +616,7 @@ def serve(
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
             pool = ProcessPool(source, executor, settings, stop, ticker)
-            emergency.append(pool.kill_all)
+            emergency.kill, emergency.owners = pool.kill_all, pool.owners
             return pool.run()
         if settings.enforce_timeouts and (warning := thread_timeout_warning(registries)):
             log.warning("%s", warning)
@@ -584,6 +630,7 @@ def serve(
             wakeup=source.wakeup,
             on_tick=ticker.tick if ticker is not None else None,
         )
+        emergency.owners = lambda: [worker.owner]
         log.info(
             "worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, source.backend.path
         )

@@ -6,6 +6,7 @@ Connections are opened per thread (and per process, after spawn) on first use.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -19,7 +20,13 @@ from typing import Any
 
 import apsw
 
-from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
+from liteq.errors import (
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseFull,
+    NotALiteqDatabase,
+    SchemaTooNew,
+)
 from liteq.models import (
     DEFAULT_RESULT_TTL,
     ClaimedJob,
@@ -112,6 +119,12 @@ class _SqliteErrors:
         if isinstance(exc, apsw.BusyError):
             raise DatabaseBusy(
                 f"{storage.path}: the database stayed locked for more than {storage.busy_timeout}s"
+            ) from None
+        if isinstance(exc, apsw.FullError) or (
+            isinstance(exc, apsw.IOError) and storage.last_errno() == errno.ENOSPC
+        ):
+            raise DatabaseFull(
+                f"{storage.path}: disk full ({exc}): nothing was written; free some space"
             ) from None
         raise DatabaseError(f"{storage.path}: {exc}") from None
 
@@ -351,6 +364,21 @@ class SqliteBackend:
             self._connections.pop(id(owner), None)
         conn.close()
 
+    def last_errno(self) -> int:
+        """The OS error (errno) behind this thread's last SQLite I/O error; 0 if none."""
+        return int(self.conn.system_errno)
+
+    def abandon_transaction(self) -> None:
+        """Roll back this thread's open transaction, if any, so other connections can write.
+
+        For an exit from a signal handler that may have interrupted this thread between
+        ``BEGIN`` and ``COMMIT``; errors are ignored (the process is about to end).
+        """
+        conn: apsw.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.get_autocommit():
+            with suppress(apsw.Error):
+                conn.execute("ROLLBACK")
+
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap cross-process wake-up."""
         return int(self._scalar(self.conn, "PRAGMA data_version"))
@@ -566,6 +594,12 @@ class SqliteBackend:
                 )
                 released += conn.changes()
         return released
+
+    def release_owners(self, owners: Sequence[str]) -> int:
+        """Put every job these lease owners hold back to queued, no attempt spent."""
+        with self.transaction() as conn:
+            conn.execute(self.q.release_owners, {"owners": json.dumps(list(owners))})
+            return conn.changes()
 
     def reclaim_expired(
         self, now: float, decide: Callable[[ClaimedJob], Outcome]

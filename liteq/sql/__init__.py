@@ -29,6 +29,7 @@ class Queries:
     bury: str
     insert_dead_letter: str
     release: str
+    release_owners: str
     heartbeat: str
     expired_leases: str
     running_of_owner: str

@@ -90,6 +90,13 @@ SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until =
     started_at = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
 
+-- name: release_owners
+-- The second Ctrl-C: every job these owners hold goes back, no attempt spent.
+UPDATE jobs
+SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+    started_at = NULL
+WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(:owners))
+
 -- name: heartbeat
 UPDATE jobs SET lease_until = :lease_until
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
