@@ -17,6 +17,7 @@ from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
+from liteq.naming import check_default_name, check_task_name
 from liteq.storage import Enqueued, NewJob, Storage, Synchronous
 from liteq.tasks import (
     DEFAULT_OPTIONS,
@@ -152,7 +153,7 @@ class Queue:
         retry_on = options.get("retry_on")
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)
-        name = options.pop("name", None) or default_task_name(fn)
+        name = self._task_name(fn, options.pop("name", None))
         options["on_failure"] = chain_hooks(options.get("on_failure"), self.on_failure)
         options["on_dead"] = chain_hooks(options.get("on_dead"), self.on_dead)
         try:
@@ -162,6 +163,14 @@ class Queue:
         task = Task(fn, self, opts)
         self.registry.add(task)
         return task
+
+    def _task_name(self, fn: Callable[..., Any], name: str | None) -> str:
+        if name:
+            return name
+        name = default_task_name(fn)
+        if not self.eager:  # an eager queue runs it inline: no worker needs the name
+            check_default_name(fn, name)
+        return name
 
     def cron(
         self,
@@ -174,18 +183,20 @@ class Queue:
         kwargs: Mapping[str, Any] | None = None,
         queue: str = "default",
         priority: int = 0,
+        task_name: str | None = None,
         **task_options: Any,
     ) -> Callable[[Callable[P, R]], Task[P, R]]:
         """Register a task and run it on a schedule: ``@q.cron("0 9 * * *", tz=...)`` or
         ``@q.cron(every=30.0)``. The schedule is written to the database when a worker
-        imports this module; each tick is enqueued once however many workers run."""
+        imports this module; each tick is enqueued once however many workers run.
+        ``name`` names the schedule, ``task_name`` the task (default ``module:qualname``)."""
         from liteq.cron import Schedule  # noqa: PLC0415 - croniter loads only for cron users
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
-            task_name = default_task_name(fn)
+            tname = self._task_name(fn, task_name)
             schedule = Schedule(
-                name=name or task_name,
-                task=task_name,
+                name=name or tname,
+                task=tname,
                 expr=expr,
                 every=every,
                 tz=tz,
@@ -196,7 +207,8 @@ class Queue:
                 module=importable_module(fn.__module__),
             )
             dumps_call(self.codec, schedule.args, schedule.kwargs or {})  # fail now, not at tick
-            task = self._register(fn, {"queue": queue, "priority": priority, **task_options})
+            options = {"name": tname, "queue": queue, "priority": priority, **task_options}
+            task = self._register(fn, options)
             self.registry.add_schedule(schedule)
             return task
 
@@ -218,6 +230,7 @@ class Queue:
         """Persist a schedule with no code change (what ``liteq cron add`` does)."""
         from liteq.cron import Schedule, schedule_params  # noqa: PLC0415
 
+        check_task_name(task, task in self.registry)
         schedule = Schedule(
             name=name,
             task=task,
@@ -302,6 +315,7 @@ class Queue:
         except TypeError as exc:
             raise ConfigError(f"enqueue: {exc}") from None
         known = self.registry.get(task)
+        check_task_name(task, known is not None)
         target: Task[Any, Any] | str = known if known is not None else task
         return self._enqueue(target, enqueue_options, [(args or (), kwargs or {})])[0]
 
