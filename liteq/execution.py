@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from liteq.codec import Codec
-from liteq.errors import Retry, SerializationError, TaskNotFound
+from liteq.errors import Retry, SerializationError, TaskNotFound, WrongDatabase
 from liteq.models import ClaimedJob, Outcome
 from liteq.retry import RetryPolicy, next_delay
 from liteq.storage import DEFAULT_MAX_RETRIES
@@ -60,8 +60,18 @@ class Executor:
     def task_for(self, job: ClaimedJob) -> Task[Any, Any] | None:
         try:
             return self.resolver.resolve(job.task)
-        except TaskNotFound:
+        except (TaskNotFound, WrongDatabase):
             return None
+
+    def wrong_database(self, job: ClaimedJob) -> WrongDatabase | None:
+        """The error if ``job``'s task belongs to another file than the worker serves."""
+        try:
+            self.resolver.resolve(job.task)
+        except WrongDatabase as exc:
+            return exc
+        except TaskNotFound:
+            pass  # the attempt fails with it when it runs
+        return None
 
     def fail(
         self,

@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import multiprocessing.process
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -23,7 +24,8 @@ from liteq.apps import load_apps
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
-from liteq.errors import WorkerLost
+from liteq.databases import check_tasks
+from liteq.errors import WorkerLost, WrongDatabase
 from liteq.execution import Executor
 from liteq.models import ClaimedJob
 from liteq.storage import Storage
@@ -37,6 +39,7 @@ log = logging.getLogger("liteq.pool")
 
 SUPERVISE_INTERVAL = 0.05
 RESPAWN_BACKOFF = 1.0
+WRONG_DATABASE_EXIT = 3  # a child met a task of another database: stop the pool
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,19 @@ class _ChildStop:
         return False
 
 
-def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
-    """Entry point of a pool child (runs after spawn, so it opens its own connection)."""
+def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int], errors: Any) -> None:
+    """Entry point of a pool child (runs after spawn, so it opens its own connection).
+
+    A task of another database (``WrongDatabase``) is told to the parent on ``errors``,
+    which stops the pool with it rather than starting a new child."""
+    try:
+        _child_run(spec, stop, counter)
+    except WrongDatabase as exc:
+        errors.put(str(exc))
+        sys.exit(WRONG_DATABASE_EXIT)
+
+
+def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     # The terminal's Ctrl-C reaches the whole process group: only the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(
@@ -81,8 +95,11 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     )
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
+    registries = load_apps(spec.apps)
+    check_tasks((task for registry in registries for task in registry.tasks()), spec.path)
     storage = Storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
-    executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
+    resolver = TaskResolver(registries, database=spec.path)
+    executor = Executor(resolver, make_codec(spec.serializer), _rng())
     worker = Worker(
         storage,
         executor,
@@ -140,6 +157,8 @@ class ProcessPool:
         self.ctx = multiprocessing.get_context("spawn")
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
+        self.errors = self.ctx.SimpleQueue()  # a child's WrongDatabase message
+        self.fatal: WrongDatabase | None = None
         self.owner_prefix = make_owner("pool")
         apps = tuple(dict.fromkeys((*settings.apps, *queue.registry.modules())))
         self.base = ChildSpec(
@@ -163,7 +182,7 @@ class ProcessPool:
         spec = replace(self.base, owner=owner)
         process = self.ctx.Process(
             target=child_main,
-            args=(spec, self.child_stop, self.counter),
+            args=(spec, self.child_stop, self.counter, self.errors),
             name=f"liteq-child-{index}",
             daemon=False,
         )
@@ -185,7 +204,7 @@ class ProcessPool:
         try:
             while True:
                 now_mono = time.monotonic()
-                stopping = self.stop.is_set()
+                stopping = self.stop.is_set() or self.fatal is not None
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
@@ -202,6 +221,8 @@ class ProcessPool:
             self.child_stop.set()
             for slot in self.slots:
                 slot.process.join(timeout=5)
+        if self.fatal is not None:
+            raise self.fatal
         return int(self.counter.value)
 
     def _supervise(self, stopping: bool) -> None:
@@ -217,6 +238,11 @@ class ProcessPool:
             code = process.exitcode
             if code == 0 and (stopping or self.settings.burst):
                 slot.finished = True
+                continue
+            if code == WRONG_DATABASE_EXIT and not self.errors.empty():
+                self.fatal = WrongDatabase(self.errors.get())  # it released what it held
+                self.child_stop.set()
+                slot.finished = stopping = True
                 continue
             self._fail_running(slot.owner, WorkerLost(f"worker process exited with code {code}"))
             if stopping:

@@ -14,6 +14,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import QueueSpec, WorkerSettings
+from liteq.databases import resolve_path
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
@@ -69,7 +70,8 @@ class Queue:
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
     ) -> None:
-        self.path = os.fspath(path)
+        # Absolute now: a worker started elsewhere must not see another file (docs/workers.md).
+        self.path = resolve_path(path)
         self.codec: Codec = make_codec(serializer)
         self.serializer = serializer
         self.eager = eager

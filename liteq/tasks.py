@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from liteq.databases import wrong_database
 from liteq.errors import ConfigError, TaskNotFound
 from liteq.retry import RetryPolicy
 
@@ -321,6 +322,9 @@ class TaskRegistry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
+    def tasks(self) -> list[Task[Any, Any]]:
+        return list(self._tasks.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 
@@ -334,9 +338,12 @@ class TaskResolver:
     Only ``Task`` objects are ever returned, so a name such as ``os:system`` cannot run.
     """
 
-    def __init__(self, registries: Sequence[TaskRegistry]) -> None:
+    def __init__(self, registries: Sequence[TaskRegistry], database: str | None = None) -> None:
         self._registries = list(registries)
         self._cache: dict[str, Task[Any, Any]] = {}
+        # The file the worker serves: a task imported by path whose queue is another file
+        # raises WrongDatabase (the registries were checked when the worker started).
+        self._database = database
 
     def resolve(self, name: str) -> Task[Any, Any]:
         task = self._cache.get(name)
@@ -372,4 +379,8 @@ class TaskResolver:
             raise TaskNotFound(
                 f"{name!r} is not a liteq task: only functions decorated with @q.task run"
             )
+        if self._database is not None:
+            error = wrong_database(obj, self._database)
+            if error is not None:
+                raise error
         return obj

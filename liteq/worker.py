@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from liteq.apps import load_apps
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, WorkerLost
+from liteq.databases import check_tasks
+from liteq.errors import DatabaseBusy, WorkerLost, WrongDatabase
 from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
 from liteq.runners import InlineRunner, Runner, ThreadRunner
@@ -202,6 +203,9 @@ class Worker:
         self.on_tick = on_tick
         self.ran = 0
         self.died: list[int] = []
+        # Set when a claimed job's task belongs to another database: stop, then raise it.
+        self.fatal: WrongDatabase | None = None
+        self._vetted: set[str] = set()  # task names checked against the served database
         self.concurrency = settings.concurrency if mode == "thread" else 1
 
     def _runner(self) -> Runner:
@@ -219,7 +223,30 @@ class Worker:
         finally:
             heartbeat.stop()
             runner.close()
+        if self.fatal is not None:
+            raise self.fatal
         return self.ran
+
+    def _vet(self, claimed: list[ClaimedJob]) -> list[ClaimedJob]:
+        """``claimed``, or none of them (all released untouched) if one's task belongs to
+        another database: running it would enqueue its follow-ups where no worker looks."""
+        for job in claimed:
+            if job.task in self._vetted:
+                continue
+            error = self.executor.wrong_database(job)
+            if error is None:
+                self._vetted.add(job.task)
+                continue
+            log.error("%s", error)
+            self.fatal = error
+            for _ in range(3):
+                try:
+                    self.storage.release(claimed)
+                    break
+                except DatabaseBusy as exc:
+                    log.warning("%s; releasing again", exc)
+            return []
+        return claimed
 
     def _lease_of(self, job: ClaimedJob) -> float:
         if job.lease is not None:
@@ -282,7 +309,7 @@ class Worker:
                             job, error, self.executor.task_for(job), respect_retry_on=False
                         )
                     )
-            stopping = self.stop.is_set()
+            stopping = self.stop.is_set() or self.fatal is not None
             if stopping and stop_deadline is None:
                 stop_deadline = mono + s.grace
                 log.info(
@@ -342,7 +369,7 @@ class Worker:
                 if want and len(claimed) < capacity:
                     may_have_work = False
                     next_scheduled = storage.next_scheduled_at()
-                for job in claimed:
+                for job in self._vet(claimed):
                     timeout = self._timeout_of(job) if enforce_timeouts else None
                     running[job.id] = _Running(job, timeout)
                     heartbeat.track(job, self._lease_of(job))
@@ -471,7 +498,8 @@ class Worker:
 def build_executor(
     queue: Queue, registries: list[TaskRegistry], rng: random.Random | None = None
 ) -> Executor:
-    return Executor(TaskResolver(registries), queue.codec, rng or random.Random())
+    resolver = TaskResolver(registries, database=queue.path)
+    return Executor(resolver, queue.codec, rng or random.Random())
 
 
 def drain(queue: Queue) -> tuple[int, list[int]]:
@@ -528,6 +556,7 @@ def serve(
                 previous[signum] = signal.signal(signum, on_signal)
     try:
         registries: list[TaskRegistry] = [*load_apps(settings.apps), queue.registry]
+        check_tasks((task for registry in registries for task in registry.tasks()), queue.path)
         executor = build_executor(queue, registries)
         ticker = None
         if settings.cron:

@@ -26,7 +26,7 @@ NOOP = "liteq._benchtasks:noop"
 TASKS_SOURCE = """
 import liteq
 
-q = liteq.Queue("never-opened.db")
+q = liteq.Queue("app.db")  # relative: resolved in the test's working directory, tmp_path
 
 
 @q.task(queue="email", priority=3)

@@ -608,7 +608,7 @@ def test_worker_imports_a_task_by_its_path_without_registration(
 ) -> None:
     (tmp_path / "path_only_tasks.py").write_text(
         "import liteq\n"
-        "q = liteq.Queue('elsewhere.db')\n\n"
+        f"q = liteq.Queue({str(db_path)!r})\n\n"
         "@q.task()\n"
         "def greet(name):\n"
         "    return f'hello {name}'\n"
