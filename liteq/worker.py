@@ -237,8 +237,7 @@ class Worker:
             if error is None:
                 self._vetted.add(job.task)
                 continue
-            log.error("%s", error)
-            self.fatal = error
+            self.fatal = error  # raised by run(): the caller reports it
             for _ in range(3):
                 try:
                     self.storage.release(claimed)
