@@ -370,7 +370,8 @@ def cli() -> None:
     metavar="SECONDS",
     help="On SIGINT/SIGTERM, how long running jobs may finish.",
 )
-@click.option("-v", "--verbose", count=True, help="-v: INFO logs, -vv: DEBUG.")
+@click.option("--create", is_flag=True, help="Create DB if it does not exist (else an error).")
+@click.option("-v", "--verbose", count=True, help="-v: DEBUG logs (default: INFO).")
 def worker(
     *,
     db: str,
@@ -381,11 +382,15 @@ def worker(
     burst: bool,
     no_cron: bool,
     grace: float,
+    create: bool,
     verbose: int,
 ) -> None:
     """Run jobs until stopped (Ctrl-C: graceful), or with --burst until none is due."""
+    if not create and not os.path.exists(db):  # a typo must not make a new, idle database
+        path = os.path.abspath(db)
+        raise DatabaseError(f"no liteq database at {path} (check the path, or pass --create)")
     import_from_cwd()
-    with stderr_logging(verbose), Queue(db) as queue:
+    with stderr_logging(verbose + 1), Queue(db) as queue:
         ran = queue.run_worker(
             concurrency=concurrency,
             pool=pool,

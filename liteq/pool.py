@@ -197,7 +197,7 @@ class ProcessPool:
                     slot.process.kill()
 
     def run(self) -> int:
-        log.info("process pool: %d children on %s", self.settings.concurrency, self.queue.path)
+        log.debug("process pool: %d children on %s", self.settings.concurrency, self.queue.path)
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None

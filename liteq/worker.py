@@ -25,6 +25,7 @@ from liteq.errors import DatabaseBusy, WorkerLost, WrongDatabase
 from liteq.execution import Executor
 from liteq.models import ClaimedJob, Outcome
 from liteq.runners import InlineRunner, Runner, ThreadRunner
+from liteq.startup import startup_line
 from liteq.storage import DEFAULT_LEASE, ClaimPlan, Settled, Storage
 from liteq.tasks import TaskRegistry, TaskResolver
 
@@ -565,6 +566,8 @@ def serve(
             if removed:
                 log.info("removed schedules no longer declared in code: %s", ", ".join(removed))
             ticker = CronTicker(queue.storage)
+        schedules = [s["name"] for s in queue.schedules()] if settings.cron else None
+        log.info("%s", startup_line(queue.path, settings, registries, schedules))
         if settings.pool == "process":
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
@@ -581,7 +584,7 @@ def serve(
             wakeup=queue.wakeup,
             on_tick=ticker.tick if ticker is not None else None,
         )
-        log.info("worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, queue.path)
+        log.debug("worker %s: %d thread(s)", worker.owner, settings.concurrency)
         return worker.run()
     finally:
         for signum, handler in previous.items():

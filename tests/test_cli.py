@@ -375,7 +375,9 @@ def test_worker_rejects_bad_queue_options(db: Path) -> None:
 
 
 def test_worker_with_unknown_app_fails(db: Path, tasks_module: str) -> None:
-    line = error_line(invoke("worker", db, "--app", "nosuchmod_for_liteq_tests", "--burst"))
+    line = error_line(
+        invoke("worker", db, "--create", "--app", "nosuchmod_for_liteq_tests", "--burst")
+    )
     assert "cannot import app" in line
 
 
@@ -398,7 +400,7 @@ def test_worker_runs_import_path_tasks_without_app(tmp_path: Path) -> None:
 def test_worker_stops_gracefully_on_sigint(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LITEQ_DB"}
     with subprocess.Popen(
-        [sys.executable, "-m", "liteq", "worker", "app.db", "-v", "--grace", "5"],
+        [sys.executable, "-m", "liteq", "worker", "app.db", "--create", "--grace", "5"],
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,
@@ -406,7 +408,7 @@ def test_worker_stops_gracefully_on_sigint(tmp_path: Path) -> None:
     ) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:  # wait until the worker runs
-            if "thread(s)" in line:
+            if "worker on " in line:  # the start-up line, at the default level
                 break
         else:
             pytest.fail("the worker exited before it started")
@@ -473,7 +475,7 @@ def test_inspection_refuses_an_empty_file(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     path = tmp_path / "nodir" / "app.db"
     assert "does not exist" in error_line(invoke("enqueue", path, NOOP))
-    assert "does not exist" in error_line(invoke("worker", path, "--burst"))
+    assert "does not exist" in error_line(invoke("worker", path, "--create", "--burst"))
     assert "no liteq database" in error_line(invoke("status", path))
     assert not path.parent.exists()
 
