@@ -38,7 +38,13 @@ def run(args: list[str], cwd: Path, pythonpath: Path) -> subprocess.CompletedPro
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITEQ_")}
     env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
