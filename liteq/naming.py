@@ -27,7 +27,7 @@ def check_default_name(fn: Callable[..., Any], name: str) -> None:
         problem = "a lambda has no name another process can import"
     elif "<locals>" in qualname:
         problem = f"{qualname} is defined inside a function, where no worker can import it"
-    elif not _dotted(module) or module in ("__main__", "__mp_main__"):
+    elif module in ("__main__", "__mp_main__") or module.startswith("<"):
         problem = (
             f"{qualname} is defined in {module!r} (python -c, stdin or a REPL), "
             "a module no worker can import"

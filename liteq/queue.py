@@ -311,7 +311,11 @@ class Queue:
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Job:
-        """Enqueue by task name; options as in ``Task.options()``."""
+        """Enqueue by task name; options as in ``Task.options()``.
+
+        ``task`` is a name registered on this queue, or an import path ``module:function``
+        that a worker imports; anything else raises ``TaskNotFound`` here, not in a worker.
+        """
         try:
             enqueue_options = EnqueueOptions(**options)
         except TypeError as exc:

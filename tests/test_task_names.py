@@ -116,3 +116,12 @@ def test_cli_cron_add_checks_that_the_task_resolves(
         cli, ["cron", str(db), "add", "n", "0 9 * * *", "liteq._benchtasks:noop"]
     )
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_script_whose_file_name_is_no_module_name_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "my-script.py"
+    script.write_text(DECLARE.format(db=str(tmp_path / "t.db")))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert out.startswith("refused: task resize: 'my-script:resize' is not an import path"), out
