@@ -47,8 +47,15 @@ def wrong_database(task: Any, serving: str) -> WrongDatabase | None:
 
 
 def check_tasks(tasks: Iterable[Any], serving: str) -> None:
-    """Refuse to start a worker on ``serving`` when a task it knows belongs elsewhere."""
+    """Refuse to start a worker on ``serving`` when the tasks it loaded all belong to other
+    files. A module may declare queues on several files: when some of its tasks belong
+    here, the others are left to their own workers (a job naming one is refused when
+    claimed)."""
+    first: WrongDatabase | None = None
     for task in tasks:
         error = wrong_database(task, serving)
-        if error is not None:
-            raise error
+        if error is None and database_of(task) is not None:
+            return
+        first = first or error
+    if first is not None:
+        raise first

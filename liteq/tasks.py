@@ -341,8 +341,8 @@ class TaskResolver:
     def __init__(self, registries: Sequence[TaskRegistry], database: str | None = None) -> None:
         self._registries = list(registries)
         self._cache: dict[str, Task[Any, Any]] = {}
-        # The file the worker serves: a task imported by path whose queue is another file
-        # raises WrongDatabase (the registries were checked when the worker started).
+        # The file the worker serves: a task whose queue is another file raises
+        # WrongDatabase (its jobs' follow-ups would land where no worker looks).
         self._database = database
 
     def resolve(self, name: str) -> Task[Any, Any]:
@@ -353,6 +353,14 @@ class TaskResolver:
         return task
 
     def _lookup(self, name: str) -> Task[Any, Any]:
+        task = self._find(name)
+        if self._database is not None:
+            error = wrong_database(task, self._database)
+            if error is not None:
+                raise error
+        return task
+
+    def _find(self, name: str) -> Task[Any, Any]:
         for registry in self._registries:
             found = registry.get(name)
             if found is not None:
@@ -379,8 +387,4 @@ class TaskResolver:
             raise TaskNotFound(
                 f"{name!r} is not a liteq task: only functions decorated with @q.task run"
             )
-        if self._database is not None:
-            error = wrong_database(obj, self._database)
-            if error is not None:
-                raise error
         return obj

@@ -119,3 +119,34 @@ def test_process_pool_child_refuses_a_task_of_another_file(proj: Path) -> None:
     assert f"Queue('{proj.parent / 'chain.db'}')" in line and f"serves {db}" in line
     assert jobs_in(db) == [("ctasks:step1", "queued", 0)]
     assert not (proj.parent / "chain.db").exists()
+
+
+def test_a_module_with_queues_on_two_files_serves_each_from_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "twoqueues.py").write_text(
+        "import liteq\n"
+        f"a = liteq.Queue({str(tmp_path / 'a.db')!r})\n"
+        f"b = liteq.Queue({str(tmp_path / 'b.db')!r})\n\n"
+        "@a.task()\n"
+        "def on_a():\n"
+        "    return 'a'\n\n"
+        "@b.task()\n"
+        "def on_b():\n"
+        "    return 'b'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    served = liteq.Queue(tmp_path / "a.db")
+    try:
+        ok = served.enqueue("twoqueues:on_a")
+        # b's tasks are loaded too, but some tasks belong here: the worker starts.
+        served.run_worker(burst=True, apps=["twoqueues"], handle_signals=False)
+        assert ok.result(timeout=0) == "a"
+        stray = served.enqueue("twoqueues:on_b")  # a job of b's task in a's file
+        with pytest.raises(liteq.ConfigError, match=r"'twoqueues:on_b' belongs to Queue\("):
+            served.run_worker(burst=True, apps=["twoqueues"], handle_signals=False)
+        assert (stray.refresh().state, stray.attempts) == ("queued", 0)  # put back untouched
+        assert not (tmp_path / "b.db").exists()
+    finally:
+        served.close()
+        sys.modules.pop("twoqueues", None)
