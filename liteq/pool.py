@@ -242,7 +242,7 @@ class ProcessPool:
             if code == WRONG_DATABASE_EXIT and not self.errors.empty():
                 self.fatal = WrongDatabase(self.errors.get())  # it released what it held
                 self.child_stop.set()
-                slot.finished = stopping = True
+                slot.finished = stopping = True  # and start no new child after this one
                 continue
             self._fail_running(slot.owner, WorkerLost(f"worker process exited with code {code}"))
             if stopping:

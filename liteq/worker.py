@@ -245,6 +245,8 @@ class Worker:
                     break
                 except DatabaseBusy as exc:
                     log.warning("%s; releasing again", exc)
+            else:
+                log.error("could not release %d job(s): their leases will expire", len(claimed))
             return []
         return claimed
 

@@ -112,7 +112,7 @@ TASKS = textwrap.dedent(
 
     q = liteq.Queue({db!r})
 
-    @q.task(name="greet")
+    @q.task()
     def greet(name):
         return "héllo " + name
     """

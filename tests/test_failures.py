@@ -108,7 +108,7 @@ TASKS = textwrap.dedent(
 
     q = liteq.Queue({db!r})
 
-    @q.task(name="slow", lease=1.0)
+    @q.task(lease=1.0)
     def slow(seconds, mark):
         Path(mark).write_text("started")
         time.sleep(seconds)
