@@ -16,12 +16,15 @@ from liteq.clock import Clock
 from liteq.codec import Codec
 from liteq.errors import ConfigError, JobNotFound
 from liteq.models import DeadJob, JobRecord, JobState
+from liteq.naming import check_task_name
+from liteq.tasks import TaskRegistry
 
 
 class Inspection:
     """The inspection and maintenance verbs of a queue (``Queue`` is one)."""
 
     storage: Backend
+    registry: TaskRegistry
     codec: Codec
     clock: Clock
     wakeup: threading.Event
@@ -43,6 +46,7 @@ class Inspection:
         """Persist a schedule with no code change (what ``liteq cron add`` does)."""
         from liteq.cron import Schedule, schedule_params  # noqa: PLC0415
 
+        check_task_name(task, task in self.registry)
         schedule = Schedule(
             name=name,
             task=task,

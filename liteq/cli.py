@@ -268,17 +268,19 @@ def stderr_logging(verbosity: int) -> Iterator[None]:
         root.setLevel(previous)
 
 
-def find_task(name: str, apps: Sequence[str]) -> Task[Any, Any] | None:
-    """The task ``name`` stands for, if it can be known here; None when only a worker can tell.
+def find_task(name: str, apps: Sequence[str]) -> Task[Any, Any]:
+    """The task ``name`` stands for, imported here as a worker would.
 
     Raises ``TaskNotFound`` for an import path that is not a task, or a plain name
     missing from the ``--app`` modules.
     """
     registries = load_apps(tuple(apps))
     if ":" not in name and not any(name in registry for registry in registries):
-        if apps:
-            raise TaskNotFound(f"no task named {name!r} in --app {', '.join(apps)}")
-        return None
+        where = f"in --app {', '.join(apps)}" if apps else "(no --app given)"
+        raise TaskNotFound(
+            f"no task named {name!r} {where}: give --app MODULE that declares it, "
+            "or the import path MODULE:FUNCTION"
+        )
     return TaskResolver(registries).resolve(name)
 
 
@@ -337,7 +339,8 @@ def cli() -> None:
     help="On SIGINT/SIGTERM, how long running jobs may finish.",
 )
 @synchronous_option
-@click.option("-v", "--verbose", count=True, help="-v: INFO logs, -vv: DEBUG.")
+@click.option("--create", is_flag=True, help="Create DB if it does not exist (else an error).")
+@click.option("-v", "--verbose", count=True, help="-v: DEBUG logs (default: INFO).")
 def worker(
     *,
     db: str,
@@ -349,11 +352,15 @@ def worker(
     no_cron: bool,
     grace: float,
     synchronous: str,
+    create: bool,
     verbose: int,
 ) -> None:
     """Run jobs until stopped (Ctrl-C: graceful), or with --burst until none is due."""
+    if not create and not os.path.exists(db):  # a typo must not make a new, idle database
+        path = os.path.abspath(db)
+        raise DatabaseError(f"no liteq database at {path} (check the path, or pass --create)")
     import_from_cwd()
-    with stderr_logging(verbose), Queue(db, synchronous=sync_mode(synchronous)) as queue:
+    with stderr_logging(verbose + 1), Queue(db, synchronous=sync_mode(synchronous)) as queue:
         ran = queue.run_worker(
             concurrency=concurrency,
             pool=pool,
@@ -413,7 +420,7 @@ def enqueue(
     import_from_cwd()
     known = find_task(task, apps)
     with Queue(db, synchronous=sync_mode(synchronous)) as queue:
-        if known is not None and known.name == task:
+        if known.name == task:
             queue.registry.add(known)  # its defaults (queue, priority, retries) apply
         job = queue.enqueue(
             task,
@@ -659,6 +666,8 @@ def cron_add(
         raise click.UsageError("with --every give only the task: add NAME --every 30 TASK")
     expr = when_and_task[0] if every is None else None
     task = when_and_task[-1]
+    import_from_cwd()
+    find_task(task, ())  # a typo fails here, not at every tick in a worker
     with Queue(db, synchronous=sync_mode(synchronous)) as queue:
         added = queue.add_schedule(
             name,

@@ -66,3 +66,7 @@ class Retry(Exception):
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
         self.delay = delay
         super().__init__(reason)
+
+
+class WrongDatabase(ConfigError):
+    """A task's own queue is another file than the one the worker serves."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from liteq.codec import Codec
-from liteq.errors import ConfigError, Retry, SerializationError, TaskNotFound
+from liteq.errors import ConfigError, Retry, SerializationError, TaskNotFound, WrongDatabase
 from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome
 from liteq.retry import RetryPolicy, next_delay
 from liteq.tasks import FailureInfo, Task, TaskResolver
@@ -75,8 +75,18 @@ class Executor:
     def task_for(self, job: ClaimedJob) -> Task[Any, Any] | None:
         try:
             return self.resolver.resolve(job.task)
-        except TaskNotFound:
+        except (TaskNotFound, WrongDatabase):
             return None
+
+    def wrong_database(self, job: ClaimedJob) -> WrongDatabase | None:
+        """The error if ``job``'s task belongs to another file than the worker serves."""
+        try:
+            self.resolver.resolve(job.task)
+        except WrongDatabase as exc:
+            return exc
+        except TaskNotFound:
+            pass  # the attempt fails with it when it runs
+        return None
 
     def fail(
         self,

@@ -13,6 +13,7 @@ import multiprocessing
 import multiprocessing.process
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -25,7 +26,8 @@ from liteq.backends import open_backend
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
-from liteq.errors import DatabaseError, DatabaseFull, LiteqError, WorkerLost
+from liteq.databases import check_tasks
+from liteq.errors import DatabaseError, DatabaseFull, LiteqError, WorkerLost, WrongDatabase
 from liteq.execution import Executor
 from liteq.faults import DiskFull, FileWatch
 from liteq.logs import CHILD_LOG_FORMAT, UtcFormatter
@@ -41,6 +43,7 @@ log = logging.getLogger("liteq.pool")
 
 SUPERVISE_INTERVAL = 0.05
 RESPAWN_BACKOFF = 1.0
+WRONG_DATABASE_EXIT = 3  # a child met a task of another database: stop the pool
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,19 @@ class _ChildStop:
         return False
 
 
-def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
-    """Entry point of a pool child (runs after spawn, so it opens its own connection)."""
+def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int], errors: Any) -> None:
+    """Entry point of a pool child (runs after spawn, so it opens its own connection).
+
+    A task of another database (``WrongDatabase``) is told to the parent on ``errors``,
+    which stops the pool with it rather than starting a new child."""
+    try:
+        _child_run(spec, stop, counter)
+    except WrongDatabase as exc:
+        errors.put(str(exc))
+        sys.exit(WRONG_DATABASE_EXIT)
+
+
+def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     # The terminal's Ctrl-C reaches the whole process group: only the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     handler = logging.StreamHandler()
@@ -85,11 +99,14 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     logging.basicConfig(level=spec.log_level, handlers=[handler])
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
+    registries = load_apps(spec.apps)
+    check_tasks((task for registry in registries for task in registry.tasks()), spec.path)
     # Never create the file: the parent opened it, and a missing file means it was deleted.
     storage = open_backend(
         spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout, create=False
     )
-    executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
+    resolver = TaskResolver(registries, database=spec.path)
+    executor = Executor(resolver, make_codec(spec.serializer), _rng())
     worker = Worker(
         storage,
         executor,
@@ -102,6 +119,8 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     )
     try:
         ran = worker.run()
+    except WrongDatabase:
+        raise  # child_main tells the parent, which stops the pool
     except LiteqError as exc:
         log.error("child %s: %s", spec.owner, exc)  # one line; the parent replaces the child
         raise SystemExit(1) from None
@@ -150,6 +169,8 @@ class ProcessPool:
         self.ctx = multiprocessing.get_context("spawn")
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
+        self.errors = self.ctx.SimpleQueue()  # a child's WrongDatabase message
+        self.fatal: WrongDatabase | None = None
         self.owner_prefix = make_owner("pool")
         apps = tuple(dict.fromkeys((*settings.apps, *source.registry.modules())))
         self.base = ChildSpec(
@@ -175,7 +196,7 @@ class ProcessPool:
         spec = replace(self.base, owner=owner)
         process = self.ctx.Process(
             target=child_main,
-            args=(spec, self.child_stop, self.counter),
+            args=(spec, self.child_stop, self.counter, self.errors),
             name=f"liteq-child-{index}",
             daemon=False,
         )
@@ -199,7 +220,7 @@ class ProcessPool:
         return [slot.owner for slot in list(self.slots)]
 
     def run(self) -> int:
-        log.info("process pool: %d children on %s", self.settings.concurrency, self.storage.path)
+        log.debug("process pool: %d children on %s", self.settings.concurrency, self.storage.path)
         self.storage.data_version()  # the file exists (is created) before we note which
         watch = self.watch = FileWatch(self.storage.path, time.monotonic())
         with self._lock:
@@ -209,7 +230,7 @@ class ProcessPool:
             while True:
                 now_mono = time.monotonic()
                 watch.check(now_mono)
-                stopping = self.stop.is_set()
+                stopping = self.stop.is_set() or self.fatal is not None
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
@@ -230,6 +251,8 @@ class ProcessPool:
             self.child_stop.set()
             for slot in self.slots:
                 slot.process.join(timeout=5)
+        if self.fatal is not None:
+            raise self.fatal
         return int(self.counter.value)
 
     def _tick_and_supervise(self, stopping: bool, now_mono: float) -> None:
@@ -260,6 +283,11 @@ class ProcessPool:
                 raise gone  # the file went from under the child: no write, no new child
             if code == 0 and (stopping or self.settings.burst):
                 slot.finished = True
+                continue
+            if code == WRONG_DATABASE_EXIT and not self.errors.empty():
+                self.fatal = WrongDatabase(self.errors.get())  # it released what it held
+                self.child_stop.set()
+                slot.finished = stopping = True  # and start no new child after this one
                 continue
             self._fail_running(slot.owner, WorkerLost(f"worker process exited with code {code}"))
             if stopping:

@@ -20,9 +20,11 @@ from liteq.checks import option_names, unencodable_field, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import QueueSpec, WorkerSettings
+from liteq.databases import resolve_path
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
 from liteq.models import Enqueued, JobRecord, JobState, NewJob
+from liteq.naming import check_default_name, check_task_name
 from liteq.tasks import (
     DEFAULT_OPTIONS,
     Call,
@@ -90,7 +92,8 @@ class Queue(Inspection):
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
     ) -> None:
-        self.path = os.fspath(path)
+        # Absolute now: a worker started elsewhere must not see another file (docs/workers.md).
+        self.path = resolve_path(path)
         self.codec: Codec = make_codec(serializer)
         self.serializer = serializer
         self.eager = eager
@@ -159,6 +162,10 @@ class Queue(Inspection):
         ``dead_letter``, ``on_failure``, ``on_dead``. Unknown options raise ``ConfigError``.
         """
 
+        unknown = unknown_options("@q.task", options, option_names(TaskOptions))
+        if unknown is not None:  # a typo fails at the decorator, before the function
+            raise unknown
+
         def register(fn: Callable[P, R]) -> Task[P, R]:
             return self._register(fn, options)
 
@@ -174,7 +181,7 @@ class Queue(Inspection):
         retry_on = options.get("retry_on")
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)
-        name = options.pop("name", None) or default_task_name(fn)
+        name = self._task_name(fn, options.pop("name", None))
         options["on_failure"] = chain_hooks(options.get("on_failure"), self.on_failure)
         options["on_dead"] = chain_hooks(options.get("on_dead"), self.on_dead)
         try:
@@ -187,6 +194,14 @@ class Queue(Inspection):
         self.registry.add(task)
         return task
 
+    def _task_name(self, fn: Callable[..., Any], name: str | None) -> str:
+        if name:
+            return name
+        name = default_task_name(fn)
+        if not self.eager:  # an eager queue runs it inline: no worker needs the name
+            check_default_name(fn, name)
+        return name
+
     def cron(
         self,
         expr: str | None = None,
@@ -198,18 +213,20 @@ class Queue(Inspection):
         kwargs: Mapping[str, Any] | None = None,
         queue: str = "default",
         priority: int = 0,
+        task_name: str | None = None,
         **task_options: Any,
     ) -> Callable[[Callable[P, R]], Task[P, R]]:
         """Register a task and run it on a schedule: ``@q.cron("0 9 * * *", tz=...)`` or
         ``@q.cron(every=30.0)``. The schedule is written to the database when a worker
-        imports this module; each tick is enqueued once however many workers run."""
+        imports this module; each tick is enqueued once however many workers run.
+        ``name`` names the schedule, ``task_name`` the task (default ``module:qualname``)."""
         from liteq.cron import Schedule  # noqa: PLC0415 - croniter loads only for cron users
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
-            task_name = default_task_name(fn)
+            tname = self._task_name(fn, task_name)
             schedule = Schedule(
-                name=name or task_name,
-                task=task_name,
+                name=name or tname,
+                task=tname,
                 expr=expr,
                 every=every,
                 tz=tz,
@@ -220,7 +237,8 @@ class Queue(Inspection):
                 module=importable_module(fn.__module__),
             )
             dumps_call(self.codec, schedule.args, schedule.kwargs or {})  # fail now, not at tick
-            task = self._register(fn, {"queue": queue, "priority": priority, **task_options})
+            options = {"name": tname, "queue": queue, "priority": priority, **task_options}
+            task = self._register(fn, options)
             self.registry.add_schedule(schedule)
             return task
 
@@ -243,9 +261,14 @@ class Queue(Inspection):
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Job:
-        """Enqueue by task name; options as in ``Task.options()``."""
+        """Enqueue by task name; options as in ``Task.options()``.
+
+        ``task`` is a name registered on this queue, or an import path ``module:function``
+        that a worker imports; anything else raises ``TaskNotFound`` here, not in a worker.
+        """
         enqueue_options = EnqueueOptions.build("enqueue", options) if options else DEFAULT_OPTIONS
         known = self.registry.get(task)
+        check_task_name(task, known is not None)
         target: Task[Any, Any] | str = known if known is not None else task
         return self._enqueue(target, enqueue_options, [(args or (), kwargs or {})])[0]
 

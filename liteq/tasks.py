@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from liteq.checks import check_queue_name, check_storable, option_names, unknown_options
+from liteq.databases import wrong_database
 from liteq.errors import ConfigError, TaskNotFound
 from liteq.retry import RetryPolicy
 from liteq.validation import (
@@ -374,6 +375,9 @@ class TaskRegistry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
+    def tasks(self) -> list[Task[Any, Any]]:
+        return list(self._tasks.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 
@@ -398,9 +402,12 @@ class TaskResolver:
     Only ``Task`` objects are ever returned, so a name such as ``os:system`` cannot run.
     """
 
-    def __init__(self, registries: Sequence[TaskRegistry]) -> None:
+    def __init__(self, registries: Sequence[TaskRegistry], database: str | None = None) -> None:
         self._registries = list(registries)
         self._cache: dict[str, Task[Any, Any]] = {}
+        # The file the worker serves: a task whose queue is another file raises
+        # WrongDatabase (its jobs' follow-ups would land where no worker looks).
+        self._database = database
 
     def resolve(self, name: str) -> Task[Any, Any]:
         task = self._cache.get(name)
@@ -410,6 +417,14 @@ class TaskResolver:
         return task
 
     def _lookup(self, name: str) -> Task[Any, Any]:
+        task = self._find(name)
+        if self._database is not None:
+            error = wrong_database(task, self._database)
+            if error is not None:
+                raise error
+        return task
+
+    def _find(self, name: str) -> Task[Any, Any]:
         for registry in self._registries:
             found = registry.get(name)
             if found is not None:

@@ -22,11 +22,13 @@ from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.codec import Codec
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull, WorkerLost
+from liteq.databases import check_tasks
+from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull, WorkerLost, WrongDatabase
 from liteq.execution import Executor
 from liteq.faults import DiskFull, EmergencyExit, FileWatch
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome, Settled
 from liteq.runners import InlineRunner, Runner, ThreadRunner, thread_timeout_warning
+from liteq.startup import startup_line
 from liteq.tasks import TaskRegistry, TaskResolver, declared_schedules
 from liteq.validation import usable_seconds
 
@@ -48,6 +50,11 @@ class Source:
     clock: Clock
     # Set by enqueues in this process: wakes an idle worker at once.
     wakeup: threading.Event
+
+    @property
+    def path(self) -> str:
+        """The database the worker serves: the SQLite file or the PostgreSQL URL."""
+        return os.fspath(self.backend.path)
 
 
 def make_owner(tag: str = "") -> str:
@@ -222,6 +229,9 @@ class Worker:
         self.full = DiskFull(storage.path)
         self.ran = 0
         self.died: list[int] = []
+        # Set when a claimed job's task belongs to another database: stop, then raise it.
+        self.fatal: WrongDatabase | None = None
+        self._vetted: set[str] = set()  # task names checked against the served database
         self.concurrency = settings.concurrency if mode == "thread" else 1
 
     def _runner(self) -> Runner:
@@ -254,7 +264,31 @@ class Worker:
                     " the process",
                     runner.abandoned(),
                 )
+        if self.fatal is not None:
+            raise self.fatal
         return self.ran
+
+    def _vet(self, claimed: list[ClaimedJob]) -> list[ClaimedJob]:
+        """``claimed``, or none of them (all released untouched) if one's task belongs to
+        another database: running it would enqueue its follow-ups where no worker looks."""
+        for job in claimed:
+            if job.task in self._vetted:
+                continue
+            error = self.executor.wrong_database(job)
+            if error is None:
+                self._vetted.add(job.task)
+                continue
+            self.fatal = error  # raised by run(): the caller reports it
+            for _ in range(3):
+                try:
+                    self.storage.release(claimed)
+                    break
+                except DatabaseBusy as exc:
+                    log.warning("%s; releasing again", exc)
+            else:
+                log.error("could not release %d job(s): their leases will expire", len(claimed))
+            return []
+        return claimed
 
     def _lease_of(self, job: ClaimedJob) -> float:
         if job.lease is not None and usable_seconds(job.lease):  # else the attempt fails
@@ -327,7 +361,7 @@ class Worker:
                             job, error, self.executor.task_for(job), respect_retry_on=False
                         )
                     )
-            stopping = self.stop.is_set()
+            stopping = self.stop.is_set() or self.fatal is not None
             if stopping and stop_deadline is None:
                 stop_deadline = mono + s.grace
                 log.info(
@@ -393,7 +427,7 @@ class Worker:
                 if want and len(claimed) < capacity:
                     may_have_work = False
                     next_scheduled = storage.next_scheduled_at()
-                for job in claimed:
+                for job in self._vet(claimed):
                     timeout = self._timeout_of(job) if enforce_timeouts else None
                     running[job.id] = _Running(job, timeout)
                     heartbeat.track(job, self._lease_of(job))
@@ -547,9 +581,13 @@ class Worker:
 
 
 def build_executor(
-    codec: Codec, registries: list[TaskRegistry], rng: random.Random | None = None
+    codec: Codec,
+    registries: list[TaskRegistry],
+    database: str | None = None,
+    rng: random.Random | None = None,
 ) -> Executor:
-    return Executor(TaskResolver(registries), codec, rng or random.Random())
+    resolver = TaskResolver(registries, database=database)
+    return Executor(resolver, codec, rng or random.Random())
 
 
 def drain(source: Source) -> tuple[int, list[int]]:
@@ -557,7 +595,7 @@ def drain(source: Source) -> tuple[int, list[int]]:
     settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
     worker = Worker(
         source.backend,
-        build_executor(source.codec, [source.registry]),
+        build_executor(source.codec, [source.registry], source.path),
         source.clock,
         settings,
         mode="inline",
@@ -601,7 +639,8 @@ def serve(
                 previous[signum] = signal.signal(signum, on_signal)
     try:
         registries: list[TaskRegistry] = [*load_apps(settings.apps), source.registry]
-        executor = build_executor(source.codec, registries)
+        check_tasks((t for registry in registries for t in registry.tasks()), source.path)
+        executor = build_executor(source.codec, registries, source.path)
         ticker = None
         if settings.cron:
             from liteq.cron import CronTicker, sync_schedules  # noqa: PLC0415 - croniter if cron
@@ -612,6 +651,8 @@ def serve(
             if removed:
                 log.info("removed schedules no longer declared in code: %s", ", ".join(removed))
             ticker = CronTicker(source.backend)
+        schedules = [str(row[0]) for row in source.backend.schedules()] if settings.cron else None
+        log.info("%s", startup_line(source.path, settings, registries, schedules))
         if settings.pool == "process":
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
@@ -631,9 +672,7 @@ def serve(
             on_tick=ticker.tick if ticker is not None else None,
         )
         emergency.owners = lambda: [worker.owner]
-        log.info(
-            "worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, source.backend.path
-        )
+        log.debug("worker %s: %d thread(s)", worker.owner, settings.concurrency)
         return worker.run()
     finally:
         for signum, handler in previous.items():

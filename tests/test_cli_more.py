@@ -25,7 +25,7 @@ import os
 
 import liteq
 
-q = liteq.Queue("never-opened.db")
+q = liteq.Queue(os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.db"))
 
 
 @q.task(max_retries=0)
@@ -47,7 +47,9 @@ def sync_modes(path):
     stores = [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, Storage) and os.path.abspath(obj.path) == os.path.abspath(path)
+        if isinstance(obj, Storage)
+        and obj is not q.storage  # this module's own queue: not the worker's
+        and os.path.abspath(obj.path) == os.path.abspath(path)
     ]
     return sorted({s.conn.execute("PRAGMA synchronous").fetchone()[0] for s in stores})
 """

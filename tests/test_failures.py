@@ -20,7 +20,7 @@ WAIT = 60.0
 
 
 def test_drop_policy_kills_without_a_dead_letter(q: liteq.Queue, clock: liteq.FakeClock) -> None:
-    @q.task(max_retries=0, dead_letter=False, result_ttl=60)
+    @q.task(name="best_effort", max_retries=0, dead_letter=False, result_ttl=60)
     def best_effort() -> None:
         raise ValueError("nobody cares")
 
@@ -40,7 +40,7 @@ def test_drop_policy_kills_without_a_dead_letter(q: liteq.Queue, clock: liteq.Fa
 def test_dead_lettered_job_is_not_pruned_by_its_result_ttl(
     q: liteq.Queue, clock: liteq.FakeClock
 ) -> None:
-    @q.task(max_retries=0, result_ttl=60)
+    @q.task(name="boom", max_retries=0, result_ttl=60)
     def boom() -> None:
         raise ValueError("keep me")
 
@@ -61,6 +61,7 @@ def test_queue_and_task_hooks_are_both_called(tmp_path: Path) -> None:
     )
 
     @q.task(
+        name="boom",
         max_retries=1,
         retry_delay=0,
         retry_jitter=False,

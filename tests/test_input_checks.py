@@ -13,7 +13,7 @@ LONE = "\ud800"
 
 
 def _task(q: liteq.Queue) -> liteq.Task[[], int]:
-    @q.task()
+    @q.task(name="one")
     def one() -> int:
         return 1
 
@@ -27,7 +27,7 @@ def _task(q: liteq.Queue) -> liteq.Task[[], int]:
         ("unique_key", lambda q: q.enqueue("mod:fn", unique_key=LONE)),
         ("task name", lambda q: q.enqueue(f"mod:fn{LONE}")),
         ("task name", lambda q: q.task(name=f"x{LONE}")(lambda: 1)),
-        ("queue", lambda q: q.task(queue=LONE)(lambda: 1)),
+        ("queue", lambda q: q.task(name="t", queue=LONE)(lambda: 1)),
         ("queue", lambda q: _task(q).options(queue=LONE)),
         ("args", lambda q: q.enqueue("mod:fn", [LONE])),
         ("kwargs", lambda q: _task(q).enqueue_many([{"a": LONE}, {"a": LONE}])),
@@ -49,7 +49,7 @@ def test_a_lone_surrogate_is_a_config_error_naming_the_field(
     "call",
     [
         lambda q: q.enqueue("mod:fn", queue=""),
-        lambda q: q.task(queue="")(lambda: 1),
+        lambda q: q.task(name="t", queue="")(lambda: 1),
         lambda q: _task(q).options(queue=""),
         lambda q: _task(q).options(priority=1).options(queue=""),
         lambda q: q.add_schedule("s", "mod:fn", every=5, queue=""),

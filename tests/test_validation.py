@@ -94,7 +94,7 @@ BAD_ENQUEUE_OPTIONS: list[tuple[dict[str, Any], str]] = [
 def test_bad_enqueue_options_are_refused_naming_the_option(
     q: Queue, options: dict[str, Any], named: str
 ) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     with pytest.raises(liteq.ConfigError, match=named):
@@ -108,6 +108,7 @@ def test_bad_enqueue_options_are_refused_naming_the_option(
 
 def test_good_options_of_every_type_are_accepted(q: Queue, clock: liteq.FakeClock) -> None:
     @q.task(
+        name="noop",
         max_retries=0,
         retry_delay=0,
         retry_backoff=1,
@@ -160,19 +161,19 @@ def test_bad_stored_options_and_a_raising_policy_fail_only_their_jobs(
 ) -> None:
     q = real_q
 
-    @q.task(max_retries=2, retry_delay=0)
+    @q.task(name="flaky", max_retries=2, retry_delay=0)
     def flaky() -> None:
         raise ValueError("boom")
 
-    @q.task(max_retries=2)
+    @q.task(name="asks_forever", max_retries=2)
     def asks_forever() -> None:
         raise liteq.Retry(delay=math.inf)
 
-    @q.task(max_retries=2)
+    @q.task(name="asks_in_words", max_retries=2)
     def asks_in_words() -> None:
         raise liteq.Retry(delay="soon")  # type: ignore[arg-type]
 
-    @q.task()
+    @q.task(name="fine")
     def fine(n: int) -> int:
         return n
 
@@ -227,11 +228,11 @@ def test_a_hook_raising_system_exit_is_logged_and_the_worker_goes_on(
     def leaving_hook(info: liteq.FailureInfo) -> None:
         raise SystemExit(3)
 
-    @q.task(max_retries=0, on_dead=leaving_hook)
+    @q.task(name="boom", max_retries=0, on_dead=leaving_hook)
     def boom() -> None:
         raise ValueError("x")
 
-    @q.task()
+    @q.task(name="fine")
     def fine() -> str:
         return "ok"
 
