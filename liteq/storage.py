@@ -1,7 +1,7 @@
 """The job store: the only module that imports apsw.
 
 Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
-Connections are opened per thread (and per process, after spawn) on first use.
+Connections are opened per thread on first use; none crosses a fork (see liteq.forksafe).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Literal, NamedTuple
 
 import apsw
 
+from liteq import forksafe
 from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
 from liteq.models import ClaimedJob, JobState, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
@@ -173,12 +174,10 @@ class _ConnectionOwner:
     """Held only by one thread's local storage: its death closes that thread's connection."""
 
 
-def _close_owned(connections: dict[int, apsw.Connection], lock: threading.Lock, key: int) -> None:
-    with lock:
-        conn = connections.pop(key, None)
-    if conn is not None:
-        with suppress(apsw.Error):  # closing on the way out: nothing to report to
-            conn.close(True)
+def _close_owned(storage_ref: weakref.ref[Storage], key: int) -> None:
+    storage = storage_ref()
+    if storage is not None:  # else its connections went with it
+        storage._drop_slot(key)
 
 
 @contextmanager
@@ -221,29 +220,89 @@ class Storage:
         self._errors = _SqliteErrors(self)
         self._local = threading.local()
         self._lock = threading.Lock()
-        # Open connections by owner; a thread's connection closes when the thread ends.
-        self._connections: dict[int, apsw.Connection] = {}
+        # Each thread's slot (its connection) by owner; it closes when the thread ends.
+        self._slots: dict[int, forksafe.Slot] = {}
+        self._pid = os.getpid()
+        self._fork_aware = False  # fork hooks registered (at the first open)
 
     # -- connections -------------------------------------------------------------------
+    # A thread uses its connection only while it holds its slot's lock, so that a fork in
+    # another thread can close it when idle (liteq.forksafe); it then reopens here.
 
     @property
     def conn(self) -> apsw.Connection:
         """This thread's connection, opened (and the schema checked) on first use."""
-        local = self._local
-        conn: apsw.Connection | None = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
-            conn = self._open()
-            local.conn = conn
-            local.pid = os.getpid()
+        slot = self._slot()
+        with slot.lock:
+            return slot.conn or self._reopen(slot)
+
+    def _slot(self) -> forksafe.Slot:
+        slot: forksafe.Slot | None = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = forksafe.Slot()
+            local = self._local
+            local.slot = slot
             # The thread-local value dies with its thread: close the connection then, so a
             # server that starts a thread per request does not gather open files.
             owner = _ConnectionOwner()
             local.owner = owner
             key = id(owner)
             with self._lock:
-                self._connections[key] = conn
-            weakref.finalize(owner, _close_owned, self._connections, self._lock, key)
+                self._slots[key] = slot
+            weakref.finalize(owner, _close_owned, weakref.ref(self), key)
+        return slot
+
+    def _reopen(self, slot: forksafe.Slot) -> apsw.Connection:
+        """Open the connection of ``slot`` (its lock held)."""
+        conn = slot.conn = self._open()
+        if not self._fork_aware:
+            self._fork_aware = True
+            forksafe.register(self)
         return conn
+
+    def _drop_slot(self, key: int) -> None:
+        """The thread of slot ``key`` ended: close its connection."""
+        if os.getpid() != self._pid:
+            return  # a fork child before forget_inherited ran: never close the parent's
+        with self._lock:
+            slot = self._slots.pop(key, None)
+        if slot is not None:
+            with slot.lock:
+                conn, slot.conn = slot.conn, None
+            if conn is not None:
+                with suppress(apsw.Error):  # closing on the way out: nothing to report to
+                    conn.close(True)
+
+    def close_idle_for_fork(self) -> None:
+        """Before a fork: close the connections no thread is using (they reopen on use).
+
+        A connection another thread is inside a call on stays open, and crosses.
+        """
+        with self._lock:
+            slots = list(self._slots.values())
+        for slot in slots:
+            if not slot.lock.acquire(blocking=False):
+                continue
+            try:
+                conn = slot.conn
+                # The forking thread's own lock is reentrant: skip it inside a transaction.
+                if conn is not None and conn.txn_state() == apsw.SQLITE_TXN_NONE:
+                    slot.conn = None
+                    with suppress(apsw.Error):
+                        conn.close()
+            finally:
+                slot.lock.release()
+
+    def forget_inherited(self, keep: list[Any]) -> None:
+        """In a fork child: drop every connection the parent opened, without closing it.
+
+        ``keep`` holds them for the life of the process: deallocating one would close it.
+        """
+        self._pid = os.getpid()
+        keep.extend(slot.conn for slot in self._slots.values() if slot.conn is not None)
+        self._slots = {}
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        self._local = threading.local()
 
     def _open(self) -> apsw.Connection:
         path = self.path
@@ -354,39 +413,62 @@ class Storage:
         SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
         taken past the busy timeout); the transaction is rolled back first.
         """
-        with self._errors, _immediate(self.conn) as conn:
+        slot = self._slot()
+        with self._errors, slot.lock, _immediate(slot.conn or self._reopen(slot)) as conn:
             yield conn
+
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """All rows of one read on this thread's connection."""
+        slot = self._slot()
+        with slot.lock:
+            return (slot.conn or self._reopen(slot)).execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        slot = self._slot()
+        with slot.lock:
+            row = (slot.conn or self._reopen(slot)).execute(sql, params).fetchone()
+        return None if row is None else tuple(row)
+
+    def _value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        row = self._row(sql, params)
+        return None if row is None else row[0]
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
         with self._lock:
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for conn in connections:
-            conn.close()
+            slots = list(self._slots.values())
+            self._slots.clear()
+        for slot in slots:
+            with slot.lock:
+                conn, slot.conn = slot.conn, None
+            if conn is not None:
+                conn.close()
         self._local = threading.local()
 
     def close_thread(self) -> None:
         """Close the calling thread's connection, if it opened one."""
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        local = self._local
+        slot: forksafe.Slot | None = getattr(local, "slot", None)
+        if slot is None:
             return
-        self._local.conn = None
-        owner = getattr(self._local, "owner", None)
-        self._local.owner = None
+        owner = getattr(local, "owner", None)
+        local.slot = local.owner = None
         with self._lock:
-            self._connections.pop(id(owner), None)
-        conn.close()
+            self._slots.pop(id(owner), None)
+        with slot.lock:
+            conn, slot.conn = slot.conn, None
+        if conn is not None:
+            conn.close()
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap cross-process wake-up."""
-        return int(self._scalar(self.conn, "PRAGMA data_version"))
+        return int(self._value("PRAGMA data_version"))
 
     def pragma(self, name: str) -> Any:
         """Read one pragma on this thread's connection (for tests and ``liteq status``)."""
         if not name.replace("_", "").isalnum():
             raise DatabaseError(f"bad pragma name {name!r}")
-        return self._scalar(self.conn, f"PRAGMA {name}")
+        return self._value(f"PRAGMA {name}")
 
     # -- producer verbs ----------------------------------------------------------------
 
@@ -408,8 +490,9 @@ class Storage:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        with self._errors:
-            return self._insert(self.conn, now, job)
+        slot = self._slot()
+        with self._errors, slot.lock:
+            return self._insert(slot.conn or self._reopen(slot), now, job)
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
         q = self.q
@@ -610,46 +693,44 @@ class Storage:
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         """Jobs held by ``owner``, with the time each attempt started."""
-        rows = self.conn.execute(self.q.running_of_owner, {"owner": owner}).fetchall()
+        rows = self._rows(self.q.running_of_owner, {"owner": owner})
         return [(_claimed(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
 
     def any_due(self, now: float) -> bool:
         """Is some job due? A read: idle workers ask before taking the write lock."""
-        return bool(self._scalar(self.conn, self.q.any_due, {"now": now}))
+        return bool(self._value(self.q.any_due, {"now": now}))
 
     def next_scheduled_at(self) -> float | None:
-        value = self._scalar(self.conn, self.q.next_scheduled_at)
+        value = self._value(self.q.next_scheduled_at)
         return None if value is None else float(value)
 
     # -- reading -----------------------------------------------------------------------
 
     def get_job(self, now: float, job_id: int) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_job, {"id": job_id, "now": now})
 
     def list_jobs(
         self, now: float, state: str | None, queue: str | None, limit: int
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
-        return [tuple(row) for row in self.conn.execute(self.q.list_jobs, params)]
+        return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self.conn.execute(self.q.count_by_queue_and_state, {"now": now})
+        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
         return [(row[0], row[1], row[2]) for row in rows]
 
     def oldest_waiting(self, now: float) -> float | None:
-        value = self._scalar(self.conn, self.q.oldest_waiting, {"now": now})
+        value = self._value(self.q.oldest_waiting, {"now": now})
         return None if value is None else float(value)
 
     def count_dead(self) -> int:
-        return int(self._scalar(self.conn, self.q.count_dead_letters))
+        return int(self._value(self.q.count_dead_letters))
 
     def dead_letters(self, limit: int) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(self.q.list_dead_letters, {"limit": limit})]
+        return [tuple(row) for row in self._rows(self.q.list_dead_letters, {"limit": limit})]
 
     def dead_letter(self, job_id: int) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_dead_letter, {"id": job_id}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_dead_letter, {"id": job_id})
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -696,11 +777,10 @@ class Storage:
     # -- schedules ---------------------------------------------------------------------
 
     def schedules(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(self.q.list_schedules)]
+        return [tuple(row) for row in self._rows(self.q.list_schedules)]
 
     def schedule(self, name: str) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_schedule, {"name": name}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_schedule, {"name": name})
 
     def sync_schedules(
         self, now: float, declared: Sequence[dict[str, Any]], modules: Sequence[str]
@@ -753,7 +833,7 @@ class Storage:
             return conn.changes() > 0
 
     def next_schedule_at(self) -> float | None:
-        value = self._scalar(self.conn, self.q.next_schedule_at)
+        value = self._value(self.q.next_schedule_at)
         return None if value is None else float(value)
 
     def fire_due_schedules(
