@@ -9,8 +9,9 @@ better: it releases locks and may checkpoint on the parent's behalf.
 
 So, around ``os.fork()`` (POSIX only: nothing to do where there is no fork):
 
-- before: the parent closes every connection of the Storage that no thread is using; each
-  reopens on its next use;
+- before: the parent waits (up to the busy timeout) for the threads inside a call on
+  the Storage, closes every connection no thread is using, and holds the threads back
+  from opening or using one until the fork is done; each reopens on its next use;
 - in the child: whatever still crossed (a connection another thread was inside a call on)
   is forgotten, never used or closed, and kept referenced by the registration itself,
   which lives as long as the process (deallocating an apsw Connection closes it).
@@ -43,9 +44,11 @@ class Slot:
 
 
 class ForkAware(Protocol):
-    def close_idle_for_fork(self) -> None: ...
+    def before_fork(self) -> None: ...
 
-    def forget_inherited(self, keep: list[Any]) -> None: ...
+    def after_fork_in_parent(self) -> None: ...
+
+    def after_fork_in_child(self, keep: list[Any]) -> None: ...
 
 
 def register(owner: ForkAware) -> None:
@@ -55,17 +58,25 @@ def register(owner: ForkAware) -> None:
     ref = weakref.ref(owner)
     keep: list[Any] = []  # inherited connections of the child: alive as long as the process
     os.register_at_fork(
-        before=partial(_before, ref), after_in_child=partial(_after_in_child, ref, keep)
+        before=partial(_before, ref),
+        after_in_parent=partial(_after_in_parent, ref),
+        after_in_child=partial(_after_in_child, ref, keep),
     )
 
 
 def _before(ref: weakref.ref[ForkAware]) -> None:
     owner = ref()
     if owner is not None:
-        owner.close_idle_for_fork()
+        owner.before_fork()
+
+
+def _after_in_parent(ref: weakref.ref[ForkAware]) -> None:
+    owner = ref()
+    if owner is not None:
+        owner.after_fork_in_parent()
 
 
 def _after_in_child(ref: weakref.ref[ForkAware], keep: list[Any]) -> None:
     owner = ref()
     if owner is not None:
-        owner.forget_inherited(keep)
+        owner.after_fork_in_child(keep)

@@ -219,11 +219,12 @@ class Storage:
         # apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError.
         self._errors = _SqliteErrors(self)
         self._local = threading.local()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a finalizer may run under before_fork
         # Each thread's slot (its connection) by owner; it closes when the thread ends.
         self._slots: dict[int, forksafe.Slot] = {}
         self._pid = os.getpid()
         self._fork_aware = False  # fork hooks registered (at the first open)
+        self._held: list[forksafe.Slot] = []  # slots locked from before a fork to after it
 
     # -- connections -------------------------------------------------------------------
     # A thread uses its connection only while it holds its slot's lock, so that a fork in
@@ -263,7 +264,7 @@ class Storage:
     def _drop_slot(self, key: int) -> None:
         """The thread of slot ``key`` ended: close its connection."""
         if os.getpid() != self._pid:
-            return  # a fork child before forget_inherited ran: never close the parent's
+            return  # a fork child before after_fork_in_child: never close the parent's
         with self._lock:
             slot = self._slots.pop(key, None)
         if slot is not None:
@@ -273,27 +274,30 @@ class Storage:
                 with suppress(apsw.Error):  # closing on the way out: nothing to report to
                     conn.close(True)
 
-    def close_idle_for_fork(self) -> None:
-        """Before a fork: close the connections no thread is using (they reopen on use).
+    def before_fork(self) -> None:
+        """Close the connections no thread is using; hold the rest back until the fork is done.
 
-        A connection another thread is inside a call on stays open, and crosses.
+        Waits up to the busy timeout for a thread inside a call; a connection still busy
+        then (or the forking thread's own, inside a transaction) stays open and crosses.
         """
-        with self._lock:
-            slots = list(self._slots.values())
-        for slot in slots:
-            if not slot.lock.acquire(blocking=False):
+        self._lock.acquire()  # no thread makes a new slot until after the fork
+        for slot in list(self._slots.values()):
+            if not slot.lock.acquire(timeout=self.busy_timeout):
                 continue
-            try:
-                conn = slot.conn
-                # The forking thread's own lock is reentrant: skip it inside a transaction.
-                if conn is not None and conn.txn_state() == apsw.SQLITE_TXN_NONE:
-                    slot.conn = None
-                    with suppress(apsw.Error):
-                        conn.close()
-            finally:
-                slot.lock.release()
+            self._held.append(slot)
+            conn = slot.conn
+            if conn is not None and conn.txn_state() == apsw.SQLITE_TXN_NONE:
+                slot.conn = None  # its thread reopens on next use
+                with suppress(apsw.Error):
+                    conn.close()
 
-    def forget_inherited(self, keep: list[Any]) -> None:
+    def after_fork_in_parent(self) -> None:
+        held, self._held = self._held, []
+        for slot in held:
+            slot.lock.release()
+        self._lock.release()
+
+    def after_fork_in_child(self, keep: list[Any]) -> None:
         """In a fork child: drop every connection the parent opened, without closing it.
 
         ``keep`` holds them for the life of the process: deallocating one would close it.
@@ -301,7 +305,8 @@ class Storage:
         self._pid = os.getpid()
         keep.extend(slot.conn for slot in self._slots.values() if slot.conn is not None)
         self._slots = {}
-        self._lock = threading.Lock()  # another thread of the parent may have held it
+        self._held = []
+        self._lock = threading.RLock()  # held by before_fork, in a thread gone in the child
         self._local = threading.local()
 
     def _open(self) -> apsw.Connection:
@@ -430,7 +435,9 @@ class Storage:
         return None if row is None else tuple(row)
 
     def _value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        row = self._row(sql, params)
+        slot = self._slot()
+        with slot.lock:
+            row = (slot.conn or self._reopen(slot)).execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     def close(self) -> None:

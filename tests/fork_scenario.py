@@ -2,7 +2,9 @@
 
 A producer opens a Queue, enqueues, forks CHILDREN children and closes its Queue; each
 child enqueues JOBS jobs, through the inherited Queue object or a fresh Queue (the
-``variant``), and reports the ids ``enqueue`` returned. Prints one JSON object.
+``variant``), and reports the ids ``enqueue`` returned. Variant ``busy-parent`` is
+``inherited`` while another thread of the producer enqueues throughout the forks.
+Prints one JSON object.
 
 ``--check-crossing``: each child reports ``apsw.connections()`` as it starts, before it
 touches liteq: a connection there was made by the parent and crossed the fork. (apsw's
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -37,6 +40,11 @@ def child(q: liteq.Queue, path: str, variant: str, pipe: Connection) -> None:
     pipe.close()
 
 
+def enqueue_until(q: liteq.Queue, stop: threading.Event, ids: list[int]) -> None:
+    while not stop.is_set():
+        ids.append(q.enqueue(TASK).id)
+
+
 def main(path: str, variant: str, rounds: int) -> None:
     ctx = multiprocessing.get_context("fork")
     returned: list[int] = []
@@ -45,6 +53,11 @@ def main(path: str, variant: str, rounds: int) -> None:
     for _ in range(rounds):
         q = liteq.Queue(path)
         returned.append(q.enqueue(TASK).id)
+        # "busy-parent": another thread of the producer enqueues while it forks.
+        stop, thread_ids = threading.Event(), [q.enqueue(TASK).id]
+        if variant == "busy-parent":
+            thread = threading.Thread(target=enqueue_until, args=(q, stop, thread_ids))
+            thread.start()
         pipes, procs = [], []
         for _ in range(CHILDREN):
             receiver, sender = ctx.Pipe(duplex=False)
@@ -53,6 +66,10 @@ def main(path: str, variant: str, rounds: int) -> None:
             sender.close()
             pipes.append(receiver)
             procs.append(proc)
+        if variant == "busy-parent":
+            stop.set()
+            thread.join()
+        returned.extend(thread_ids)
         q.close()
         for receiver in pipes:
             try:
