@@ -275,14 +275,15 @@ class Storage:
                     conn.close(True)
 
     def before_fork(self) -> None:
-        """Close the connections no thread is using; hold the rest back until the fork is done.
+        """Close this Storage's connections and keep its threads off them until the fork is done.
 
-        Waits up to the busy timeout for a thread inside a call; a connection still busy
+        Waits up to the busy timeout for the threads inside a call; a connection still busy
         then (or the forking thread's own, inside a transaction) stays open and crosses.
         """
         self._lock.acquire()  # no thread makes a new slot until after the fork
+        deadline = time.monotonic() + self.busy_timeout
         for slot in list(self._slots.values()):
-            if not slot.lock.acquire(timeout=self.busy_timeout):
+            if not slot.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 continue
             self._held.append(slot)
             conn = slot.conn
