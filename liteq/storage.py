@@ -1,7 +1,7 @@
 """The job store: the only module that imports apsw.
 
 Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
-Connections are opened per thread on first use; none crosses a fork (see liteq.forksafe).
+Connections are opened per thread on first use; none crosses a fork (liteq.connections).
 """
 
 from __future__ import annotations
@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import apsw
 
-from liteq import forksafe
+from liteq.connections import ThreadConnections
 from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
 from liteq.models import ClaimedJob, JobState, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
@@ -170,16 +168,6 @@ class _BusyWait:
         return True
 
 
-class _ConnectionOwner:
-    """Held only by one thread's local storage: its death closes that thread's connection."""
-
-
-def _close_owned(storage_ref: weakref.ref[Storage], key: int) -> None:
-    storage = storage_ref()
-    if storage is not None:  # else its connections went with it
-        storage._drop_slot(key)
-
-
 @contextmanager
 def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
@@ -218,97 +206,21 @@ class Storage:
         self.q: Queries = load_queries()
         # apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError.
         self._errors = _SqliteErrors(self)
-        self._local = threading.local()
-        self._lock = threading.RLock()  # reentrant: a finalizer may run under before_fork
-        # Each thread's slot (its connection) by owner; it closes when the thread ends.
-        self._slots: dict[int, forksafe.Slot] = {}
-        self._pid = os.getpid()
-        self._fork_aware = False  # fork hooks registered (at the first open)
-        self._held: list[forksafe.Slot] = []  # slots locked from before a fork to after it
+        # One connection per thread, none across a fork (liteq.connections).
+        self._conns: ThreadConnections[apsw.Connection] = ThreadConnections(
+            apsw.Error, fork_wait=busy_timeout
+        )
 
     # -- connections -------------------------------------------------------------------
     # A thread uses its connection only while it holds its slot's lock, so that a fork in
-    # another thread can close it when idle (liteq.forksafe); it then reopens here.
+    # another thread can close it when idle; the next use reopens it.
 
     @property
     def conn(self) -> apsw.Connection:
         """This thread's connection, opened (and the schema checked) on first use."""
-        slot = self._slot()
+        slot = self._conns.slot()
         with slot.lock:
-            return slot.conn or self._reopen(slot)
-
-    def _slot(self) -> forksafe.Slot:
-        slot: forksafe.Slot | None = getattr(self._local, "slot", None)
-        if slot is None:
-            slot = forksafe.Slot()
-            local = self._local
-            local.slot = slot
-            # The thread-local value dies with its thread: close the connection then, so a
-            # server that starts a thread per request does not gather open files.
-            owner = _ConnectionOwner()
-            local.owner = owner
-            key = id(owner)
-            with self._lock:
-                self._slots[key] = slot
-            weakref.finalize(owner, _close_owned, weakref.ref(self), key)
-        return slot
-
-    def _reopen(self, slot: forksafe.Slot) -> apsw.Connection:
-        """Open the connection of ``slot`` (its lock held)."""
-        conn = slot.conn = self._open()
-        if not self._fork_aware:
-            self._fork_aware = True
-            forksafe.register(self)
-        return conn
-
-    def _drop_slot(self, key: int) -> None:
-        """The thread of slot ``key`` ended: close its connection."""
-        if os.getpid() != self._pid:
-            return  # a fork child before after_fork_in_child: never close the parent's
-        with self._lock:
-            slot = self._slots.pop(key, None)
-        if slot is not None:
-            with slot.lock:
-                conn, slot.conn = slot.conn, None
-            if conn is not None:
-                with suppress(apsw.Error):  # closing on the way out: nothing to report to
-                    conn.close(True)
-
-    def before_fork(self) -> None:
-        """Close this Storage's connections and keep its threads off them until the fork is done.
-
-        Waits up to the busy timeout for the threads inside a call; a connection still busy
-        then (or the forking thread's own, inside a transaction) stays open and crosses.
-        """
-        self._lock.acquire()  # no thread makes a new slot until after the fork
-        deadline = time.monotonic() + self.busy_timeout
-        for slot in list(self._slots.values()):
-            if not slot.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                continue
-            self._held.append(slot)
-            conn = slot.conn
-            if conn is not None and conn.txn_state() == apsw.SQLITE_TXN_NONE:
-                slot.conn = None  # its thread reopens on next use
-                with suppress(apsw.Error):
-                    conn.close()
-
-    def after_fork_in_parent(self) -> None:
-        held, self._held = self._held, []
-        for slot in held:
-            slot.lock.release()
-        self._lock.release()
-
-    def after_fork_in_child(self, keep: list[Any]) -> None:
-        """In a fork child: drop every connection the parent opened, without closing it.
-
-        ``keep`` holds them for the life of the process: deallocating one would close it.
-        """
-        self._pid = os.getpid()
-        keep.extend(slot.conn for slot in self._slots.values() if slot.conn is not None)
-        self._slots = {}
-        self._held = []
-        self._lock = threading.RLock()  # held by before_fork, in a thread gone in the child
-        self._local = threading.local()
+            return slot.conn or self._conns.reopen(slot, self._open)
 
     def _open(self) -> apsw.Connection:
         path = self.path
@@ -419,54 +331,42 @@ class Storage:
         SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
         taken past the busy timeout); the transaction is rolled back first.
         """
-        slot = self._slot()
-        with self._errors, slot.lock, _immediate(slot.conn or self._reopen(slot)) as conn:
+        slot = self._conns.slot()
+        with (
+            self._errors,
+            slot.lock,
+            _immediate(slot.conn or self._conns.reopen(slot, self._open)) as conn,
+        ):
             yield conn
 
     def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         """All rows of one read on this thread's connection."""
-        slot = self._slot()
+        slot = self._conns.slot()
         with slot.lock:
-            return (slot.conn or self._reopen(slot)).execute(sql, params).fetchall()
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            return conn.execute(sql, params).fetchall()
 
     def _row(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
-        slot = self._slot()
+        slot = self._conns.slot()
         with slot.lock:
-            row = (slot.conn or self._reopen(slot)).execute(sql, params).fetchone()
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            row = conn.execute(sql, params).fetchone()
         return None if row is None else tuple(row)
 
     def _value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        slot = self._slot()
+        slot = self._conns.slot()
         with slot.lock:
-            row = (slot.conn or self._reopen(slot)).execute(sql, params).fetchone()
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            row = conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
-        with self._lock:
-            slots = list(self._slots.values())
-            self._slots.clear()
-        for slot in slots:
-            with slot.lock:
-                conn, slot.conn = slot.conn, None
-            if conn is not None:
-                conn.close()
-        self._local = threading.local()
+        self._conns.close()
 
     def close_thread(self) -> None:
         """Close the calling thread's connection, if it opened one."""
-        local = self._local
-        slot: forksafe.Slot | None = getattr(local, "slot", None)
-        if slot is None:
-            return
-        owner = getattr(local, "owner", None)
-        local.slot = local.owner = None
-        with self._lock:
-            self._slots.pop(id(owner), None)
-        with slot.lock:
-            conn, slot.conn = slot.conn, None
-        if conn is not None:
-            conn.close()
+        self._conns.close_thread()
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap cross-process wake-up."""
@@ -498,9 +398,9 @@ class Storage:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        slot = self._slot()
+        slot = self._conns.slot()
         with self._errors, slot.lock:
-            return self._insert(slot.conn or self._reopen(slot), now, job)
+            return self._insert(slot.conn or self._conns.reopen(slot, self._open), now, job)
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
         q = self.q

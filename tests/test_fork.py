@@ -81,8 +81,8 @@ def test_before_a_fork_idle_connections_close_and_one_inside_a_transaction_stays
     thread = threading.Thread(target=hold_a_transaction)
     thread.start()
     assert inside.wait(30)
-    q.storage.before_fork()
-    q.storage.after_fork_in_parent()
+    q.storage._conns.before_fork()
+    q.storage._conns.after_fork_in_parent()
     open_now = apsw.connections()
     assert idle not in open_now
     assert busy[0] in open_now
@@ -103,7 +103,7 @@ def test_a_fork_child_forgets_the_parents_connections_without_closing_them(
     q.enqueue(TASK)
     inherited = q.storage.conn
     keep: list[apsw.Connection] = []
-    q.storage.after_fork_in_child(keep)
+    q.storage._conns.after_fork_in_child(keep)
     assert keep == [inherited]
     own = q.storage.conn
     assert own is not inherited
