@@ -1,7 +1,7 @@
 """The SQLite backend (apsw): the only module that imports apsw.
 
 Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
-Connections are opened per thread (and per process, after spawn) on first use.
+Connections are opened per thread on first use; none crosses a fork (liteq.connections).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import errno
 import json
 import os
 import random
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import apsw
 
+from liteq.connections import ThreadConnections
 from liteq.errors import (
     DatabaseBusy,
     DatabaseError,
@@ -155,18 +154,6 @@ class _BusyWait:
         return True
 
 
-class _ConnectionOwner:
-    """Held only by one thread's local storage: its death closes that thread's connection."""
-
-
-def _close_owned(connections: dict[int, apsw.Connection], lock: threading.Lock, key: int) -> None:
-    with lock:
-        conn = connections.pop(key, None)
-    if conn is not None:
-        with suppress(apsw.Error):  # closing on the way out: nothing to report to
-            conn.close(True)
-
-
 @contextmanager
 def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
@@ -205,31 +192,21 @@ class SqliteBackend:
         self.q: Queries = load_queries()
         # apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError.
         self._errors = _SqliteErrors(self)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # Open connections by owner; a thread's connection closes when the thread ends.
-        self._connections: dict[int, apsw.Connection] = {}
+        # One connection per thread, none across a fork (liteq.connections).
+        self._conns: ThreadConnections[apsw.Connection] = ThreadConnections(
+            apsw.Error, fork_wait=busy_timeout
+        )
 
     # -- connections -------------------------------------------------------------------
+    # A thread uses its connection only while it holds its slot's lock, so that a fork in
+    # another thread can close it when idle; the next use reopens it.
 
     @property
     def conn(self) -> apsw.Connection:
         """This thread's connection, opened (and the schema checked) on first use."""
-        local = self._local
-        conn: apsw.Connection | None = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
-            conn = self._open()
-            local.conn = conn
-            local.pid = os.getpid()
-            # The thread-local value dies with its thread: close the connection then, so a
-            # server that starts a thread per request does not gather open files.
-            owner = _ConnectionOwner()
-            local.owner = owner
-            key = id(owner)
-            with self._lock:
-                self._connections[key] = conn
-            weakref.finalize(owner, _close_owned, self._connections, self._lock, key)
-        return conn
+        slot = self._conns.slot()
+        with slot.lock:
+            return slot.conn or self._conns.reopen(slot, self._open)
 
     def _open(self) -> apsw.Connection:
         path = self.path
@@ -340,29 +317,42 @@ class SqliteBackend:
         SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
         taken past the busy timeout); the transaction is rolled back first.
         """
-        with self._errors, _immediate(self.conn) as conn:
+        slot = self._conns.slot()
+        with (
+            self._errors,
+            slot.lock,
+            _immediate(slot.conn or self._conns.reopen(slot, self._open)) as conn,
+        ):
             yield conn
+
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """All rows of one read on this thread's connection."""
+        slot = self._conns.slot()
+        with slot.lock:
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            return conn.execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        slot = self._conns.slot()
+        with slot.lock:
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            row = conn.execute(sql, params).fetchone()
+        return None if row is None else tuple(row)
+
+    def _value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        slot = self._conns.slot()
+        with slot.lock:
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            row = conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
-        with self._lock:
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._conns.close()
 
     def close_thread(self) -> None:
         """Close the calling thread's connection, if it opened one."""
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        owner = getattr(self._local, "owner", None)
-        self._local.owner = None
-        with self._lock:
-            self._connections.pop(id(owner), None)
-        conn.close()
+        self._conns.close_thread()
 
     def last_errno(self) -> int:
         """The OS error (errno) behind this thread's last SQLite I/O error; 0 if none."""
@@ -374,20 +364,21 @@ class SqliteBackend:
         For an exit from a signal handler that may have interrupted this thread between
         ``BEGIN`` and ``COMMIT``; errors are ignored (the process is about to end).
         """
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
+        # No slot lock: the signal may have interrupted this very thread while it held it.
+        conn: apsw.Connection | None = self._conns.slot().conn
         if conn is not None and not conn.get_autocommit():
             with suppress(apsw.Error):
                 conn.execute("ROLLBACK")
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap cross-process wake-up."""
-        return int(self._scalar(self.conn, "PRAGMA data_version"))
+        return int(self._value("PRAGMA data_version"))
 
     def pragma(self, name: str) -> Any:
         """Read one pragma on this thread's connection (for tests and ``liteq status``)."""
         if not name.replace("_", "").isalnum():
             raise DatabaseError(f"bad pragma name {name!r}")
-        return self._scalar(self.conn, f"PRAGMA {name}")
+        return self._value(f"PRAGMA {name}")
 
     # -- producer verbs ----------------------------------------------------------------
 
@@ -409,8 +400,9 @@ class SqliteBackend:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        with self._errors:
-            return self._insert(self.conn, now, job)
+        slot = self._conns.slot()
+        with self._errors, slot.lock:
+            return self._insert(slot.conn or self._conns.reopen(slot, self._open), now, job)
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
         q = self.q
@@ -617,50 +609,48 @@ class SqliteBackend:
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         """Jobs held by ``owner``, with the time each attempt started."""
-        rows = self.conn.execute(self.q.running_of_owner, {"owner": owner}).fetchall()
+        rows = self._rows(self.q.running_of_owner, {"owner": owner})
         return [(_claimed(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
 
     def any_due(self, now: float) -> bool:
         """Is some job due? A read: idle workers ask before taking the write lock."""
-        return bool(self._scalar(self.conn, self.q.any_due, {"now": now}))
+        return bool(self._value(self.q.any_due, {"now": now}))
 
     def next_scheduled_at(self) -> float | None:
-        value = self._scalar(self.conn, self.q.next_scheduled_at)
+        value = self._value(self.q.next_scheduled_at)
         return None if value is None else float(value)
 
     # -- reading -----------------------------------------------------------------------
 
     def get_job(self, now: float, job_id: int) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_job, {"id": job_id, "now": now})
 
     def list_jobs(
         self, now: float, state: str | None, queue: str | None, limit: int
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
-        return [tuple(row) for row in self.conn.execute(self.q.list_jobs, params)]
+        return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self.conn.execute(self.q.count_by_queue_and_state, {"now": now})
+        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
         return [(row[0], row[1], row[2]) for row in rows]
 
     def oldest_waiting(self, now: float) -> float | None:
-        value = self._scalar(self.conn, self.q.oldest_waiting, {"now": now})
+        value = self._value(self.q.oldest_waiting, {"now": now})
         return None if value is None else float(value)
 
     def next_due(self, now: float) -> float | None:
-        value = self._scalar(self.conn, self.q.next_due, {"now": now})
+        value = self._value(self.q.next_due, {"now": now})
         return None if value is None else float(value)
 
     def count_dead(self) -> int:
-        return int(self._scalar(self.conn, self.q.count_dead_letters))
+        return int(self._value(self.q.count_dead_letters))
 
     def dead_letters(self, limit: int) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(self.q.list_dead_letters, {"limit": limit})]
+        return [tuple(row) for row in self._rows(self.q.list_dead_letters, {"limit": limit})]
 
     def dead_letter(self, job_id: int) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_dead_letter, {"id": job_id}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_dead_letter, {"id": job_id})
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -707,11 +697,10 @@ class SqliteBackend:
     # -- schedules ---------------------------------------------------------------------
 
     def schedules(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(self.q.list_schedules)]
+        return [tuple(row) for row in self._rows(self.q.list_schedules)]
 
     def schedule(self, name: str) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_schedule, {"name": name}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_schedule, {"name": name})
 
     def sync_schedules(
         self, now: float, declared: Sequence[dict[str, Any]], modules: Sequence[str]
@@ -764,7 +753,7 @@ class SqliteBackend:
             return conn.changes() > 0
 
     def next_schedule_at(self) -> float | None:
-        value = self._scalar(self.conn, self.q.next_schedule_at)
+        value = self._value(self.q.next_schedule_at)
         return None if value is None else float(value)
 
     def fire_due_schedules(
