@@ -368,6 +368,12 @@ def cli() -> None:
     metavar="SECONDS",
     help="On SIGINT/SIGTERM, how long running jobs may finish.",
 )
+@click.option(
+    "--missing-task-timeout",
+    metavar="DURATION",
+    callback=_duration_option,
+    help="A job whose task module does not import waits this long, then dies. [default: 1d]",
+)
 @click.option("-v", "--verbose", count=True, help="-v: INFO logs, -vv: DEBUG.")
 def worker(
     *,
@@ -379,6 +385,7 @@ def worker(
     burst: bool,
     no_cron: bool,
     grace: float,
+    missing_task_timeout: float | None,
     verbose: int,
 ) -> None:
     """Run jobs until stopped (Ctrl-C: graceful), or with --burst until none is due."""
@@ -392,6 +399,11 @@ def worker(
             grace=grace,
             cron=not no_cron,
             apps=apps,
+            missing_task_timeout=(
+                _DEFAULTS.missing_task_timeout
+                if missing_task_timeout is None
+                else missing_task_timeout
+            ),
         )
         logging.getLogger("liteq.cli").info("worker stopped after %d job(s)", ran)
 

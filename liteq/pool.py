@@ -83,7 +83,12 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
     storage = Storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
-    executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
+    executor = Executor(
+        TaskResolver(load_apps(spec.apps)),
+        make_codec(spec.serializer),
+        _rng(),
+        missing_task_timeout=spec.settings.missing_task_timeout,
+    )
     worker = Worker(
         storage,
         executor,

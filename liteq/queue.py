@@ -13,7 +13,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
-from liteq.config import QueueSpec, WorkerSettings
+from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, QueueSpec, WorkerSettings
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
@@ -592,11 +592,14 @@ class Queue:
         apps: Sequence[str] = (),
         stop: threading.Event | None = None,
         handle_signals: bool | None = None,
+        missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT,
     ) -> int:
         """Run a worker until stopped (or, with ``burst``, until nothing is due).
 
         Returns the number of jobs it ran. From the main thread, SIGINT/SIGTERM stop it
-        gracefully; elsewhere pass ``stop`` and set it.
+        gracefully; elsewhere pass ``stop`` and set it. A job whose task cannot be loaded
+        (its module does not import) waits without spending attempts; it dies after
+        waiting ``missing_task_timeout`` seconds (default one day).
         """
         from liteq.worker import serve  # noqa: PLC0415 - the producer side never needs it
 
@@ -609,6 +612,7 @@ class Queue:
             cron=cron,
             apps=tuple(apps),
             dead_retention=self.dead_retention,
+            missing_task_timeout=missing_task_timeout,
         )
         return serve(self, settings, stop=stop, handle_signals=handle_signals)
 

@@ -451,8 +451,20 @@ class Worker:
         self.died.extend(settled.buried)
         lost = set(settled.lost)
         for outcome in outcomes:
-            if not outcome.ok and outcome.job.id not in lost:
-                self.executor.notify(outcome, dead=outcome.job.id in buried)
+            if outcome.ok or outcome.job.id in lost:
+                continue
+            if outcome.unavailable is not None:  # its task cannot be loaded: no hooks
+                if outcome.job.id in buried:
+                    log.warning(
+                        "job %s (%s) dead: %s",
+                        outcome.job.id,
+                        outcome.job.task,
+                        outcome.unavailable.expired_error,
+                    )
+                else:
+                    self.ran -= 1  # it did not run: it waits, its attempt not spent
+                continue
+            self.executor.notify(outcome, dead=outcome.job.id in buried)
 
     def _reclaim(self, now: float) -> int:
         """Settle the jobs of workers whose lease expired; returns how many."""
@@ -485,9 +497,18 @@ class Worker:
 
 
 def build_executor(
-    queue: Queue, registries: list[TaskRegistry], rng: random.Random | None = None
+    queue: Queue,
+    registries: list[TaskRegistry],
+    settings: WorkerSettings,
+    rng: random.Random | None = None,
 ) -> Executor:
-    return Executor(TaskResolver(registries), queue.codec, rng or random.Random())
+    return Executor(
+        TaskResolver(registries),
+        queue.codec,
+        rng or random.Random(),
+        missing_task_timeout=settings.missing_task_timeout,
+        monotonic=queue.clock.monotonic,
+    )
 
 
 def drain(queue: Queue) -> tuple[int, list[int]]:
@@ -495,7 +516,7 @@ def drain(queue: Queue) -> tuple[int, list[int]]:
     settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
     worker = Worker(
         queue.storage,
-        build_executor(queue, [queue.registry]),
+        build_executor(queue, [queue.registry], settings),
         queue.clock,
         settings,
         mode="inline",
@@ -544,7 +565,7 @@ def serve(
                 previous[signum] = signal.signal(signum, on_signal)
     try:
         registries: list[TaskRegistry] = [*load_apps(settings.apps), queue.registry]
-        executor = build_executor(queue, registries)
+        executor = build_executor(queue, registries, settings)
         ticker = None
         if settings.cron:
             from liteq.cron import CronTicker  # noqa: PLC0415 - croniter only when cron runs

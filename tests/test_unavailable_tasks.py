@@ -23,8 +23,7 @@ from liteq.tasks import TaskResolver
 
 def _module_text(db: Path) -> str:
     return (
-        f"import liteq\nq = liteq.Queue({str(db)!r})\n\n"
-        "@q.task()\ndef work(i):\n    return i * 2\n"
+        f"import liteq\nq = liteq.Queue({str(db)!r})\n\n@q.task()\ndef work(i):\n    return i * 2\n"
     )
 
 
