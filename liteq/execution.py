@@ -18,11 +18,17 @@ from typing import Any
 
 from liteq.codec import Codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
-from liteq.errors import ConfigError, Retry, SerializationError, TaskNotFound
+from liteq.errors import (
+    ConfigError,
+    Retry,
+    SerializationError,
+    TaskNotFound,
+    TaskUnavailable,
+)
 from liteq.models import ClaimedJob, Outcome, Unavailable
 from liteq.retry import RetryPolicy, next_delay
 from liteq.storage import DEFAULT_MAX_RETRIES
-from liteq.tasks import FailureInfo, Task, TaskResolver, TaskUnavailable
+from liteq.tasks import FailureInfo, Task, TaskResolver
 from liteq.validation import check_seconds, check_stored_options
 
 log = logging.getLogger("liteq.worker")

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
-from liteq.errors import ConfigError, TaskNotFound
+from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
 from liteq.retry import RetryPolicy
 from liteq.validation import (
     as_exception_classes,
@@ -338,25 +338,6 @@ class TaskRegistry:
 
     def __len__(self) -> int:
         return len(self._tasks)
-
-
-class TaskUnavailable(TaskNotFound):
-    """The task cannot be loaded here and now: its module does not import, lacks the name,
-    or no ``--app`` module registers it. A deployment problem, not the job's: a worker puts
-    the job back without spending an attempt (see ``missing_task_timeout``).
-
-    ``subject`` is what is missing (a module, or a task name), for one log line per subject;
-    ``expired(duration)`` is the error of a job that waited that long in vain.
-    """
-
-    def __init__(self, message: str, *, subject: str, what: str, cause: str) -> None:
-        super().__init__(message)
-        self.subject = subject
-        self.what = what
-        self.cause = cause
-
-    def expired(self, duration: str) -> str:
-        return f"{self.what} for {duration}: {self.cause}"
 
 
 class TaskResolver:

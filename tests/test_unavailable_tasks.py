@@ -163,7 +163,7 @@ def test_cli_missing_task_timeout(
 
 
 def test_the_resolver_imports_again_after_a_failure(tmp_path: Path) -> None:
-    from liteq.tasks import TaskUnavailable  # noqa: PLC0415 - new in this change
+    from liteq.errors import TaskUnavailable  # noqa: PLC0415 - new in this change
 
     name = f"appears_later_{os.getpid()}_{time.monotonic_ns()}"
     sys.path.insert(0, str(tmp_path))
@@ -179,10 +179,20 @@ def test_the_resolver_imports_again_after_a_failure(tmp_path: Path) -> None:
         sys.modules.pop(name, None)
 
 
-def _worker(db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def test_eager_mode_does_not_loop_on_a_task_it_cannot_load(db_path: Path) -> None:
+    with liteq.Queue(db_path, eager=True) as eager:
+        try:
+            job = eager.enqueue("no_such_module_for_liteq_eager:work")
+        except liteq.LiteqError:
+            return  # refused when enqueued: nothing to loop on either
+        job.refresh()
+        assert (job.state, job.attempts) == ("scheduled", 0)
+
+
+def _worker(db: Path, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITEQ_")}
     return subprocess.run(
-        [sys.executable, "-m", "liteq", "worker", str(db), "--burst"],
+        [sys.executable, "-m", "liteq", "worker", str(db), "--burst", *options],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -193,18 +203,20 @@ def _worker(db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("pool", ["thread", "process"])
 def test_a_worker_in_the_wrong_directory_keeps_the_backlog(
-    tmp_path: Path, db_path: Path, tasks_module: tuple[Path, ModuleType]
+    tmp_path: Path, db_path: Path, tasks_module: tuple[Path, ModuleType], pool: str
 ) -> None:
     source, module = tasks_module
     module.work.enqueue_many([(i,) for i in range(500)])
     _break(source, _module_text(db_path))  # fine on disk: only the worker cannot see it
 
-    wrong = _worker(db_path, cwd=tmp_path)
+    wrong = _worker(db_path, tmp_path, "--pool", pool, "-c", "2")
     assert wrong.returncode == 0, wrong.stderr
     errors = [line for line in wrong.stderr.splitlines() if " ERROR " in line]
-    assert len(errors) == 1, wrong.stderr
-    assert f"No module named {source.stem!r}" in errors[0]
+    # One line per process that met the module: the worker, or each of the 2 children.
+    assert 1 <= len(errors) <= (1 if pool == "thread" else 2), wrong.stderr
+    assert all(f"No module named {source.stem!r}" in line for line in errors)
     with liteq.Queue(db_path) as queue:
         records = queue.jobs(limit=1000)
         assert len(records) == 500 and not queue.dead_jobs()
