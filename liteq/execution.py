@@ -39,6 +39,7 @@ UNAVAILABLE_MIN_WAIT = 1.0
 UNAVAILABLE_MAX_WAIT = 60.0
 # One ERROR line per missing module (or task), repeated this often while it stays missing.
 UNAVAILABLE_REPORT_EVERY = 600.0
+_WHERE_IMPORTS = "; a worker imports modules from its working directory and PYTHONPATH"
 
 
 def describe(exc: BaseException) -> str:
@@ -108,11 +109,12 @@ class Executor:
         if report:
             log.error(
                 "%s: %s; its jobs wait (no attempt spent) and are tried again with backoff,"
-                " and die after waiting %s (missing_task_timeout)%s",
+                " and die after waiting %s (missing_task_timeout)%s%s",
                 exc.what,
                 exc.cause,
                 limit,
                 f"; missing for {missing_for:.0f}s in this worker" if missing_for else "",
+                _WHERE_IMPORTS if exc.cause.startswith("ModuleNotFoundError") else "",
                 extra={"job_id": job.id, "task": job.task},
             )
         wait = min(UNAVAILABLE_MAX_WAIT, max(UNAVAILABLE_MIN_WAIT, missing_for))
