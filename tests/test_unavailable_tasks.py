@@ -87,6 +87,9 @@ def test_jobs_wait_without_spending_attempts_then_die_after_the_timeout(
         f"task module {source.stem!r} could not be imported for 1d:"
         " RuntimeError: SETTINGS_MODULE is not set"
     )
+    assert q.requeue_dead() == 20  # a fresh wait, not dead again at once
+    assert q.drain() == 0
+    assert {q.job(job.id).state for job in jobs} == {"scheduled"}
 
 
 def test_a_job_runs_once_its_module_imports_again(
