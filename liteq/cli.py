@@ -340,6 +340,12 @@ def cli() -> None:
 )
 @synchronous_option
 @click.option("--create", is_flag=True, help="Create DB if it does not exist (else an error).")
+@click.option(
+    "--missing-task-timeout",
+    metavar="DURATION",
+    callback=_duration_option,
+    help="A job whose task module does not import waits this long, then dies. [default: 1d]",
+)
 @click.option("-v", "--verbose", count=True, help="-v: DEBUG logs (default: INFO).")
 def worker(
     *,
@@ -353,6 +359,7 @@ def worker(
     grace: float,
     synchronous: str,
     create: bool,
+    missing_task_timeout: float | None,
     verbose: int,
 ) -> None:
     """Run jobs until stopped (Ctrl-C: graceful), or with --burst until none is due."""
@@ -369,6 +376,11 @@ def worker(
             grace=grace,
             cron=not no_cron,
             apps=apps,
+            missing_task_timeout=(
+                _DEFAULTS.missing_task_timeout
+                if missing_task_timeout is None
+                else missing_task_timeout
+            ),
         )
         logging.getLogger("liteq.cli").info("worker stopped after %d job(s)", ran)
 

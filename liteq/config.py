@@ -9,9 +9,13 @@ from typing import Literal
 
 from liteq.checks import check_storable
 from liteq.errors import ConfigError
+from liteq.validation import check_seconds
 
 QueueSpec = Sequence[str] | Mapping[str, int] | None
 Pool = Literal["thread", "process"]
+
+# A deployment is fixed by a person: wait through a night before burying jobs.
+DEFAULT_MISSING_TASK_TIMEOUT = 86400.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -23,6 +27,15 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ConfigError(f"bad duration {text!r}: use a number with s, m, h, d or w (e.g. 7d)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as the largest whole unit: ``86400`` -> ``"1d"``, ``90`` -> ``"90s"``."""
+    for unit in ("w", "d", "h", "m"):
+        count = seconds / _UNIT_SECONDS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{seconds:g}s"
 
 
 def parse_queue_options(values: Sequence[str]) -> QueueSpec:
@@ -83,6 +96,9 @@ class WorkerSettings:
     # Run attempts on threads under a timeout the worker enforces (False: the process
     # pool's parent enforces it by killing the child).
     enforce_timeouts: bool = True
+    # A job whose task cannot be loaded (its module does not import, lacks the name, or no
+    # --app registers it) waits, its attempt not spent, for up to this long; then it dies.
+    missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT
 
     def __post_init__(self) -> None:
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
@@ -93,6 +109,7 @@ class WorkerSettings:
             raise ConfigError(f"grace must be >= 0, not {self.grace}")
         if self.poll_interval <= 0 or self.reclaim_interval <= 0:
             raise ConfigError("poll_interval and reclaim_interval must be > 0")
+        check_seconds("missing_task_timeout", self.missing_task_timeout, optional=False)
         if self.prefetch_wait < 0 or self.max_prefetch < 0 or self.prefetch_give_back <= 0:
             raise ConfigError("prefetch_wait and max_prefetch must be >= 0, give-back > 0")
         queues = self.queues

@@ -9,18 +9,37 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
+import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from liteq.codec import Codec
-from liteq.errors import ConfigError, Retry, SerializationError, TaskNotFound, WrongDatabase
-from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome
+from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
+from liteq.errors import (
+    ConfigError,
+    Retry,
+    SerializationError,
+    TaskNotFound,
+    TaskUnavailable,
+    WrongDatabase,
+)
+from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome, Unavailable
 from liteq.retry import RetryPolicy, next_delay
 from liteq.tasks import FailureInfo, Task, TaskResolver
 from liteq.validation import check_seconds, check_stored_options
 
 log = logging.getLogger("liteq.worker")
+
+# A job whose task cannot be loaded waits about as long as the task has been missing in
+# this process (so waits double: 1 s, 2 s, 4 s ...), within these bounds, +-25 %.
+UNAVAILABLE_MIN_WAIT = 1.0
+UNAVAILABLE_MAX_WAIT = 60.0
+# One ERROR line per missing module (or task), repeated this often while it stays missing.
+UNAVAILABLE_REPORT_EVERY = 600.0
+_WHERE_IMPORTS = "; a worker imports modules from its working directory and PYTHONPATH"
 
 
 def describe(exc: BaseException) -> str:
@@ -35,6 +54,11 @@ class Executor:
     resolver: TaskResolver
     codec: Codec
     rng: random.Random
+    missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT
+    monotonic: Callable[[], float] = time.monotonic
+    # subject (module or task name) -> [missing since, last reported], monotonic
+    _missing: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def run(self, job: ClaimedJob) -> Outcome:
         """One attempt, always ending in an outcome: whatever the task, the codec, the
@@ -48,8 +72,12 @@ class Executor:
         check_stored_options(job.options, job.max_retries, job.timeout, job.lease)
         try:
             task = self.resolver.resolve(job.task)
+        except TaskUnavailable as exc:
+            return self.unavailable(job, exc)
         except TaskNotFound as exc:
             return self.fail(job, exc, None, retryable=False)
+        if self._missing:
+            self._found(job.task)
         try:
             args = self.codec.loads(job.args)
             kwargs = self.codec.loads(job.kwargs)
@@ -71,6 +99,46 @@ class Executor:
             return self.fail(job, error, task, retryable=False)
         ttl = job.options.get("result_ttl", task.opts.result_ttl)
         return Outcome(job, ok=True, result=result, result_ttl=ttl)
+
+    def unavailable(self, job: ClaimedJob, exc: TaskUnavailable) -> Outcome:
+        """The job goes back to waiting, its attempt not spent: the deployment lacks its
+        task. Storage buries it instead once it has waited ``missing_task_timeout``."""
+        now = self.monotonic()
+        with self._lock:
+            seen = self._missing.setdefault(exc.subject, [now, -math.inf])
+            report = now - seen[1] >= UNAVAILABLE_REPORT_EVERY
+            if report:
+                seen[1] = now
+            missing_for = now - seen[0]
+        limit = format_duration(self.missing_task_timeout)
+        if report:
+            log.error(
+                "%s: %s; its jobs wait (no attempt spent) and are tried again with backoff,"
+                " and die after waiting %s (missing_task_timeout)%s%s",
+                exc.what,
+                exc.cause,
+                limit,
+                f"; missing for {missing_for:.0f}s in this worker" if missing_for else "",
+                _WHERE_IMPORTS if exc.cause.startswith("ModuleNotFoundError") else "",
+                extra={"job_id": job.id, "task": job.task},
+            )
+        wait = min(UNAVAILABLE_MAX_WAIT, max(UNAVAILABLE_MIN_WAIT, missing_for))
+        wait *= self.rng.uniform(0.75, 1.25)
+        log.debug("job %s (%s) waits %.3gs: %s", job.id, job.task, wait, exc)
+        return Outcome(
+            job,
+            ok=False,
+            error=f"{describe(exc)} (waiting, attempt not spent)",
+            retry_in=wait,
+            unavailable=Unavailable(self.missing_task_timeout, exc.expired(limit)),
+        )
+
+    def _found(self, name: str) -> None:
+        """The task of ``name`` loads again: forget it was missing."""
+        with self._lock:
+            for subject in (name, name.partition(":")[0]):
+                if self._missing.pop(subject, None) is not None:
+                    log.info("%s loads again: its jobs run", subject)
 
     def task_for(self, job: ClaimedJob) -> Task[Any, Any] | None:
         try:

@@ -131,6 +131,16 @@ class DeadJob:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+class Unavailable(NamedTuple):
+    """Why a job goes back to waiting without spending its attempt (the task cannot be
+    loaded: a deployment problem), and when to give up."""
+
+    # Bury the job instead once it has waited for this reason this many seconds.
+    limit: float
+    # The job's error if it is buried for having waited too long.
+    expired_error: str
+
+
 class Outcome(NamedTuple):
     """How an attempt ended, as the worker reports it to storage."""
 
@@ -144,6 +154,8 @@ class Outcome(NamedTuple):
     result_ttl: float | None = None
     # For burials: False drops the job without a dead-letter row (the "ignore" policy).
     dead_letter: bool = True
+    # Set: the attempt never started; the job waits ``retry_in`` seconds, attempt not spent.
+    unavailable: Unavailable | None = None
 
 
 class NewJob(NamedTuple):

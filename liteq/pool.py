@@ -106,7 +106,12 @@ def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
         spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout, create=False
     )
     resolver = TaskResolver(registries, database=spec.path)
-    executor = Executor(resolver, make_codec(spec.serializer), _rng())
+    executor = Executor(
+        resolver,
+        make_codec(spec.serializer),
+        _rng(),
+        missing_task_timeout=spec.settings.missing_task_timeout,
+    )
     worker = Worker(
         storage,
         executor,

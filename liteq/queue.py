@@ -19,7 +19,7 @@ from liteq.backends import open_backend
 from liteq.checks import option_names, unencodable_field, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
-from liteq.config import QueueSpec, WorkerSettings
+from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, QueueSpec, WorkerSettings
 from liteq.databases import resolve_path
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
@@ -442,11 +442,14 @@ class Queue(Inspection):
         apps: Sequence[str] = (),
         stop: threading.Event | None = None,
         handle_signals: bool | None = None,
+        missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT,
     ) -> int:
         """Run a worker until stopped (or, with ``burst``, until nothing is due).
 
         Returns the number of jobs it ran. From the main thread, SIGINT/SIGTERM stop it
-        gracefully; elsewhere pass ``stop`` and set it.
+        gracefully; elsewhere pass ``stop`` and set it. A job whose task cannot be loaded
+        (its module does not import) waits without spending attempts; it dies after
+        waiting ``missing_task_timeout`` seconds (default one day).
         """
         from liteq.worker import serve  # noqa: PLC0415 - the producer side never needs it
 
@@ -459,6 +462,7 @@ class Queue(Inspection):
             cron=cron,
             apps=tuple(apps),
             dead_retention=self.dead_retention,
+            missing_task_timeout=missing_task_timeout,
         )
         return serve(self._source(), settings, stop=stop, handle_signals=handle_signals)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from liteq.checks import check_queue_name, check_storable, option_names, unknown_options
 from liteq.databases import wrong_database
-from liteq.errors import ConfigError, TaskNotFound
+from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
 from liteq.retry import RetryPolicy
 from liteq.validation import (
     as_exception_classes,
@@ -400,11 +401,25 @@ class TaskResolver:
     """Finds the task for a job's name: registered tasks first, then by import path.
 
     Only ``Task`` objects are ever returned, so a name such as ``os:system`` cannot run.
+    Found tasks are cached; a module that failed to import is imported again (after
+    ``importlib.invalidate_caches()``) at most once per ``retry_imports_every`` seconds,
+    so a deployment fixed under a running worker is picked up.
     """
 
-    def __init__(self, registries: Sequence[TaskRegistry], database: str | None = None) -> None:
+    def __init__(
+        self,
+        registries: Sequence[TaskRegistry],
+        database: str | None = None,
+        *,
+        retry_imports_every: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._registries = list(registries)
         self._cache: dict[str, Task[Any, Any]] = {}
+        self._retry_every = retry_imports_every
+        self._monotonic = monotonic
+        # module -> (when its import failed, why)
+        self._failed: dict[str, tuple[float, str]] = {}
         # The file the worker serves: a task whose queue is another file raises
         # WrongDatabase (its jobs' follow-ups would land where no worker looks).
         self._database = database
@@ -431,24 +446,52 @@ class TaskResolver:
                 return found
         module_name, sep, qualname = name.partition(":")
         if not sep or not module_name or not qualname:
-            raise TaskNotFound(
-                f"no task named {name!r} is registered (import its module with --app)"
+            raise TaskUnavailable(
+                f"no task named {name!r} is registered (import its module with --app)",
+                subject=name,
+                what=f"task {name!r} could not be found",
+                cause="no --app module registers it",
             )
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except Exception as exc:
-            raise TaskNotFound(
-                f"task {name!r}: cannot import module {module_name!r}: {exc}"
-            ) from None
+        obj: Any = self._import(name, module_name)
         for part in qualname.split("."):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
-                raise TaskNotFound(
-                    f"task {name!r}: module {module_name!r} has no attribute {qualname!r}"
+                cause = f"module {module_name!r} has no attribute {qualname!r}"
+                raise TaskUnavailable(
+                    f"task {name!r}: {cause}",
+                    subject=name,
+                    what=f"task {name!r} could not be found",
+                    cause=cause,
                 ) from None
         if not isinstance(obj, Task):
             raise TaskNotFound(
                 f"{name!r} is not a liteq task: only functions decorated with @q.task run"
             )
         return obj
+
+    def _import(self, name: str, module_name: str) -> Any:
+        failed = self._failed.get(module_name)
+        if failed is not None:
+            when, cause = failed
+            if self._monotonic() - when < self._retry_every:
+                raise _import_failure(name, module_name, cause)
+            importlib.invalidate_caches()  # the module may have been installed since
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            text = str(exc)
+            cause = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            self._failed[module_name] = (self._monotonic(), cause)
+            raise _import_failure(name, module_name, cause) from None
+        self._failed.pop(module_name, None)
+        return module
+
+
+def _import_failure(name: str, module_name: str, cause: str) -> TaskUnavailable:
+    return TaskUnavailable(
+        f"task {name!r}: cannot import module {module_name!r}: {cause}",
+        subject=module_name,
+        what=f"task module {module_name!r} could not be imported",
+        cause=cause,
+    )

@@ -522,8 +522,20 @@ class Worker:
         self.died.extend(settled.buried)
         lost = set(settled.lost)
         for outcome in outcomes:
-            if not outcome.ok and outcome.job.id not in lost:
-                self.executor.notify(outcome, dead=outcome.job.id in buried)
+            if outcome.ok or outcome.job.id in lost:
+                continue
+            if outcome.unavailable is not None:  # its task cannot be loaded: no hooks
+                if outcome.job.id in buried:
+                    log.warning(
+                        "job %s (%s) dead: %s",
+                        outcome.job.id,
+                        outcome.job.task,
+                        outcome.unavailable.expired_error,
+                    )
+                else:
+                    self.ran -= 1  # it did not run: it waits, its attempt not spent
+                continue
+            self.executor.notify(outcome, dead=outcome.job.id in buried)
 
     def _tick(self, now: float, mono: float) -> int:
         """Fire due cron schedules (``on_tick``); nothing while the disk is full."""
@@ -583,11 +595,19 @@ class Worker:
 def build_executor(
     codec: Codec,
     registries: list[TaskRegistry],
+    settings: WorkerSettings,
     database: str | None = None,
+    *,
     rng: random.Random | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Executor:
-    resolver = TaskResolver(registries, database=database)
-    return Executor(resolver, codec, rng or random.Random())
+    return Executor(
+        TaskResolver(registries, database=database),
+        codec,
+        rng or random.Random(),
+        missing_task_timeout=settings.missing_task_timeout,
+        monotonic=monotonic,
+    )
 
 
 def drain(source: Source) -> tuple[int, list[int]]:
@@ -595,7 +615,9 @@ def drain(source: Source) -> tuple[int, list[int]]:
     settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
     worker = Worker(
         source.backend,
-        build_executor(source.codec, [source.registry], source.path),
+        build_executor(
+            source.codec, [source.registry], settings, source.path, monotonic=source.clock.monotonic
+        ),
         source.clock,
         settings,
         mode="inline",
@@ -640,7 +662,9 @@ def serve(
     try:
         registries: list[TaskRegistry] = [*load_apps(settings.apps), source.registry]
         check_tasks((t for registry in registries for t in registry.tasks()), source.path)
-        executor = build_executor(source.codec, registries, source.path)
+        executor = build_executor(
+            source.codec, registries, settings, source.path, monotonic=source.clock.monotonic
+        )
         ticker = None
         if settings.cron:
             from liteq.cron import CronTicker, sync_schedules  # noqa: PLC0415 - croniter if cron

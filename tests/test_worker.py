@@ -255,20 +255,20 @@ def test_heartbeat_keeps_a_long_job_leased(real_q: Queue) -> None:
 # -- failures --------------------------------------------------------------------------
 
 
-def test_unknown_task_dies_and_the_worker_goes_on(q: Queue) -> None:
+def test_unknown_task_waits_and_the_worker_goes_on(q: Queue) -> None:
     @q.task(name="fine")
     def fine() -> str:
         return "ok"
 
     missing = q.enqueue("no_such_module_for_liteq:task")
     after = fine.enqueue()
-    assert q.drain(raise_on_dead=False) == 2
+    assert q.drain(raise_on_dead=False) == 1  # the other two wait for a fixed deployment
     assert after.result(timeout=0) == "ok"
     for job in (missing,):
         job.refresh()
-        assert (job.state, job.attempts) == ("dead", 1)  # no retry for a missing task
-        assert job.error is not None and job.error.startswith("TaskNotFound")
-    assert {d.id for d in q.dead_jobs()} == {missing.id}
+        assert (job.state, job.attempts) == ("scheduled", 0)  # no attempt spent
+        assert job.error is not None and job.error.startswith("TaskUnavailable")
+    assert not q.dead_jobs()
 
 
 def test_a_name_that_is_not_a_task_is_never_called(

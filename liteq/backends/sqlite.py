@@ -533,6 +533,11 @@ class SqliteBackend:
                 key["result"] = outcome.result
                 key["expires_at"] = None if ttl is None else now + ttl
                 conn.execute(q.ack, key)
+            elif outcome.unavailable is not None and outcome.retry_in is not None:
+                kind = self._defer(conn, now, outcome, key)
+                if kind != "deferred":
+                    (buried if kind == "buried" else lost).append(job.id)
+                continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
                 key["due_at"] = due_at
@@ -555,6 +560,38 @@ class SqliteBackend:
             if not conn.changes():
                 lost.append(job.id)
         return Settled(buried, lost)
+
+    def _defer(
+        self, conn: apsw.Connection, now: float, outcome: Outcome, key: dict[str, Any]
+    ) -> str:
+        """Put back a job whose task cannot be loaded, its attempt not spent: "deferred".
+
+        A job that has waited for this reason ``limit`` seconds already is "buried"
+        instead; "lost" if the lease was lost.
+        """
+        assert outcome.unavailable is not None and outcome.retry_in is not None
+        due_at = now + outcome.retry_in
+        params = {
+            **key,
+            "due_at": due_at,
+            "state": "queued" if due_at <= now else "scheduled",
+            "error": outcome.error,
+            "limit": outcome.unavailable.limit,
+        }
+        conn.execute(self.q.defer, params)
+        if conn.changes():
+            return "deferred"
+        params = {
+            **key,
+            "error": outcome.unavailable.expired_error,
+            "traceback": None,
+            "expires_at": None,
+        }
+        conn.execute(self.q.bury, params)
+        if not conn.changes():
+            return "lost"
+        conn.execute(self.q.insert_dead_letter, {"id": outcome.job.id, "now": now})
+        return "buried"
 
     def heartbeat(
         self, now: float, jobs: Sequence[ClaimedJob], lease: Mapping[int, float]

@@ -70,7 +70,8 @@ WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :at
 -- name: retry
 UPDATE jobs
 SET state = :state, due_at = :due_at, error = :error, traceback = :traceback,
-    first_failed_at = coalesce(first_failed_at, :now), lease_owner = NULL, lease_until = NULL
+    first_failed_at = coalesce(first_failed_at, :now), unavailable_since = NULL,
+    lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
 
 -- name: bury
@@ -96,6 +97,16 @@ UPDATE jobs
 SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
     started_at = NULL
 WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(:owners))
+
+-- name: defer
+-- The worker cannot load the job's task (a deployment problem): back to waiting without
+-- spending the attempt, unless it has waited for this reason :limit seconds already.
+UPDATE jobs
+SET state = :state, due_at = :due_at, attempts = attempts - 1, error = :error,
+    traceback = NULL, unavailable_since = coalesce(unavailable_since, :now),
+    lease_owner = NULL, lease_until = NULL, started_at = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+  AND coalesce(unavailable_since, :now) > :now - :limit
 
 -- name: heartbeat
 UPDATE jobs SET lease_until = :lease_until
@@ -169,7 +180,8 @@ SELECT job_id FROM dead_letters ORDER BY job_id
 -- name: requeue_dead
 UPDATE OR IGNORE jobs
 SET state = 'queued', attempts = 0, due_at = :now, error = NULL, traceback = NULL,
-    first_failed_at = NULL, started_at = NULL, finished_at = NULL, expires_at = NULL
+    first_failed_at = NULL, unavailable_since = NULL, started_at = NULL, finished_at = NULL,
+    expires_at = NULL
 WHERE id = :id AND state = 'dead'
 
 -- name: delete_dead_letter
