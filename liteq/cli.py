@@ -20,6 +20,7 @@ import click
 
 from liteq._version import __version__
 from liteq.apps import load_apps
+from liteq.backends import is_url
 from liteq.config import Pool, QueueSpec, WorkerSettings, parse_duration, parse_queue_options
 from liteq.errors import ConfigError, DatabaseError, LiteqError, TaskNotFound
 from liteq.models import DeadJob, JobRecord, JobState
@@ -207,6 +208,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 def open_existing(db: str) -> Queue:
     """A queue on a database that must already exist: inspection never creates one."""
     path = Path(db)
+    if is_url(db):
+        return Queue(db)
     if not path.is_file() or path.stat().st_size == 0:  # liteq never leaves an empty file
         raise DatabaseError(f"no liteq database at {db}")
     return Queue(db)

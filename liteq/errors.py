@@ -62,3 +62,10 @@ class Retry(Exception):
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
         self.delay = delay
         super().__init__(reason)
+
+
+class ConnectionLost(DatabaseBusy):
+    """The connection to a database server dropped or cannot be made (PostgreSQL).
+
+    A ``DatabaseBusy``: the worker retries, as it does after a busy timeout.
+    """

@@ -20,13 +20,13 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import TYPE_CHECKING, Any
 
 from liteq.apps import load_apps
+from liteq.backends import open_storage
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
 from liteq.errors import WorkerLost
 from liteq.execution import Executor
 from liteq.models import ClaimedJob
-from liteq.storage import Storage
 from liteq.tasks import TaskResolver
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     )
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
-    storage = Storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
+    storage = open_storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
     executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
     worker = Worker(
         storage,

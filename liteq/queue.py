@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
+from liteq.backends import open_storage
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
-from liteq.storage import Enqueued, NewJob, Storage, Synchronous
+from liteq.storage import Enqueued, NewJob, Synchronous
 from liteq.tasks import (
     DEFAULT_OPTIONS,
     Call,
@@ -78,7 +79,7 @@ class Queue:
         self.on_failure = on_failure
         self.on_dead = on_dead
         self.registry = TaskRegistry()
-        self.storage = Storage(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.storage = open_storage(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.
         self.wakeup = threading.Event()
         self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
