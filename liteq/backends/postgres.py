@@ -200,18 +200,20 @@ class PostgresStorage:
             self._checked = True
         return conn
 
-    def _table(self, name: str) -> str:
-        return name if self.schema is None else f'"{self.schema}".{name}'
+    def _has_table(self, conn: Conn, name: str) -> bool:
+        # pg_tables, not to_regclass: a catalog read under this statement's snapshot sees a
+        # table committed while we waited for the migration lock (the syscache may not).
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables"
+            " WHERE schemaname = coalesce(%s, current_schema()) AND tablename = %s)",
+            (self.schema, name),
+        ).fetchone()
+        return bool(row and row[0])
 
     def _check_schema(self, conn: Conn) -> bool:
         """True if the schema is current; False if it needs creating. Refuses foreign tables."""
-        row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-            (self._table("liteq_meta"), self._table("jobs")),
-        ).fetchone()
-        has_meta, has_jobs = row if row is not None else (False, False)
-        if not has_meta:
-            if has_jobs:
+        if not self._has_table(conn, "liteq_meta"):
+            if self._has_table(conn, "jobs"):
                 raise NotALiteqDatabase(
                     f"{self._name} has a jobs table that liteq did not create; refusing to "
                     "touch it (use ?schema=NAME to keep liteq's tables apart)"
@@ -241,8 +243,7 @@ class PostgresStorage:
                 )
             if self._check_schema(conn):
                 return
-            exists = conn.execute("SELECT to_regclass(%s)", (self._table("liteq_meta"),))
-            if (exists.fetchone() or (None,))[0] is None:
+            if not self._has_table(conn, "liteq_meta"):
                 conn.execute(self.q.create_meta)
             version = int(self._scalar(conn, self.q.schema_version) or 0)
             for script in pg_migrations(self.schema)[version:]:
