@@ -816,12 +816,15 @@ def cron_resume(db: str, name: str) -> None:
     show_default=True,
     help="Waiting jobs for the claim-cost figure (compared with 1,000).",
 )
+@click.option("--db", default=None, help="A postgresql:// URL to measure on (temporary schemas).")
 @json_option
-def bench(jobs_: int, concurrency: int, pool: str, backlog: int, as_json: bool) -> None:
+def bench(
+    *, jobs_: int, concurrency: int, pool: str, backlog: int, db: str | None, as_json: bool
+) -> None:
     """Measure enqueue, drain, pickup latency and claim cost on a temporary database."""
     from liteq.bench import format_report, run_bench  # noqa: PLC0415 - only bench needs it
 
-    report = run_bench(jobs_, concurrency, pool, progress_bar(), backlog=backlog)
+    report = run_bench(jobs_, concurrency, pool, progress_bar(), backlog=backlog, db=db)
     if as_json:
         print_json(report)
     else:

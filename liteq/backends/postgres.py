@@ -307,6 +307,13 @@ class PostgresStorage:
                 conn.close()
         self._local = threading.local()
 
+    def drop_schemas(self, schemas: Sequence[str]) -> None:
+        """Drop these schemas and all in them (``liteq bench``'s temporary ones)."""
+        with self._connect() as conn, conn.transaction():
+            for schema in schemas:
+                query = pgsql.SQL(self.q.drop_schema).format(schema=pgsql.Identifier(schema))
+                conn.execute(query)
+
     def close_thread(self) -> None:
         """Close the calling thread's connection, if it opened one."""
         conn: Conn | None = getattr(self._local, "conn", None)

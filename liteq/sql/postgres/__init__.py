@@ -68,6 +68,7 @@ class PgQueries:
     schema_version: str
     create_meta: str
     set_version: str
+    drop_schema: str
 
 
 def _read(name: str) -> str:

@@ -273,3 +273,7 @@ INSERT INTO liteq_meta (version) VALUES (0)
 
 -- name: set_version
 UPDATE liteq_meta SET version = %(version)s
+
+-- name: drop_schema
+-- {schema} is filled with a quoted identifier (psycopg.sql); for liteq bench's schemas.
+DROP SCHEMA IF EXISTS {schema} CASCADE

@@ -1,0 +1,135 @@
+"""What only the PostgreSQL backend has: the URL and its options, the missing driver,
+schemas, LISTEN off, and a connection dropped under a running queue."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+import liteq
+from liteq.errors import ConfigError, NotALiteqDatabase
+
+
+@pytest.fixture
+def pq(pg_url: str) -> Iterator[liteq.Queue]:
+    queue = liteq.Queue(pg_url, clock=liteq.FakeClock(1_800_000_000.0))
+    yield queue
+    queue.close()
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_without_psycopg_a_url_says_what_to_install(pg_url: str) -> None:
+    done = run_python(
+        "import sys\n"
+        "sys.modules['psycopg'] = None  # as if not installed\n"
+        "import liteq, liteq.cli\n"
+        "assert 'psycopg' not in sys.modules or sys.modules['psycopg'] is None\n"
+        "try:\n"
+        f"    liteq.Queue({pg_url!r})\n"
+        "except liteq.ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "PostgreSQL support needs: pip install 'liteq[postgres]'"
+
+
+def test_importing_liteq_does_not_import_psycopg() -> None:
+    done = run_python("import sys, liteq, liteq.cli, liteq.worker; print('psycopg' in sys.modules)")
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_schema_option_keeps_tables_apart(pg_url: str) -> None:
+    with (
+        liteq.Queue(f"{pg_url}&schema=app_a") as a,
+        liteq.Queue(f"{pg_url}&schema=App-B") as b,
+    ):
+        job = a.enqueue("m:t")
+        assert b.jobs() == []
+        assert [r.id for r in a.jobs()] == [job.id]
+        assert b.enqueue("m:t").id == job.id  # its own id sequence
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT schemaname FROM pg_tables WHERE tablename = 'jobs' ORDER BY 1"
+        ).fetchall()
+    assert rows == [("App-B",), ("app_a",)]
+
+
+def test_a_foreign_jobs_table_is_refused(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE jobs (id int)")
+    with liteq.Queue(pg_url) as q, pytest.raises(NotALiteqDatabase, match="schema=NAME"):
+        q.stats()
+
+
+@pytest.mark.parametrize("option", ["listen=maybe", "prepare=2"])
+def test_bad_url_options_are_config_errors(pg_url: str, option: str) -> None:
+    with pytest.raises(ConfigError, match=option.split("=", maxsplit=1)[0]):
+        liteq.Queue(f"{pg_url}&{option}")
+
+
+@pytest.mark.parametrize("options", ["listen=0&prepare=0", "listen=1"])
+def test_an_idle_worker_picks_up_a_job_with_and_without_listen(pg_url: str, options: str) -> None:
+    url = f"{pg_url}&{options}"
+    with liteq.Queue(url) as q, liteq.Queue(url) as producer:
+
+        @q.task()
+        def hello() -> str:
+            return "hi"
+
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=q.run_worker, kwargs={"concurrency": 1, "stop": stop}, daemon=True
+        )
+        thread.start()
+        try:
+            for _ in range(3):
+                assert producer.enqueue(hello.name).result(timeout=30) == "hi"
+        finally:
+            stop.set()
+            thread.join(30)
+
+
+def kill_connections(pg_url: str) -> int:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_dropped_connection_is_reopened_and_nothing_is_lost(
+    pq: liteq.Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    @pq.task()
+    def double(n: int) -> int:
+        return 2 * n
+
+    first = double.enqueue(1)
+    url = pq.path
+    assert kill_connections(url) >= 1
+    second = double.enqueue(2)  # the lost connection is noticed and replaced
+    assert kill_connections(url) >= 1
+    assert pq.drain() == 2
+    assert kill_connections(url) >= 1
+    assert (first.result(timeout=0), second.result(timeout=0)) == (2, 4)
+    assert pq.stats()["queues"]["default"]["succeeded"] == 2
+    reconnects = [r for r in caplog.records if "reconnecting" in r.getMessage()]
+    assert len(reconnects) == 3
+
+
+def test_a_server_that_is_gone_is_a_retryable_error() -> None:
+    url = "postgresql://postgres@/nosuchdb?host=/nonexistent-liteq-socket-dir"
+    with liteq.Queue(url) as q, pytest.raises(liteq.DatabaseBusy, match="cannot connect"):
+        q.stats()
