@@ -26,6 +26,18 @@ class PgServer:
     def url(self, database: str) -> str:
         return f"postgresql://postgres@/{database}?host={self.socket_dir}"
 
+    def restart(self) -> None:
+        """Stop the server (fast: connections are cut) and start it again."""
+        from pgserver._commands import pg_ctl  # noqa: PLC0415
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pg_ctl(
+                ["-w", "-m", "fast", "restart"],
+                pgdata=self.server.pgdata,
+                user=self.server.system_user,
+            )
+
     def admin(self, sql: str) -> None:
         import psycopg  # noqa: PLC0415
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from pg_fixtures import PgServer
 
 import liteq
 from liteq.errors import ConfigError, NotALiteqDatabase
@@ -131,5 +133,42 @@ def test_a_dropped_connection_is_reopened_and_nothing_is_lost(
 
 def test_a_server_that_is_gone_is_a_retryable_error() -> None:
     url = "postgresql://postgres@/nosuchdb?host=/nonexistent-liteq-socket-dir"
-    with liteq.Queue(url) as q, pytest.raises(liteq.DatabaseBusy, match="cannot connect"):
-        q.stats()
+    with liteq.Queue(url, busy_timeout=0.3) as q:
+        started = time.monotonic()
+        with pytest.raises(liteq.DatabaseBusy, match="cannot connect"):
+            q.stats()
+        assert time.monotonic() - started >= 0.3  # tried again for busy_timeout seconds
+
+
+@pytest.mark.slow
+def test_a_worker_rides_out_a_server_restart_and_loses_nothing(
+    pg_server: PgServer, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with liteq.Queue(pg_url) as q:
+
+        @q.task(lease=2, retry_delay=0)
+        def step(n: int) -> int:
+            time.sleep(0.002)
+            return n
+
+        jobs = step.enqueue_many([(n,) for n in range(300)])
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=q.run_worker, kwargs={"concurrency": 4, "stop": stop}, daemon=True
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while jobs[20].refresh().state != "succeeded" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            pg_server.restart()  # every connection is cut mid-flight
+            assert [job.result(timeout=60) for job in jobs] == list(range(300))
+        finally:
+            stop.set()
+            thread.join(60)
+        assert not thread.is_alive()
+        records = [job.refresh().record for job in jobs]
+        assert {r.state for r in records} == {liteq.JobState.SUCCEEDED}
+        assert max(r.attempts for r in records) <= 2  # a claim lost with the connection
+        assert q.dead_jobs() == []
+    assert any("reconnecting" in r.getMessage() for r in caplog.records)

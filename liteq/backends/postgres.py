@@ -173,14 +173,22 @@ class PostgresStorage:
         return conn
 
     def _connect(self) -> Conn:
-        try:
-            conn = psycopg.connect(
-                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.busy_timeout))
-            )
-        except psycopg.OperationalError as exc:
-            raise ConnectionLost(f"cannot connect to {self._name}: {exc}".strip()) from None
-        except psycopg.Error as exc:
-            raise DatabaseError(f"cannot connect to {self._name}: {exc}") from None
+        """A new connection; a server that refuses is tried again for ``busy_timeout``
+        seconds (a restart), as SQLite waits out a lock, then ``ConnectionLost``."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn = psycopg.connect(
+                    self.conninfo, autocommit=True, connect_timeout=max(2, int(self.busy_timeout))
+                )
+                break
+            except psycopg.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    message = f"cannot connect to {self._name}: {exc}".strip()
+                    raise ConnectionLost(message) from None
+                time.sleep(0.1)
+            except psycopg.Error as exc:
+                raise DatabaseError(f"cannot connect to {self._name}: {exc}") from None
         if not self.prepare:
             conn.prepare_threshold = None
         return conn
