@@ -3,6 +3,7 @@ schemas, LISTEN off, and a connection dropped under a running queue."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -172,3 +173,24 @@ def test_a_worker_rides_out_a_server_restart_and_loses_nothing(
         assert max(r.attempts for r in records) <= 2  # a claim lost with the connection
         assert q.dead_jobs() == []
     assert any("reconnecting" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_opens_its_own_connection_and_spares_the_parents(
+    pq: liteq.Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = pq.enqueue("m:t")
+    pid = os.fork()
+    if pid == 0:  # the child: use the queue, close it, exit
+        code = 1
+        try:
+            pq.enqueue("m:t")
+            pq.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connection was neither used nor terminated by the child.
+    assert [r.id for r in pq.jobs()] == [first.id + 1, first.id]
+    assert not [r for r in caplog.records if "connection lost" in r.getMessage()]

@@ -105,12 +105,32 @@ class _ConnectionOwner:
     """Held only by one thread's local storage: its death closes that thread's connection."""
 
 
-def _close_owned(connections: dict[int, Conn], lock: threading.Lock, key: int) -> None:
+def _disown(conn: Conn) -> None:
+    """Make an inherited connection (of the parent, before a fork) harmless here.
+
+    Closing it, or letting it be collected, would send the server a Terminate message on
+    the socket the parent still uses: point that descriptor at /dev/null first.
+    """
+    with suppress(Exception):
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, conn.pgconn.socket)
+        finally:
+            os.close(null)
+
+
+def _close(pid: int, conn: Conn) -> None:
+    if pid != os.getpid():
+        _disown(conn)
+    with suppress(psycopg.Error):
+        conn.close()
+
+
+def _close_owned(connections: dict[int, tuple[int, Conn]], lock: threading.Lock, key: int) -> None:
     with lock:
-        conn = connections.pop(key, None)
-    if conn is not None:
-        with suppress(psycopg.Error):
-            conn.close()
+        entry = connections.pop(key, None)
+    if entry is not None:
+        _close(*entry)
 
 
 class PostgresStorage:
@@ -147,7 +167,7 @@ class PostgresStorage:
         self._name = _redact(url)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: dict[int, Conn] = {}
+        self._connections: dict[int, tuple[int, Conn]] = {}  # by owner: (pid, connection)
         self._checked = False
         self._listener: _Listener | None = None
         self._listener_pid = 0
@@ -161,6 +181,8 @@ class PostgresStorage:
         local = self._local
         conn: Conn | None = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid() or conn.closed:
+            if conn is not None and local.pid != os.getpid():
+                _disown(conn)  # the parent's, inherited through a fork: never used here
             conn = self._open()
             local.conn = conn
             local.pid = os.getpid()
@@ -168,7 +190,7 @@ class PostgresStorage:
             local.owner = owner
             key = id(owner)
             with self._lock:
-                self._connections[key] = conn
+                self._connections[key] = (os.getpid(), conn)
             weakref.finalize(owner, _close_owned, self._connections, self._lock, key)
         return conn
 
@@ -310,9 +332,8 @@ class PostgresStorage:
         with self._lock:
             connections = list(self._connections.values())
             self._connections.clear()
-        for conn in connections:
-            with suppress(psycopg.Error):
-                conn.close()
+        for pid, conn in connections:
+            _close(pid, conn)
         self._local = threading.local()
 
     def drop_schemas(self, schemas: Sequence[str]) -> None:
@@ -332,8 +353,7 @@ class PostgresStorage:
         self._local.owner = None
         with self._lock:
             self._connections.pop(id(owner), None)
-        with suppress(psycopg.Error):
-            conn.close()
+        _close(self._local.pid, conn)
 
     def data_version(self) -> int:
         """Changes at each NOTIFY on liteq's channel, and on a slow tick besides.
@@ -364,7 +384,7 @@ class PostgresStorage:
             return []
 
         def work(conn: Conn) -> list[Enqueued]:
-            if any(job.unique_key is not None for job in jobs):
+            if len(jobs) == 1 or any(job.unique_key is not None for job in jobs):
                 results = [self._insert(conn, now, job) for job in jobs]
             else:
                 columns = self._batch_columns(now, jobs)
