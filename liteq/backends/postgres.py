@@ -385,17 +385,15 @@ class PostgresStorage:
 
         def work(conn: Conn) -> list[Enqueued]:
             if len(jobs) == 1 or any(job.unique_key is not None for job in jobs):
-                results = [self._insert(conn, now, job) for job in jobs]
-            else:
-                columns = self._batch_columns(now, jobs)
-                ids = [row[0] for row in conn.execute(self.q.insert_jobs, columns).fetchall()]
-                ids.sort()  # handed out in the batch's order (ORDER BY ord)
-                results = [
-                    Enqueued(job_id, self._initial_state(now, job), False)
-                    for job_id, job in zip(ids, jobs, strict=True)
-                ]
+                return [self._insert(conn, now, job) for job in jobs]  # each NOTIFYs
+            columns = self._batch_columns(now, jobs)
+            ids = [row[0] for row in conn.execute(self.q.insert_jobs, columns).fetchall()]
+            ids.sort()  # handed out in the batch's order (ORDER BY ord)
             self._notify(conn, [job.queue for job in jobs])
-            return results
+            return [
+                Enqueued(job_id, self._initial_state(now, job), False)
+                for job_id, job in zip(ids, jobs, strict=True)
+            ]
 
         return self._run(work)
 
@@ -405,6 +403,7 @@ class PostgresStorage:
     def _insert(self, conn: Conn, now: float, job: NewJob) -> Enqueued:
         q = self.q
         params = self._insert_params(now, job)
+        params["channel"] = self.channel
         for _ in range(3):
             if job.unique_key is not None:
                 found = conn.execute(
@@ -802,7 +801,6 @@ class PostgresStorage:
                     "next_fire_at": next_after(row, now),
                 }
                 conn.execute(q.advance_schedule, params)
-            self._notify(conn, [str(row[7]) for row in rows])
             return fired
 
         return self._run(work)

@@ -4,13 +4,18 @@
 -- order as on SQLite, so the code above the store reads them alike.
 
 -- name: insert_job
-INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
-                  timeout, lease, unique_key, unique_until, created_at)
-VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kwargs)s,
-        %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s, %(unique_until)s,
-        %(now)s)
-ON CONFLICT DO NOTHING
-RETURNING id
+-- One job, and its NOTIFY in the same statement (one round trip less). No row back: a live
+-- job holds the unique key (ON CONFLICT waited for its transaction to end).
+WITH inserted AS (
+    INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
+                      timeout, lease, unique_key, unique_until, created_at)
+    VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kwargs)s,
+            %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s,
+            %(unique_until)s, %(now)s)
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue
+)
+SELECT id, pg_notify(%(channel)s, queue) FROM inserted
 
 -- name: insert_jobs
 -- A batch without unique keys: one statement, ids handed out in the arrays' order.
