@@ -3,18 +3,23 @@ schemas, LISTEN off, and a connection dropped under a running queue."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from pg_fixtures import PgServer
 
 import liteq
+from liteq.cli import cli
 from liteq.errors import ConfigError, NotALiteqDatabase
 
 
@@ -194,3 +199,55 @@ def test_a_forked_child_opens_its_own_connection_and_spares_the_parents(
     # The parent's connection was neither used nor terminated by the child.
     assert [r.id for r in pq.jobs()] == [first.id + 1, first.id]
     assert not [r for r in caplog.records if "connection lost" in r.getMessage()]
+
+
+CLI_TASKS = """
+import liteq
+
+q = liteq.Queue("unused.db")
+
+
+@q.task(max_retries=0)
+def boom():
+    raise ValueError("kaboom")
+
+
+@q.task()
+def add(a, b):
+    return a + b
+"""
+
+
+def test_every_cli_command_works_on_a_url_and_from_liteq_db(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"pgcli_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{module}.py").write_text(CLI_TASKS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    env = {"LITEQ_DB": pg_url}
+
+    def ok(*args: str, url: bool = True) -> str:
+        argv = [*args[:1], pg_url, *args[1:]] if url else list(args)
+        result = CliRunner().invoke(cli, argv, env=env)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    dead_id = int(ok("enqueue", f"{module}:boom"))
+    add_id = int(ok("enqueue", f"{module}:add", "--args", "[2, 3]", url=False))  # from LITEQ_DB
+    ok("worker", "--app", module, "--burst", "-c", "2")
+    assert json.loads(ok("job", str(add_id), "--json"))["result"] == 5
+    status = json.loads(ok("status", "--json", url=False))
+    assert (status["dead"], status["queues"]["default"]["succeeded"]) == (1, 1)
+    assert [j["id"] for j in json.loads(ok("jobs", "--json"))] == [add_id, dead_id]
+    assert [d["id"] for d in json.loads(ok("dead", "list", "--json"))] == [dead_id]
+    assert "kaboom" in ok("dead", "show", str(dead_id))
+    assert ok("dead", "requeue", "--all").strip() == "requeued 1 dead job(s)"
+    ok("worker", "--app", module, "--burst")
+    assert ok("dead", "purge", "--all").strip() == "purged 1 dead job(s)"
+    ok("cron", "add", "beat", "--every", "30", f"{module}:add", "--args", "[1, 1]")
+    ok("cron", "pause", "beat")
+    ok("cron", "resume", "beat")
+    assert [s["name"] for s in json.loads(ok("cron", "list", "--json"))] == ["beat"]
+    ok("cron", "remove", "beat")
+    assert ok("prune").startswith("pruned")
