@@ -21,6 +21,7 @@ from pg_fixtures import PgServer
 import liteq
 from liteq.cli import cli
 from liteq.errors import ConfigError, NotALiteqDatabase
+from liteq.storage import NewJob
 
 
 @pytest.fixture
@@ -251,3 +252,40 @@ def test_every_cli_command_works_on_a_url_and_from_liteq_db(
     assert [s["name"] for s in json.loads(ok("cron", "list", "--json"))] == ["beat"]
     ok("cron", "remove", "beat")
     assert ok("prune").startswith("pruned")
+
+
+def test_batches_taking_the_same_keys_in_opposite_orders_both_succeed(pg_url: str) -> None:
+    # Each batch can wait on the other's uncommitted key: PostgreSQL breaks the deadlock
+    # by rolling one back, which runs again and then finds the other's jobs.
+    errors: list[BaseException] = []
+    ids: dict[str, set[int]] = {}
+
+    def enqueue(q: liteq.Queue, order: list[str], barrier: threading.Barrier) -> None:
+        try:
+            batch = [NewJob("m:t", "default", 0, 0.0, "[]", "{}", unique_key=k) for k in order]
+            barrier.wait()
+            for key, done in zip(order, q.storage.enqueue(1.0, batch), strict=True):
+                ids.setdefault(key, set()).add(done.id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    queues = [liteq.Queue(pg_url), liteq.Queue(pg_url)]
+    try:
+        queues[0].stats()
+        for round_ in range(5):
+            keys = [f"r{round_}k{n}" for n in range(30)]
+            barrier = threading.Barrier(2)
+            threads = [
+                threading.Thread(target=enqueue, args=(queues[0], keys, barrier)),
+                threading.Thread(target=enqueue, args=(queues[1], keys[::-1], barrier)),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert len(ids) == 150 and all(len(found) == 1 for found in ids.values())
+        assert len(queues[0].jobs(limit=1000)) == 150
+    finally:
+        for q in queues:
+            q.close()

@@ -48,6 +48,8 @@ _CLAIMED_COLUMNS = 12
 LISTEN_TICK = 1.0  # seconds: with LISTEN on, a poll at least this often anyway
 POLL_TICK = 0.05  # seconds: with LISTEN off, how often an idle worker looks for work
 _OPTIONS = ("schema", "listen", "prepare")
+MAX_ROLLBACKS = 5  # deadlocks run again before DatabaseBusy
+_ROLLED_BACK = pgerrors.DeadlockDetected | pgerrors.SerializationFailure
 
 
 def _payload(value: str | bytes | None) -> bytes | None:
@@ -292,8 +294,12 @@ class PostgresStorage:
         Lost while committing, the outcome is unknown: ``guarded`` verbs (whose writes are
         conditional on the lease, so a second run changes nothing twice) raise
         ``ConnectionLost``, which the worker retries; others raise ``DatabaseError``.
+        A deadlock (two batches taking the same unique keys in another order) was rolled
+        back by the server: it runs again, a few times, then ``DatabaseBusy``.
         """
-        for attempt in range(2):
+        reconnected = False
+        rollbacks = 0
+        while True:
             conn = self.conn
             committing = False
             try:
@@ -305,17 +311,20 @@ class PostgresStorage:
                 return result
             except psycopg.Error as exc:
                 if not (conn.closed or conn.broken):
-                    if isinstance(exc, pgerrors.TransactionRollback | pgerrors.LockNotAvailable):
+                    if isinstance(exc, _ROLLED_BACK) and rollbacks < MAX_ROLLBACKS:
+                        rollbacks += 1
+                        continue
+                    if isinstance(exc, _ROLLED_BACK | pgerrors.LockNotAvailable):
                         raise DatabaseBusy(f"{self._name}: {exc}") from None
                     raise DatabaseError(f"{self._name}: {exc}") from None
                 self.close_thread()
                 if committing:
                     message = f"{self._name}: connection lost in COMMIT; it may not have applied"
                     raise (ConnectionLost if guarded else DatabaseError)(message) from None
-                if attempt:
+                if reconnected:
                     raise ConnectionLost(f"{self._name}: connection lost: {exc}") from None
+                reconnected = True
                 log.warning("%s: connection lost (%s); reconnecting", self._name, exc)
-        raise AssertionError("unreachable")
 
     def _read(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._run(lambda conn: conn.execute(query, params).fetchall(), write=False)
@@ -384,8 +393,10 @@ class PostgresStorage:
             return []
 
         def work(conn: Conn) -> list[Enqueued]:
-            if len(jobs) == 1 or any(job.unique_key is not None for job in jobs):
-                return [self._insert(conn, now, job) for job in jobs]  # each NOTIFYs
+            if len(jobs) == 1:
+                return [self._insert(conn, now, jobs[0])]
+            if any(job.unique_key is not None for job in jobs):
+                return self._insert_unique_batch(conn, now, jobs)
             columns = self._batch_columns(now, jobs)
             ids = [row[0] for row in conn.execute(self.q.insert_jobs, columns).fetchall()]
             ids.sort()  # handed out in the batch's order (ORDER BY ord)
@@ -400,10 +411,28 @@ class PostgresStorage:
     def enqueue_one(self, now: float, job: NewJob) -> Enqueued:
         return self.enqueue(now, [job])[0]
 
-    def _insert(self, conn: Conn, now: float, job: NewJob) -> Enqueued:
+    def _insert_unique_batch(
+        self, conn: Conn, now: float, jobs: Sequence[NewJob]
+    ) -> list[Enqueued]:
+        """Insert in key order, so two batches never wait on each other's keys in a cycle
+        (a deadlock), with ids drawn first in the batch's order (FIFO as on SQLite)."""
+        params = {"table": self._table("jobs"), "count": len(jobs)}
+        ids = [int(row[0]) for row in conn.execute(self.q.next_ids, params).fetchall()]
+        order = sorted(range(len(jobs)), key=lambda i: jobs[i].unique_key or "")
+        results: dict[int, Enqueued] = {}
+        for index in order:
+            results[index] = self._insert(conn, now, jobs[index], ids[index])
+        return [results[index] for index in range(len(jobs))]
+
+    def _table(self, name: str) -> str:
+        return name if self.schema is None else '"' + self.schema.replace('"', '""') + f'".{name}'
+
+    def _insert(self, conn: Conn, now: float, job: NewJob, job_id: int | None = None) -> Enqueued:
         q = self.q
         params = self._insert_params(now, job)
         params["channel"] = self.channel
+        params["id"] = job_id
+        query = q.insert_job if job_id is None else q.insert_job_with_id
         for _ in range(3):
             if job.unique_key is not None:
                 found = conn.execute(
@@ -411,7 +440,7 @@ class PostgresStorage:
                 ).fetchone()
                 if found is not None:
                     return Enqueued(found[0], JobState(found[1]), True)
-            row = conn.execute(q.insert_job, params).fetchone()
+            row = conn.execute(query, params).fetchone()
             if row is not None:
                 return Enqueued(row[0], self._initial_state(now, job), False)
             # ON CONFLICT: a concurrent transaction inserted the key and has committed

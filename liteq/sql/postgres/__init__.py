@@ -21,6 +21,8 @@ class PgQueries:
     """One field per ``-- name:`` block of ``postgres/queries.sql``."""
 
     insert_job: str
+    insert_job_with_id: str
+    next_ids: str
     insert_jobs: str
     notify: str
     find_unique: str

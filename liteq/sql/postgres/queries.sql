@@ -17,6 +17,22 @@ WITH inserted AS (
 )
 SELECT id, pg_notify(%(channel)s, queue) FROM inserted
 
+-- name: insert_job_with_id
+-- As insert_job, with an id drawn beforehand (a unique batch inserts in key order).
+WITH inserted AS (
+    INSERT INTO jobs (id, task, queue, state, priority, due_at, args, kwargs, options,
+                      max_retries, timeout, lease, unique_key, unique_until, created_at)
+    VALUES (%(id)s, %(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s,
+            %(kwargs)s, %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s,
+            %(unique_until)s, %(now)s)
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue
+)
+SELECT id, pg_notify(%(channel)s, queue) FROM inserted
+
+-- name: next_ids
+SELECT nextval(pg_get_serial_sequence(%(table)s, 'id')) FROM generate_series(1, %(count)s)
+
 -- name: insert_jobs
 -- A batch without unique keys: one statement, ids handed out in the arrays' order.
 INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
