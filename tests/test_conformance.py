@@ -472,3 +472,8 @@ def test_workers_starting_at_once_on_an_empty_database_do_not_race(backend: str)
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_bad_synchronous_is_refused_alike(backend: str) -> None:
+    with pytest.raises(liteq.DatabaseError, match="synchronous must be NORMAL or FULL"):
+        liteq.Queue(backend, synchronous="sometimes")  # type: ignore[arg-type]

@@ -1,37 +1,20 @@
 """The job store on PostgreSQL (psycopg 3): the same verbs, rows and semantics as SQLite's.
 
-Each verb is one transaction and takes ``now`` from its caller. No session state and no
-advisory lock outside the one-off migration, so it works behind a transaction-pooling
-pgbouncer. Claims lock with ``FOR UPDATE SKIP LOCKED``; wake-ups are ``NOTIFY`` in the
-enqueue transaction and one ``LISTEN`` connection per process (see ``_Listener``).
+Each verb is one transaction and takes ``now`` from its caller. Claims lock with
+``FOR UPDATE SKIP LOCKED``; wake-ups are ``NOTIFY`` in the enqueue transaction and one
+``LISTEN`` connection per process (``pg_session``). Inspection and maintenance verbs are in
+``pg_admin``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
 
-import psycopg
-from psycopg import errors as pgerrors
-from psycopg import sql as pgsql
-
-from liteq.errors import (
-    ConfigError,
-    ConnectionLost,
-    DatabaseBusy,
-    DatabaseError,
-    NotALiteqDatabase,
-    SchemaTooNew,
-)
+from liteq.backends.pg_admin import PgAdmin
+from liteq.backends.pg_session import Conn, payload
+from liteq.errors import DatabaseBusy
 from liteq.models import ClaimedJob, JobState, Outcome
-from liteq.sql.postgres import SCHEMA_VERSION, PgQueries, load_pg_queries, pg_migrations
 from liteq.storage import (
     DEFAULT_RESULT_TTL,
     ClaimPlan,
@@ -41,349 +24,15 @@ from liteq.storage import (
     _claimed,
 )
 
-log = logging.getLogger("liteq.postgres")
-T = TypeVar("T")
-Conn = psycopg.Connection[tuple[Any, ...]]
 _CLAIMED_COLUMNS = 12
-LISTEN_TICK = 1.0  # seconds: with LISTEN on, a poll at least this often anyway
-POLL_TICK = 0.05  # seconds: with LISTEN off, how often an idle worker looks for work
-_OPTIONS = ("schema", "listen", "prepare")
-MAX_ROLLBACKS = 5  # deadlocks run again before DatabaseBusy
-_ROLLED_BACK = pgerrors.DeadlockDetected | pgerrors.SerializationFailure
 
 
-def _payload(value: str | bytes | None) -> bytes | None:
-    """Payloads are bytea: JSON text goes in as UTF-8 (json.loads reads bytes back)."""
-    return value.encode() if isinstance(value, str) else value
-
-
-def _flag(options: Mapping[str, str], name: str, url: str) -> bool:
-    value = options.get(name, "1").lower()
-    if value not in ("0", "1", "true", "false", "on", "off"):
-        raise ConfigError(f"{url}: {name}={value!r}; use {name}=0 or {name}=1")
-    return value in ("1", "true", "on")
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
-class _Listener:
-    """One ``LISTEN`` connection per process: a counter bumped at each notification."""
-
-    def __init__(self, conninfo: str, channel: str) -> None:
-        self.count = 0
-        self._conninfo = conninfo
-        self._channel = channel
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="liteq-listen", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self._channel)))
-                    self.count += 1  # notifications sent while we were not listening are gone
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.2):
-                            self.count += 1
-            except psycopg.Error as exc:
-                self.count += 1
-                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
-                self._stop.wait(1.0)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(2.0)
-
-
-class _ConnectionOwner:
-    """Held only by one thread's local storage: its death closes that thread's connection."""
-
-
-def _disown(conn: Conn) -> None:
-    """Make an inherited connection (of the parent, before a fork) harmless here.
-
-    Closing it, or letting it be collected, would send the server a Terminate message on
-    the socket the parent still uses: point that descriptor at /dev/null first.
-    """
-    with suppress(Exception):
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
-            os.dup2(null, conn.pgconn.socket)
-        finally:
-            os.close(null)
-
-
-def _close(pid: int, conn: Conn) -> None:
-    if pid != os.getpid():
-        _disown(conn)
-    with suppress(psycopg.Error):
-        conn.close()
-
-
-def _close_owned(connections: dict[int, tuple[int, Conn]], lock: threading.Lock, key: int) -> None:
-    with lock:
-        entry = connections.pop(key, None)
-    if entry is not None:
-        _close(*entry)
-
-
-class PostgresStorage:
+class PostgresStorage(PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
-    The URL is psycopg's, plus liteq's own query parameters, which are removed before
-    connecting: ``schema=NAME`` (tables in that schema, created if missing), ``listen=0``
-    (no LISTEN connection: idle workers poll every 50 ms) and ``prepare=0`` (no server-side
-    prepared statements, for a pgbouncer older than 1.21 in transaction mode).
+    The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
+    (see ``PgSession``). Same public verbs, signatures and rows as ``liteq.storage.Storage``.
     """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        synchronous: str = "NORMAL",
-        busy_timeout: float = 5.0,
-        create: bool = True,
-    ) -> None:
-        self.path = url
-        self.synchronous = synchronous.upper()
-        self.busy_timeout = busy_timeout
-        self.create = create
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        options = {key: value for key, value in query if key in _OPTIONS}
-        rest = [(key, value) for key, value in query if key not in _OPTIONS]
-        self.conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
-        self.schema: str | None = options.get("schema") or None
-        self.listen = _flag(options, "listen", url)
-        self.prepare = _flag(options, "prepare", url)
-        self.channel = "liteq" if self.schema is None else f"liteq.{self.schema}"
-        self.q: PgQueries = load_pg_queries(self.schema)
-        self._name = _redact(url)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: dict[int, tuple[int, Conn]] = {}  # by owner: (pid, connection)
-        self._checked = False
-        self._listener: _Listener | None = None
-        self._listener_pid = 0
-        self._polls = 0
-
-    # -- connections -------------------------------------------------------------------
-
-    @property
-    def conn(self) -> Conn:
-        """This thread's connection, opened (and the schema checked) on first use."""
-        local = self._local
-        conn: Conn | None = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid() or conn.closed:
-            if conn is not None and local.pid != os.getpid():
-                _disown(conn)  # the parent's, inherited through a fork: never used here
-            conn = self._open()
-            local.conn = conn
-            local.pid = os.getpid()
-            owner = _ConnectionOwner()
-            local.owner = owner
-            key = id(owner)
-            with self._lock:
-                self._connections[key] = (os.getpid(), conn)
-            weakref.finalize(owner, _close_owned, self._connections, self._lock, key)
-        return conn
-
-    def _connect(self) -> Conn:
-        """A new connection; a server that refuses is tried again for ``busy_timeout``
-        seconds (a restart), as SQLite waits out a lock, then ``ConnectionLost``."""
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                conn = psycopg.connect(
-                    self.conninfo, autocommit=True, connect_timeout=max(2, int(self.busy_timeout))
-                )
-                break
-            except psycopg.OperationalError as exc:
-                if time.monotonic() >= deadline:
-                    message = f"cannot connect to {self._name}: {exc}".strip()
-                    raise ConnectionLost(message) from None
-                time.sleep(0.1)
-            except psycopg.Error as exc:
-                raise DatabaseError(f"cannot connect to {self._name}: {exc}") from None
-        if not self.prepare:
-            conn.prepare_threshold = None
-        return conn
-
-    def _open(self) -> Conn:
-        conn = self._connect()
-        if not self._checked:
-            try:
-                if not self._check_schema(conn):
-                    self._migrate(conn)
-            except psycopg.Error as exc:
-                conn.close()
-                raise DatabaseError(f"cannot use {self._name}: {exc}") from None
-            except BaseException:
-                conn.close()
-                raise
-            self._checked = True
-        return conn
-
-    def _has_table(self, conn: Conn, name: str) -> bool:
-        # pg_tables, not to_regclass: a catalog read under this statement's snapshot sees a
-        # table committed while we waited for the migration lock (the syscache may not).
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables"
-            " WHERE schemaname = coalesce(%s, current_schema()) AND tablename = %s)",
-            (self.schema, name),
-        ).fetchone()
-        return bool(row and row[0])
-
-    def _check_schema(self, conn: Conn) -> bool:
-        """True if the schema is current; False if it needs creating. Refuses foreign tables."""
-        if not self._has_table(conn, "liteq_meta"):
-            if self._has_table(conn, "jobs"):
-                raise NotALiteqDatabase(
-                    f"{self._name} has a jobs table that liteq did not create; refusing to "
-                    "touch it (use ?schema=NAME to keep liteq's tables apart)"
-                )
-            if not self.create:
-                raise DatabaseError(f"no liteq tables at {self._name}")
-            return False
-        version = self._scalar(conn, self.q.schema_version)
-        if version is not None and int(version) > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{self._name} has liteq schema version {version}; this liteq knows up to "
-                f"{SCHEMA_VERSION}: upgrade liteq"
-            )
-        return bool(version == SCHEMA_VERSION)
-
-    def _migrate(self, conn: Conn) -> None:
-        # A transaction-scoped advisory lock serialises workers that start at once on an
-        # empty database (CREATE TABLE IF NOT EXISTS races in PostgreSQL); it is released at
-        # commit, so no session state is left behind.
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"liteq:{self.schema}",))
-            if self.schema is not None:
-                conn.execute(
-                    pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        pgsql.Identifier(self.schema)
-                    )
-                )
-            if self._check_schema(conn):
-                return
-            if not self._has_table(conn, "liteq_meta"):
-                conn.execute(self.q.create_meta)
-            version = int(self._scalar(conn, self.q.schema_version) or 0)
-            for script in pg_migrations(self.schema)[version:]:
-                conn.execute(script)
-            conn.execute(self.q.set_version, {"version": SCHEMA_VERSION})
-
-    @staticmethod
-    def _scalar(conn: Conn, query: str, params: Mapping[str, Any] | None = None) -> Any:
-        row = conn.execute(query, params).fetchone()
-        return None if row is None else row[0]
-
-    def _run(self, work: Callable[[Conn], T], *, write: bool = True, guarded: bool = False) -> T:
-        """``work`` in one transaction (or one autocommit read), errors as liteq's.
-
-        A connection lost before COMMIT was sent is reopened and the work run again, once.
-        Lost while committing, the outcome is unknown: ``guarded`` verbs (whose writes are
-        conditional on the lease, so a second run changes nothing twice) raise
-        ``ConnectionLost``, which the worker retries; others raise ``DatabaseError``.
-        A deadlock (two batches taking the same unique keys in another order) was rolled
-        back by the server: it runs again, a few times, then ``DatabaseBusy``.
-        """
-        reconnected = False
-        rollbacks = 0
-        while True:
-            conn = self.conn
-            committing = False
-            try:
-                if not write:
-                    return work(conn)
-                with conn.transaction():
-                    result = work(conn)
-                    committing = True
-                return result
-            except psycopg.Error as exc:
-                if not (conn.closed or conn.broken):
-                    if isinstance(exc, _ROLLED_BACK) and rollbacks < MAX_ROLLBACKS:
-                        rollbacks += 1
-                        continue
-                    if isinstance(exc, _ROLLED_BACK | pgerrors.LockNotAvailable):
-                        raise DatabaseBusy(f"{self._name}: {exc}") from None
-                    raise DatabaseError(f"{self._name}: {exc}") from None
-                self.close_thread()
-                if committing:
-                    message = f"{self._name}: connection lost in COMMIT; it may not have applied"
-                    raise (ConnectionLost if guarded else DatabaseError)(message) from None
-                if reconnected:
-                    raise ConnectionLost(f"{self._name}: connection lost: {exc}") from None
-                reconnected = True
-                log.warning("%s: connection lost (%s); reconnecting", self._name, exc)
-
-    def _read(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._run(lambda conn: conn.execute(query, params).fetchall(), write=False)
-
-    def _read_one(self, query: str, params: Mapping[str, Any] | None = None) -> Any:
-        rows = self._read(query, params)
-        return rows[0] if rows else None
-
-    def close(self) -> None:
-        """Close every connection this object opened, and stop its LISTEN thread."""
-        listener, self._listener = self._listener, None
-        if listener is not None and self._listener_pid == os.getpid():
-            listener.stop()
-        with self._lock:
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for pid, conn in connections:
-            _close(pid, conn)
-        self._local = threading.local()
-
-    def drop_schemas(self, schemas: Sequence[str]) -> None:
-        """Drop these schemas and all in them (``liteq bench``'s temporary ones)."""
-        with self._connect() as conn, conn.transaction():
-            for schema in schemas:
-                query = pgsql.SQL(self.q.drop_schema).format(schema=pgsql.Identifier(schema))
-                conn.execute(query)
-
-    def close_thread(self) -> None:
-        """Close the calling thread's connection, if it opened one."""
-        conn: Conn | None = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        owner = getattr(self._local, "owner", None)
-        self._local.owner = None
-        with self._lock:
-            self._connections.pop(id(owner), None)
-        _close(self._local.pid, conn)
-
-    def data_version(self) -> int:
-        """Changes at each NOTIFY on liteq's channel, and on a slow tick besides.
-
-        No round trip: a thread per process LISTENs and counts. Polling stays the path
-        that guarantees progress: the tick makes idle workers look for work anyway.
-        """
-        if not self.listen:
-            return int(time.monotonic() / POLL_TICK)
-        if self._listener is None or self._listener_pid != os.getpid():
-            self._listener = _Listener(self.conninfo, self.channel)
-            self._listener_pid = os.getpid()
-        return self._listener.count + int(time.monotonic() / LISTEN_TICK)
-
-    def pragma(self, name: str) -> Any:
-        """SQLite pragmas have no PostgreSQL counterpart: always None."""
-        return None
-
-    def _notify(self, conn: Conn, queues: Sequence[str]) -> None:
-        for queue in sorted(set(queues)):
-            conn.execute(self.q.notify, {"channel": self.channel, "queue": queue})
 
     # -- producer verbs ----------------------------------------------------------------
 
@@ -462,8 +111,8 @@ class PostgresStorage:
             "state": "queued" if job.due_at <= now else "scheduled",
             "priority": job.priority,
             "due_at": job.due_at,
-            "args": _payload(job.args),
-            "kwargs": _payload(job.kwargs),
+            "args": payload(job.args),
+            "kwargs": payload(job.kwargs),
             "options": job.options,
             "max_retries": job.max_retries,
             "timeout": job.timeout,
@@ -481,8 +130,8 @@ class PostgresStorage:
             "state": ["queued" if job.due_at <= now else "scheduled" for job in jobs],
             "priority": [job.priority for job in jobs],
             "due_at": [float(job.due_at) for job in jobs],
-            "args": [_payload(job.args) for job in jobs],
-            "kwargs": [_payload(job.kwargs) for job in jobs],
+            "args": [payload(job.args) for job in jobs],
+            "kwargs": [payload(job.kwargs) for job in jobs],
             "options": [job.options for job in jobs],
             "max_retries": [job.max_retries for job in jobs],
             "timeout": [job.timeout for job in jobs],
@@ -564,7 +213,7 @@ class PostgresStorage:
             }
             if outcome.ok:
                 ttl = outcome.result_ttl
-                key["result"] = _payload(outcome.result)
+                key["result"] = payload(outcome.result)
                 key["expires_at"] = None if ttl is None else now + ttl
                 changed = conn.execute(q.ack, key).rowcount
             elif outcome.retry_in is not None:
@@ -649,150 +298,6 @@ class PostgresStorage:
         value = self._read_one(self.q.next_scheduled_at)[0]
         return None if value is None else float(value)
 
-    # -- reading -----------------------------------------------------------------------
-
-    def get_job(self, now: float, job_id: int) -> tuple[Any, ...] | None:
-        row = self._read_one(self.q.get_job, {"id": job_id, "now": now})
-        return None if row is None else tuple(row)
-
-    def list_jobs(
-        self, now: float, state: str | None, queue: str | None, limit: int
-    ) -> list[tuple[Any, ...]]:
-        params = {"now": now, "state": state, "queue": queue, "limit": limit}
-        return self._read(self.q.list_jobs, params)
-
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._read(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], int(row[2])) for row in rows]
-
-    def oldest_waiting(self, now: float) -> float | None:
-        value = self._read_one(self.q.oldest_waiting, {"now": now})[0]
-        return None if value is None else float(value)
-
-    def count_dead(self) -> int:
-        return int(self._read_one(self.q.count_dead_letters)[0])
-
-    def dead_letters(self, limit: int) -> list[tuple[Any, ...]]:
-        return self._read(self.q.list_dead_letters, {"limit": limit})
-
-    def dead_letter(self, job_id: int) -> tuple[Any, ...] | None:
-        row = self._read_one(self.q.get_dead_letter, {"id": job_id})
-        return None if row is None else tuple(row)
-
-    # -- maintenance -------------------------------------------------------------------
-
-    def _dead_ids(self, conn: Conn, ids: Sequence[int] | None) -> list[int]:
-        if ids is not None:
-            return list(ids)
-        return [row[0] for row in conn.execute(self.q.dead_letter_ids)]
-
-    def requeue_dead(self, now: float, ids: Sequence[int] | None) -> int:
-        """Dead jobs back to queued with a fresh attempt budget.
-
-        A job whose unique key is held by a live job stays dead (its key would collide).
-        """
-
-        def work(conn: Conn) -> int:
-            queues: list[str] = []
-            for job_id in self._dead_ids(conn, ids):
-                try:
-                    with conn.transaction():  # a savepoint: a key collision undoes only this
-                        rows = conn.execute(self.q.requeue_dead, {"id": job_id, "now": now})
-                        requeued = rows.fetchall()
-                except pgerrors.UniqueViolation:
-                    continue
-                if requeued:
-                    conn.execute(self.q.delete_dead_letter, {"id": job_id})
-                    queues.append(requeued[0][0])
-            self._notify(conn, queues)
-            return len(queues)
-
-        return self._run(work)
-
-    def purge_dead(self, ids: Sequence[int] | None) -> int:
-        def work(conn: Conn) -> int:
-            return sum(
-                conn.execute(self.q.purge_dead_job, {"id": job_id}).rowcount
-                for job_id in self._dead_ids(conn, ids)
-            )
-
-        return self._run(work)
-
-    def prune(self, now: float, finished_before: float | None, dead_before: float | None) -> int:
-        """Delete expired results, finished jobs older than a cut-off, and old dead letters."""
-
-        def work(conn: Conn) -> int:
-            count = conn.execute(self.q.prune_expired, {"now": now}).rowcount
-            if finished_before is not None:
-                params = {"before": finished_before}
-                count += conn.execute(self.q.prune_finished_before, params).rowcount
-            if dead_before is not None:
-                count += conn.execute(self.q.prune_dead_before, {"before": dead_before}).rowcount
-            return count
-
-        return self._run(work)
-
-    # -- schedules ---------------------------------------------------------------------
-
-    def schedules(self) -> list[tuple[Any, ...]]:
-        return self._read(self.q.list_schedules)
-
-    def schedule(self, name: str) -> tuple[Any, ...] | None:
-        row = self._read_one(self.q.get_schedule, {"name": name})
-        return None if row is None else tuple(row)
-
-    def sync_schedules(
-        self, now: float, declared: Sequence[dict[str, Any]], modules: Sequence[str]
-    ) -> list[str]:
-        """Upsert schedules declared in code; drop those ``modules`` no longer declare."""
-
-        def work(conn: Conn) -> list[str]:
-            removed: list[str] = []
-            names = {schedule["name"] for schedule in declared}
-            for module in modules:
-                rows = conn.execute(self.q.code_schedules_of_module, {"module": module})
-                for (name,) in rows.fetchall():
-                    if name not in names:
-                        conn.execute(self.q.delete_schedule, {"name": name})
-                        removed.append(str(name))
-            for schedule in sorted(declared, key=lambda s: str(s["name"])):
-                self._upsert_schedule(conn, now, schedule)
-            return removed
-
-        return self._run(work)
-
-    def add_schedule(self, now: float, schedule: dict[str, Any]) -> None:
-        self._run(lambda conn: self._upsert_schedule(conn, now, schedule))
-
-    def _upsert_schedule(self, conn: Conn, now: float, schedule: dict[str, Any]) -> None:
-        existing = conn.execute(self.q.get_schedule, {"name": schedule["name"]}).fetchone()
-        params = {**schedule, "now": now}
-        params["args"] = _payload(params["args"])
-        params["kwargs"] = _payload(params["kwargs"])
-        if existing is not None:
-            same_timing = (existing[2], existing[3], existing[4]) == (
-                schedule["expr"],
-                schedule["every"],
-                schedule["tz"],
-            )
-            if same_timing:
-                params["anchor"] = existing[11]
-                params["next_fire_at"] = existing[12]
-        conn.execute(self.q.upsert_schedule, params)
-
-    def remove_schedule(self, name: str) -> bool:
-        return self._run(
-            lambda conn: conn.execute(self.q.delete_schedule, {"name": name}).rowcount > 0
-        )
-
-    def pause_schedule(self, now: float, name: str, paused: bool) -> bool:
-        params = {"name": name, "paused": int(paused), "now": now}
-        return self._run(lambda conn: conn.execute(self.q.pause_schedule, params).rowcount > 0)
-
-    def next_schedule_at(self) -> float | None:
-        value = self._read_one(self.q.next_schedule_at)[0]
-        return None if value is None else float(value)
-
     def fire_due_schedules(
         self, now: float, next_after: Callable[[tuple[Any, ...], float], float]
     ) -> list[tuple[str, int | None, float]]:
@@ -833,8 +338,3 @@ class PostgresStorage:
             return fired
 
         return self._run(work)
-
-    def prune_fires(self, before: float) -> int:
-        return self._run(
-            lambda conn: conn.execute(self.q.prune_fires_before, {"before": before}).rowcount
-        )
