@@ -64,8 +64,9 @@ def _redact(url: str) -> str:
 class _Listener:
     """One ``LISTEN`` connection per process: a counter bumped at each notification."""
 
-    def __init__(self, conninfo: str, channel: str) -> None:
+    def __init__(self, conninfo: str, channel: str, listen: str) -> None:
         self.count = 0
+        self._listen = pgsql.SQL(listen).format(channel=pgsql.Identifier(channel))
         self._conninfo = conninfo
         self._channel = channel
         self._stop = threading.Event()
@@ -76,7 +77,7 @@ class _Listener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self._channel)))
+                    conn.execute(self._listen)
                     self.count += 1  # notifications sent while we were not listening are gone
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.2):
@@ -164,7 +165,6 @@ class PgSession:
         self._checked = False
         self._listener: _Listener | None = None
         self._listener_pid = 0
-        self._polls = 0
 
     # -- connections -------------------------------------------------------------------
 
@@ -224,14 +224,8 @@ class PgSession:
         return conn
 
     def _has_table(self, conn: Conn, name: str) -> bool:
-        # pg_tables, not to_regclass: a catalog read under this statement's snapshot sees a
-        # table committed while we waited for the migration lock (the syscache may not).
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables"
-            " WHERE schemaname = coalesce(%s, current_schema()) AND tablename = %s)",
-            (self.schema, name),
-        ).fetchone()
-        return bool(row and row[0])
+        params = {"schema": self.schema, "table": name}
+        return bool(self._scalar(conn, self.q.has_table, params))
 
     def _check_schema(self, conn: Conn) -> bool:
         """True if the schema is current; False if it needs creating. Refuses foreign tables."""
@@ -257,13 +251,10 @@ class PgSession:
         # empty database (CREATE TABLE IF NOT EXISTS races in PostgreSQL); it is released at
         # commit, so no session state is left behind.
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"liteq:{self.schema}",))
+            conn.execute(self.q.migration_lock, {"key": f"liteq:{self.schema}"})
             if self.schema is not None:
-                conn.execute(
-                    pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        pgsql.Identifier(self.schema)
-                    )
-                )
+                schema = pgsql.Identifier(self.schema)
+                conn.execute(pgsql.SQL(self.q.create_schema).format(schema=schema))
             if self._check_schema(conn):
                 return
             if not self._has_table(conn, "liteq_meta"):
@@ -364,7 +355,7 @@ class PgSession:
         if not self.listen:
             return int(time.monotonic() / POLL_TICK)
         if self._listener is None or self._listener_pid != os.getpid():
-            self._listener = _Listener(self.conninfo, self.channel)
+            self._listener = _Listener(self.conninfo, self.channel, self.q.listen)
             self._listener_pid = os.getpid()
         return self._listener.count + int(time.monotonic() / LISTEN_TICK)
 

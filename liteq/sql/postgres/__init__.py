@@ -71,6 +71,10 @@ class PgQueries:
     create_meta: str
     set_version: str
     drop_schema: str
+    has_table: str
+    migration_lock: str
+    create_schema: str
+    listen: str
 
 
 def _read(name: str) -> str:

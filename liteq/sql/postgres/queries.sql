@@ -298,3 +298,22 @@ UPDATE liteq_meta SET version = %(version)s
 -- name: drop_schema
 -- {schema} is filled with a quoted identifier (psycopg.sql); for liteq bench's schemas.
 DROP SCHEMA IF EXISTS {schema} CASCADE
+
+-- name: has_table
+-- pg_tables, not to_regclass: read under this statement's snapshot, it sees a table
+-- committed while we waited for the migration lock (the catalog cache may not yet).
+SELECT EXISTS (SELECT 1 FROM pg_tables
+               WHERE schemaname = coalesce(%(schema)s, current_schema())
+                 AND tablename = %(table)s)
+
+-- name: migration_lock
+-- Transaction-scoped: released at COMMIT, so no session state outlives the migration.
+SELECT pg_advisory_xact_lock(hashtext(%(key)s))
+
+-- name: create_schema
+-- {schema} is filled with a quoted identifier (psycopg.sql).
+CREATE SCHEMA IF NOT EXISTS {schema}
+
+-- name: listen
+-- {channel} is filled with a quoted identifier (psycopg.sql).
+LISTEN {channel}
