@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from liteq import _benchtasks
+from liteq.backends import is_url, open_postgres
 from liteq.backends.base import Backend
 from liteq.backends.sqlite import sqlite_version
 from liteq.config import Pool
@@ -95,12 +96,15 @@ def run_bench(
     pool: str = "thread",
     progress: Progress | None = None,
     backlog: int = 1_000_000,
+    *,
+    db: str | None = None,
 ) -> dict[str, Any]:
     """Measure every figure of the design's performance table; returns a JSON-able dict.
 
     Both drains always run (thread pool, then process pool); ``pool`` picks the pool of the
     idle worker whose pickup latency is measured. ``progress(label, fraction)`` is called
-    as each phase advances.
+    as each phase advances. ``db``: a PostgreSQL URL to measure on (each phase in its own
+    schema, dropped at the end) instead of SQLite files in a temporary directory.
     """
     checked_pool = _checked_pool(pool)
     if jobs < 1 or concurrency < 1 or backlog < 1:
@@ -111,16 +115,49 @@ def run_bench(
         "concurrency": concurrency,
         "pool": checked_pool,
         "backlog": backlog,
+        "backend": "sqlite" if db is None else "postgres",
         **_environment(),
     }
-    with tempfile.TemporaryDirectory(prefix="liteq-bench-", ignore_cleanup_errors=True) as tmp:
-        folder = Path(tmp)
-        report.update(_bench_thread(folder / "thread.db", jobs, concurrency, notify))
-        report.update(_bench_process(folder / "process.db", jobs, concurrency, notify))
+    with _targets(db) as target:
+        report.update(_bench_thread(target("thread"), jobs, concurrency, notify))
+        report.update(_bench_process(target("process"), jobs, concurrency, notify))
         samples = min(PICKUP_SAMPLES, jobs)
-        report.update(_bench_pickup(folder / "pickup.db", samples, checked_pool, notify))
-        report.update(_bench_claim(folder, backlog, notify))
+        report.update(_bench_pickup(target("pickup"), samples, checked_pool, notify))
+        report.update(_bench_claim(target, backlog, notify))
     return report
+
+
+Target = Callable[[str], str]
+
+
+@contextmanager
+def _targets(db: str | None) -> Iterator[Target]:
+    """A database per phase: a file in a temporary directory, or a schema on ``db``."""
+    if db is None:
+        with tempfile.TemporaryDirectory(prefix="liteq-bench-", ignore_cleanup_errors=True) as tmp:
+            yield lambda name: str(Path(tmp) / f"{name}.db")
+        return
+    if not is_url(db):
+        raise ConfigError(f"--db takes a postgresql:// URL, not {db!r}")
+    tag = f"liteq_bench_{os.getpid()}"
+    schemas: list[str] = []
+
+    def target(name: str) -> str:
+        schemas.append(f"{tag}_{name}".replace("-", "_"))
+        return f"{db}{'&' if '?' in db else '?'}schema={schemas[-1]}"
+
+    try:
+        yield target
+    finally:
+        _drop_schemas(db, schemas)
+
+
+def _drop_schemas(url: str, schemas: list[str]) -> None:
+    storage = open_postgres(url)
+    try:
+        storage.drop_schemas(schemas)
+    finally:
+        storage.close()
 
 
 def _silent(label: str, fraction: float) -> None:
@@ -145,7 +182,7 @@ def _environment() -> dict[str, Any]:
 
 
 @contextmanager
-def _bench_queue(path: Path) -> Iterator[tuple[Queue, NoopTask]]:
+def _bench_queue(path: str) -> Iterator[tuple[Queue, NoopTask]]:
     """A queue on ``path`` and the no-op task bound to it (the registry queue never opens)."""
     queue = Queue(path)
     try:
@@ -158,7 +195,7 @@ def _bench_queue(path: Path) -> Iterator[tuple[Queue, NoopTask]]:
 # -- phases ----------------------------------------------------------------------------
 
 
-def _bench_thread(path: Path, jobs: int, concurrency: int, notify: Progress) -> dict[str, Any]:
+def _bench_thread(path: str, jobs: int, concurrency: int, notify: Progress) -> dict[str, Any]:
     """Single enqueues, then the thread pool drains them."""
     with _bench_queue(path) as (queue, task):
         enqueue_s = _time_single_enqueues(task, jobs, notify)
@@ -174,7 +211,7 @@ def _bench_thread(path: Path, jobs: int, concurrency: int, notify: Progress) -> 
     }
 
 
-def _bench_process(path: Path, jobs: int, concurrency: int, notify: Progress) -> dict[str, Any]:
+def _bench_process(path: str, jobs: int, concurrency: int, notify: Progress) -> dict[str, Any]:
     """``enqueue_many``, then the process pool drains; a 0-job run measures its start-up."""
     with _bench_queue(path) as (queue, task):
         many_s = _time_fill(task, jobs, ENQUEUE_MANY_BATCH, PHASE_ENQUEUE_MANY, notify)
@@ -195,7 +232,7 @@ def _bench_process(path: Path, jobs: int, concurrency: int, notify: Progress) ->
     }
 
 
-def _bench_pickup(path: Path, samples: int, pool: Pool, notify: Progress) -> dict[str, Any]:
+def _bench_pickup(path: str, samples: int, pool: Pool, notify: Progress) -> dict[str, Any]:
     """Jobs enqueued one at a time for an idle worker in another process."""
     with _bench_queue(path) as (_, task):
         first = task.enqueue()  # also creates the schema before the worker opens the file
@@ -212,12 +249,12 @@ def _bench_pickup(path: Path, samples: int, pool: Pool, notify: Progress) -> dic
     }
 
 
-def _bench_claim(folder: Path, backlog: int, notify: Progress) -> dict[str, Any]:
+def _bench_claim(target: Target, backlog: int, notify: Progress) -> dict[str, Any]:
     """Claim+ack cycles with 1,000 jobs waiting, then with ``backlog`` waiting."""
     used = CLAIM_WARMUP + CLAIM_ROUNDS * CLAIM_CYCLES_PER_ROUND
     with (
-        _bench_queue(folder / "claim-small.db") as (small, small_task),
-        _bench_queue(folder / "claim-backlog.db") as (large, large_task),
+        _bench_queue(target("claim_small")) as (small, small_task),
+        _bench_queue(target("claim_backlog")) as (large, large_task),
     ):
         _time_fill(small_task, CLAIM_SMALL_BACKLOG + used, FILL_BATCH, PHASE_FILL, _silent)
         fill_s = _time_fill(large_task, backlog + used, FILL_BATCH, PHASE_FILL, notify)
@@ -339,7 +376,10 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def _wal_bytes(path: Path) -> int:
+def _wal_bytes(target: str) -> int | None:
+    if is_url(target):
+        return None
+    path = Path(target)
     wal = path.with_name(path.name + "-wal")
     return wal.stat().st_size if wal.exists() else 0
 
@@ -347,10 +387,10 @@ def _wal_bytes(path: Path) -> int:
 # -- the idle worker -------------------------------------------------------------------
 
 
-def _start_idle_worker(path: Path, pool: Pool) -> SpawnProcess:
+def _start_idle_worker(path: str, pool: Pool) -> SpawnProcess:
     # Not a daemon: a process-pool worker must be allowed children of its own.
     process = multiprocessing.get_context("spawn").Process(
-        target=idle_worker_main, args=(str(path), pool), name="liteq-bench-worker"
+        target=idle_worker_main, args=(path, pool), name="liteq-bench-worker"
     )
     process.start()
     return process
@@ -383,7 +423,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"liteq bench: {report['jobs']:,} jobs, concurrency {report['concurrency']}, "
         f"backlog {report.get('backlog', 0):,}",
-        f"Python {report['python']}, SQLite {report['sqlite']}, "
+        f"{report.get('backend', 'sqlite')}: Python {report['python']}, SQLite {report['sqlite']}, "
         f"{report.get('cpus', '?')} CPU(s), {report.get('platform', '')}",
         "",
         f"{'figure':<40} {'measured':>18}  {'target':<14}",

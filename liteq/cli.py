@@ -20,6 +20,7 @@ import click
 
 from liteq._version import __version__
 from liteq.apps import load_apps
+from liteq.backends import is_url
 from liteq.checks import check_storable
 from liteq.cli_format import (
     format_dead,
@@ -71,8 +72,9 @@ def _env_db_first(command: click.Command, args: list[str]) -> list[str]:
         return args
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     given = _positionals(command, args)
-    if any(p.nargs == -1 for p in arguments):  # `cancel DB ID...`: is the first one a file?
-        return [env_db, *args] if not given or not os.path.isfile(given[0]) else args
+    if any(p.nargs == -1 for p in arguments):  # `cancel DB ID...`: is the first one an ID?
+        first_is_id = bool(given) and given[0].isdigit() and not os.path.isfile(given[0])
+        return [env_db, *args] if not given or first_is_id else args
     needed = sum(1 for p in arguments if p.nargs == 1)
     return [env_db, *args] if len(given) < needed else args
 
@@ -234,6 +236,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 def open_existing(db: str, synchronous: str = "normal") -> Queue:
     """A queue on a database that must already exist: inspection never creates one."""
     path = Path(db)
+    if is_url(db):
+        return Queue(db)
     if not path.is_file() or path.stat().st_size == 0:  # liteq never leaves an empty file
         raise DatabaseError(f"no liteq database at {db}")
     return Queue(db, synchronous=sync_mode(synchronous))
@@ -363,7 +367,7 @@ def worker(
     verbose: int,
 ) -> None:
     """Run jobs until stopped (Ctrl-C: graceful), or with --burst until none is due."""
-    if not create and not os.path.exists(db):  # a typo must not make a new, idle database
+    if not create and not is_url(db) and not os.path.exists(db):  # a typo: no new, idle file
         path = os.path.abspath(db)
         raise DatabaseError(f"no liteq database at {path} (check the path, or pass --create)")
     import_from_cwd()
@@ -739,12 +743,15 @@ def cron_resume(db: str, name: str, synchronous: str) -> None:
     show_default=True,
     help="Waiting jobs for the claim-cost figure (compared with 1,000).",
 )
+@click.option("--db", default=None, help="A postgresql:// URL to measure on (temporary schemas).")
 @json_option
-def bench(jobs_: int, concurrency: int, pool: str, backlog: int, as_json: bool) -> None:
+def bench(
+    *, jobs_: int, concurrency: int, pool: str, backlog: int, db: str | None, as_json: bool
+) -> None:
     """Measure enqueue, drain, pickup latency and claim cost on a temporary database."""
     from liteq.bench import format_report, run_bench  # noqa: PLC0415 - only bench needs it
 
-    report = run_bench(jobs_, concurrency, pool, progress_bar(), backlog=backlog)
+    report = run_bench(jobs_, concurrency, pool, progress_bar(), backlog=backlog, db=db)
     if as_json:
         print_json(report)
     else:

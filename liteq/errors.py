@@ -89,3 +89,10 @@ class Retry(Exception):
 
 class WrongDatabase(ConfigError):
     """A task's own queue is another file than the one the worker serves."""
+
+
+class ConnectionLost(DatabaseBusy):
+    """The connection to a database server dropped or cannot be made (PostgreSQL).
+
+    A ``DatabaseBusy``: the worker retries, as it does after a busy timeout.
+    """

@@ -34,3 +34,6 @@ def real_q(db_path: Path) -> Iterator[liteq.Queue]:
     queue = liteq.Queue(db_path)
     yield queue
     queue.close()
+
+
+from pg_fixtures import pg_server, pg_url  # noqa: E402, F401 - PostgreSQL fixtures

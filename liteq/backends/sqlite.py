@@ -18,6 +18,7 @@ from typing import Any
 
 import apsw
 
+from liteq.backends.rows import claimed_job
 from liteq.connections import ThreadConnections
 from liteq.errors import (
     DatabaseBusy,
@@ -38,7 +39,6 @@ from liteq.models import (
     Synchronous,
 )
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
-from liteq.validation import UNDECODABLE
 
 PAGE_SIZE = 1024  # bytes, for new files
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
@@ -66,35 +66,6 @@ INSERT_JOB_PARAMETERS = (
     "unique_until",
     "now",
 )
-
-
-def _stored_options(text: str) -> dict[str, Any]:
-    """A job's options column; text that is not a JSON object is kept for the worker to
-    fail that job with (raising here would stop the claim of every job)."""
-    try:
-        options = json.loads(text)
-    except (ValueError, TypeError):
-        return {UNDECODABLE: text}
-    return options if isinstance(options, dict) else {UNDECODABLE: text}
-
-
-def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
-    options = _stored_options(row[9]) if row[9] else {}
-    return ClaimedJob(
-        id=row[0],
-        task=row[1],
-        queue=row[2],
-        priority=row[3],
-        due_at=row[4],
-        attempts=row[5],
-        max_retries=row[6],
-        timeout=row[7],
-        lease=row[8],
-        options=options,
-        args=row[10],
-        kwargs=row[11],
-        owner=owner,
-    )
 
 
 class _SqliteErrors:
@@ -492,7 +463,7 @@ class SqliteBackend:
             # within the queue; queues keep the plan's order.
             claimed.extend(
                 sorted(
-                    (_claimed(row, owner) for row in rows),
+                    (claimed_job(row, owner) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )
@@ -640,14 +611,14 @@ class SqliteBackend:
         """
         with self.transaction() as conn:
             rows = conn.execute(self.q.expired_leases, {"now": now}).fetchall()
-            outcomes = [decide(_claimed(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
+            outcomes = [decide(claimed_job(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
             settled = self._settle(conn, now, outcomes)
         return outcomes, settled
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         """Jobs held by ``owner``, with the time each attempt started."""
         rows = self._rows(self.q.running_of_owner, {"owner": owner})
-        return [(_claimed(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
+        return [(claimed_job(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
 
     def any_due(self, now: float) -> bool:
         """Is some job due? A read: idle workers ask before taking the write lock."""
