@@ -20,6 +20,7 @@ from typing import Any, Literal, NamedTuple
 
 import apsw
 
+from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
 from liteq.models import ClaimedJob, JobState, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
@@ -199,7 +200,7 @@ def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
         raise
 
 
-class Storage:
+class Storage(SqliteTransfer):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     def __init__(

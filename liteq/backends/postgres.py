@@ -22,6 +22,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
 
+from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.errors import (
     ConfigError,
     ConnectionLost,
@@ -113,7 +114,7 @@ def _close_owned(connections: dict[int, Conn], lock: threading.Lock, key: int) -
             conn.close()
 
 
-class PostgresStorage:
+class PostgresStorage(PostgresTransfer):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's, plus liteq's own query parameters, which are removed before

@@ -81,8 +81,8 @@ def load_queries() -> Queries:
 
 def migrations() -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [_read("schema_1.sql"), _read("schema_2.sql")]
+    return [_read("schema_1.sql"), _read("schema_2.sql"), _read("schema_3.sql")]
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

@@ -9,10 +9,10 @@ from importlib import resources
 
 from liteq.sql import parse_queries
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
-    r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta)\b"
+    r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs)\b"
 )
 
 
@@ -98,4 +98,4 @@ def load_pg_queries(schema: str | None) -> PgQueries:
 
 def pg_migrations(schema: str | None) -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [qualify(_read("schema_1.sql"), schema)]
+    return [qualify(_read(name), schema) for name in ("schema_1.sql", "schema_2.sql")]
