@@ -50,7 +50,9 @@ class SqliteTransfer:
 
     def count_export(self: _Store) -> int:
         """How many jobs ``export_jobs`` would hand out in all."""
-        row: Sequence[Any] = self.conn.execute(load_copy_queries("liteq.sql").count_export).fetchall()[0]
+        row: Sequence[Any] = self.conn.execute(
+            load_copy_queries("liteq.sql").count_export
+        ).fetchall()[0]
         return int(row[0])
 
     def export_jobs(self: _Store, after_id: int, limit: int) -> list[ExportedJob]:

@@ -98,7 +98,9 @@ def load_copy_queries(package: str, edit: Callable[[str], str] = str) -> CopyQue
     found = parse_queries(text)
     expected = {field.name for field in dataclasses.fields(CopyQueries)}
     if set(found) != expected:
-        raise RuntimeError(f"{package}/copy.sql does not match CopyQueries: {set(found) ^ expected}")
+        raise RuntimeError(
+            f"{package}/copy.sql does not match CopyQueries: {set(found) ^ expected}"
+        )
     return CopyQueries(**{name: edit(sql) for name, sql in found.items()})
 
 

@@ -31,19 +31,21 @@ WHERE source = %(source)s AND source_id BETWEEN %(low)s AND %(high)s
 INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, attempts,
                   max_retries, timeout, lease, unique_key, unique_until, error, traceback,
                   created_at, started_at, finished_at, first_failed_at, expires_at)
-VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kwargs)s, %(options)s, %(attempts)s,
-        %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s, %(unique_until)s, %(error)s, %(traceback)s,
-        %(created_at)s, %(started_at)s, %(finished_at)s, %(first_failed_at)s, %(expires_at)s)
+VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kwargs)s,
+        %(options)s, %(attempts)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s,
+        %(unique_until)s, %(error)s, %(traceback)s, %(created_at)s, %(started_at)s,
+        %(finished_at)s, %(first_failed_at)s, %(expires_at)s)
 ON CONFLICT DO NOTHING
 RETURNING id
 
 -- name: insert_copied_dead_letter
 INSERT INTO dead_letters (job_id, error, traceback, attempts, first_failed_at, died_at)
-VALUES (%(job_id)s, %(dead_error)s, %(dead_traceback)s, %(dead_attempts)s, %(dead_first_failed_at)s,
-        %(died_at)s)
+VALUES (%(job_id)s, %(dead_error)s, %(dead_traceback)s, %(dead_attempts)s,
+        %(dead_first_failed_at)s, %(died_at)s)
 
 -- name: record_copied
-INSERT INTO copied_jobs (source, source_id, job_id) VALUES (%(source)s, %(source_id)s, %(job_id)s)
+INSERT INTO copied_jobs (source, source_id, job_id)
+VALUES (%(source)s, %(source_id)s, %(job_id)s)
 
 -- name: export_schedules
 SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,
@@ -54,6 +56,7 @@ FROM schedules ORDER BY name
 -- A schedule of the same name here wins: a second copy changes nothing.
 INSERT INTO schedules (name, task, expr, every, tz, args, kwargs, queue, priority, module,
                        paused, anchor, next_fire_at, last_fire_at, updated_at)
-VALUES (%(name)s, %(task)s, %(expr)s, %(every)s, %(tz)s, %(args)s, %(kwargs)s, %(queue)s, %(priority)s, %(module)s,
-        %(paused)s, %(anchor)s, %(next_fire_at)s, %(last_fire_at)s, %(now)s)
+VALUES (%(name)s, %(task)s, %(expr)s, %(every)s, %(tz)s, %(args)s, %(kwargs)s, %(queue)s,
+        %(priority)s, %(module)s, %(paused)s, %(anchor)s, %(next_fire_at)s, %(last_fire_at)s,
+        %(now)s)
 ON CONFLICT (name) DO NOTHING
