@@ -20,10 +20,10 @@ from typing import Any, Literal, NamedTuple
 
 import apsw
 
-from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
 from liteq.models import ClaimedJob, JobState, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
+from liteq.sqlite_transfer import SqliteTransfer
 
 Synchronous = Literal["NORMAL", "FULL"]
 DEFAULT_LEASE = 60.0

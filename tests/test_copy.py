@@ -15,13 +15,13 @@ from click.testing import CliRunner, Result
 
 import liteq
 from liteq.backends import open_storage
-from liteq.backends.transfer import ExportedJob, ExportedSchedule
 from liteq.cli import cli
 from liteq.copy import copy_queue
 from liteq.cron import CronTicker
 from liteq.errors import ConfigError, DatabaseError
 from liteq.models import Outcome
 from liteq.storage import ClaimPlan
+from liteq.transfer import ExportedJob, ExportedSchedule
 
 START = 1_800_000_000.0
 

@@ -12,7 +12,8 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from liteq.backends.transfer import (
+from liteq.sql.postgres import qualify
+from liteq.transfer import (
     CopyQueries,
     ExportedJob,
     ExportedSchedule,
@@ -21,7 +22,6 @@ from liteq.backends.transfer import (
     load_copy_queries,
     schedule_params,
 )
-from liteq.sql.postgres import qualify
 
 T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]

@@ -11,7 +11,7 @@ WHERE j.state IN ('queued', 'scheduled')
 
 -- name: export_jobs
 -- Waiting jobs (queued; scheduled, a retry's wait included) and dead jobs with their dead
--- letter, by id after :after_id. Columns in liteq.backends.transfer.ExportedJob's order.
+-- letter, by id after :after_id. Columns in liteq.transfer.ExportedJob's order.
 SELECT j.id, j.task, j.queue, j.state, j.priority, j.due_at, j.args, j.kwargs, j.options,
        j.attempts, j.max_retries, j.timeout, j.lease, j.unique_key, j.unique_until, j.error,
        j.traceback, j.created_at, j.started_at, j.finished_at, j.first_failed_at,

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import apsw
 
-from liteq.backends.transfer import (
+from liteq.transfer import (
     ExportedJob,
     ExportedSchedule,
     Imported,

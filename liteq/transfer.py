@@ -1,7 +1,7 @@
 """What ``liteq copy`` moves between two backends: plain records, and its named queries.
 
-The verbs themselves are in ``sqlite_transfer.py`` and ``postgres_transfer.py``, one mixin
-per backend, so the stores' own modules only list them as a base class.
+The verbs are in ``liteq/sqlite_transfer.py`` and ``liteq/backends/postgres_transfer.py``, one
+mixin per backend, so the stores' own modules only list them as a base class.
 """
 
 from __future__ import annotations
