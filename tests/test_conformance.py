@@ -487,6 +487,7 @@ def test_bad_synchronous_is_refused_alike(backend: str) -> None:
 # -- the storage state machine, on PostgreSQL -----------------------------------------------
 
 
+@pytest.mark.slow
 def test_storage_state_machine_on_postgres(pg_url: str) -> None:
     """``test_storage``'s state machine (SQLite) over the PostgreSQL store: each example
     in a fresh schema of one database."""
