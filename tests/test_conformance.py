@@ -23,7 +23,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from test_storage import StorageMachine
 
 import liteq
-from liteq.backends import open_storage
+from liteq.backends import open_postgres
 from liteq.cron import CronTicker
 from liteq.models import Outcome
 from liteq.storage import ClaimPlan
@@ -498,12 +498,12 @@ def test_storage_state_machine_on_postgres(pg_url: str) -> None:
             super().__init__()
             self.storage.close()
             self.schema = f"sm_{next(schemas)}"
-            self.storage = open_storage(f"{pg_url}&schema={self.schema}&listen=0")
+            self.pg = open_postgres(f"{pg_url}&schema={self.schema}&listen=0")
+            self.storage = self.pg  # type: ignore[assignment]
 
         def teardown(self) -> None:
-            storage = self.storage
             super().teardown()
-            storage.drop_schemas([self.schema])  # type: ignore[attr-defined]
+            self.pg.drop_schemas([self.schema])
 
     run_state_machine_as_test(
         PgMachine, settings=settings(max_examples=40, stateful_step_count=30, deadline=None)
