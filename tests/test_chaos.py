@@ -175,7 +175,9 @@ class Fleet:
         return proc
 
     def worker(self, name: str, db: Path | str, *options: str) -> Proc:
-        return self.start(name, [sys.executable, "-m", "liteq", "worker", str(db), *options])
+        return self.start(
+            name, [sys.executable, "-m", "liteq", "worker", str(db), "--create", *options]
+        )
 
     def python(self, name: str, code: str) -> Proc:
         return self.start(name, [sys.executable, "-c", code])

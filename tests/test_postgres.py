@@ -21,7 +21,7 @@ from pg_fixtures import PgServer
 import liteq
 from liteq.cli import cli
 from liteq.errors import ConfigError, NotALiteqDatabase
-from liteq.storage import NewJob
+from liteq.models import NewJob
 
 
 @pytest.fixture
@@ -91,10 +91,11 @@ def test_an_idle_worker_picks_up_a_job_with_and_without_listen(pg_url: str, opti
     url = f"{pg_url}&{options}"
     with liteq.Queue(url) as q, liteq.Queue(url) as producer:
 
-        @q.task()
+        @q.task(name="hello")
         def hello() -> str:
             return "hi"
 
+        producer.task(name="hello")(hello.fn)  # the producer knows the name too
         stop = threading.Event()
         thread = threading.Thread(
             target=q.run_worker, kwargs={"concurrency": 1, "stop": stop}, daemon=True
@@ -121,7 +122,7 @@ def kill_connections(pg_url: str) -> int:
 def test_a_dropped_connection_is_reopened_and_nothing_is_lost(
     pq: liteq.Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    @pq.task()
+    @pq.task(name="double")
     def double(n: int) -> int:
         return 2 * n
 
@@ -153,7 +154,7 @@ def test_a_worker_rides_out_a_server_restart_and_loses_nothing(
 ) -> None:
     with liteq.Queue(pg_url) as q:
 
-        @q.task(lease=2, retry_delay=0)
+        @q.task(name="step", lease=2, retry_delay=0)
         def step(n: int) -> int:
             time.sleep(0.002)
             return n
@@ -223,7 +224,7 @@ def test_every_cli_command_works_on_a_url_and_from_liteq_db(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = f"pgcli_{uuid.uuid4().hex[:10]}"
-    (tmp_path / f"{module}.py").write_text(CLI_TASKS)
+    (tmp_path / f"{module}.py").write_text(CLI_TASKS.replace('"unused.db"', repr(pg_url)))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     env = {"LITEQ_DB": pg_url}

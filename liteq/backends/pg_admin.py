@@ -11,7 +11,7 @@ from liteq.backends.pg_session import Conn, PgSession, payload
 
 
 class PgAdmin(PgSession):
-    """Reading, maintenance and schedule verbs (see ``liteq.storage.Storage``)."""
+    """Reading, maintenance and schedule verbs (the ``Backend`` protocol)."""
 
     # -- reading -----------------------------------------------------------------------
 
@@ -31,6 +31,10 @@ class PgAdmin(PgSession):
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._read_one(self.q.oldest_waiting, {"now": now})[0]
+        return None if value is None else float(value)
+
+    def next_due(self, now: float) -> float | None:
+        value = self._read_one(self.q.next_due, {"now": now})[0]
         return None if value is None else float(value)
 
     def count_dead(self) -> int:

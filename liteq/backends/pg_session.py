@@ -346,6 +346,15 @@ class PgSession:
             self._connections.pop(id(owner), None)
         _close(self._local.pid, conn)
 
+    def abandon_transaction(self) -> None:
+        """Roll back this thread's open transaction, if any (a signal interrupted it)."""
+        conn: Conn | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            return
+        with suppress(psycopg.Error):
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+
     def data_version(self) -> int:
         """Changes at each NOTIFY on liteq's channel, and on a slow tick besides.
 

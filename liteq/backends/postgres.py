@@ -13,15 +13,17 @@ from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_session import Conn, payload
+from liteq.backends.rows import claimed_job
 from liteq.errors import DatabaseBusy
-from liteq.models import ClaimedJob, JobState, Outcome
-from liteq.storage import (
+from liteq.models import (
     DEFAULT_RESULT_TTL,
+    ClaimedJob,
     ClaimPlan,
     Enqueued,
+    JobState,
     NewJob,
+    Outcome,
     Settled,
-    _claimed,
 )
 
 _CLAIMED_COLUMNS = 12
@@ -31,7 +33,7 @@ class PostgresStorage(PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
-    (see ``PgSession``). Same public verbs, signatures and rows as ``liteq.storage.Storage``.
+    (see ``PgSession``). Same verbs, signatures and rows as SQLite (the ``Backend`` protocol).
     """
 
     # -- producer verbs ----------------------------------------------------------------
@@ -190,7 +192,7 @@ class PostgresStorage(PgAdmin):
             # RETURNING gives no order: restore the claim order (priority, due time, FIFO).
             claimed.extend(
                 sorted(
-                    (_claimed(row, owner) for row in rows),
+                    (claimed_job(row, owner) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )
@@ -216,6 +218,11 @@ class PostgresStorage(PgAdmin):
                 key["result"] = payload(outcome.result)
                 key["expires_at"] = None if ttl is None else now + ttl
                 changed = conn.execute(q.ack, key).rowcount
+            elif outcome.unavailable is not None and outcome.retry_in is not None:
+                kind = self._defer(conn, now, outcome, key, requeued)
+                if kind != "deferred":
+                    (buried if kind == "buried" else lost).append(job.id)
+                continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
                 key["due_at"] = due_at
@@ -241,6 +248,32 @@ class PostgresStorage(PgAdmin):
                 lost.append(job.id)
         self._notify(conn, requeued)
         return Settled(buried, lost)
+
+    def _defer(
+        self, conn: Conn, now: float, outcome: Outcome, key: dict[str, Any], requeued: list[str]
+    ) -> str:
+        """Put back a job whose task cannot be loaded, its attempt not spent: "deferred";
+        "buried" once it has waited ``limit`` seconds for this reason; "lost" without lease.
+        """
+        assert outcome.unavailable is not None and outcome.retry_in is not None
+        due_at = now + outcome.retry_in
+        params = {
+            **key,
+            "due_at": due_at,
+            "state": "queued" if due_at <= now else "scheduled",
+            "error": outcome.error,
+            "limit": outcome.unavailable.limit,
+        }
+        if conn.execute(self.q.defer, params).rowcount:
+            if due_at <= now:
+                requeued.append(outcome.job.queue)
+            return "deferred"
+        params = {**key, "error": outcome.unavailable.expired_error, "traceback": None}
+        params["expires_at"] = None
+        if not conn.execute(self.q.bury, params).rowcount:
+            return "lost"
+        conn.execute(self.q.insert_dead_letter, {"id": outcome.job.id, "now": now})
+        return "buried"
 
     def heartbeat(
         self, now: float, jobs: Sequence[ClaimedJob], lease: Mapping[int, float]
@@ -275,6 +308,16 @@ class PostgresStorage(PgAdmin):
 
         return self._run(work, guarded=True)
 
+    def release_owners(self, owners: Sequence[str]) -> int:
+        """Put back every job the lease ``owners`` hold, no attempt spent (emergency exit)."""
+
+        def work(conn: Conn) -> int:
+            rows = conn.execute(self.q.release_owners, {"owners": list(owners)}).fetchall()
+            self._notify(conn, [row[0] for row in rows])
+            return len(rows)
+
+        return self._run(work, guarded=True)
+
     def reclaim_expired(
         self, now: float, decide: Callable[[ClaimedJob], Outcome]
     ) -> tuple[list[Outcome], Settled]:
@@ -282,14 +325,14 @@ class PostgresStorage(PgAdmin):
 
         def work(conn: Conn) -> tuple[list[Outcome], Settled]:
             rows = conn.execute(self.q.expired_leases, {"now": now}).fetchall()
-            outcomes = [decide(_claimed(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
+            outcomes = [decide(claimed_job(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
             return outcomes, self._settle(conn, now, outcomes)
 
         return self._run(work, guarded=True)
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         rows = self._read(self.q.running_of_owner, {"owner": owner})
-        return [(_claimed(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
+        return [(claimed_job(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
 
     def any_due(self, now: float) -> bool:
         return bool(self._read_one(self.q.any_due, {"now": now})[0])

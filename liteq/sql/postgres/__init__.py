@@ -9,7 +9,7 @@ from importlib import resources
 
 from liteq.sql import parse_queries
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta)\b"
@@ -36,6 +36,9 @@ class PgQueries:
     bury: str
     insert_dead_letter: str
     release: str
+    release_owners: str
+    defer: str
+    next_due: str
     heartbeat: str
     expired_leases: str
     running_of_owner: str
@@ -104,4 +107,4 @@ def load_pg_queries(schema: str | None) -> PgQueries:
 
 def pg_migrations(schema: str | None) -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [qualify(_read("schema_1.sql"), schema)]
+    return [qualify(_read(f"schema_{n}.sql"), schema) for n in range(1, SCHEMA_VERSION + 1)]

@@ -105,8 +105,8 @@ WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts
 -- name: retry
 UPDATE jobs
 SET state = %(state)s, due_at = %(due_at)s, error = %(error)s, traceback = %(traceback)s,
-    first_failed_at = coalesce(first_failed_at, %(now)s), lease_owner = NULL,
-    lease_until = NULL
+    first_failed_at = coalesce(first_failed_at, %(now)s), unavailable_since = NULL,
+    lease_owner = NULL, lease_until = NULL
 WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
 
 -- name: bury
@@ -129,6 +129,28 @@ SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until =
     started_at = NULL
 WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
 RETURNING queue
+
+-- name: release_owners
+-- The second Ctrl-C: every job these owners hold goes back, no attempt spent.
+UPDATE jobs
+SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+    started_at = NULL
+WHERE state = 'running' AND lease_owner = ANY(%(owners)s)
+RETURNING queue
+
+-- name: defer
+-- The worker cannot load the job's task (a deployment problem): back to waiting without
+-- spending the attempt, unless it has waited for this reason %(limit)s seconds already.
+UPDATE jobs
+SET state = %(state)s, due_at = %(due_at)s, attempts = attempts - 1, error = %(error)s,
+    traceback = NULL, unavailable_since = coalesce(unavailable_since, %(now)s),
+    lease_owner = NULL, lease_until = NULL, started_at = NULL
+WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
+  AND coalesce(unavailable_since, %(now)s) > %(now)s - %(limit)s
+RETURNING queue
+
+-- name: next_due
+SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > %(now)s
 
 -- name: heartbeat
 UPDATE jobs SET lease_until = %(lease_until)s
@@ -207,7 +229,8 @@ SELECT job_id FROM dead_letters ORDER BY job_id
 -- Run in a savepoint: a live job holding the same unique key makes it fail, and it stays dead.
 UPDATE jobs
 SET state = 'queued', attempts = 0, due_at = %(now)s, error = NULL, traceback = NULL,
-    first_failed_at = NULL, started_at = NULL, finished_at = NULL, expires_at = NULL
+    first_failed_at = NULL, unavailable_since = NULL, started_at = NULL, finished_at = NULL,
+    expires_at = NULL
 WHERE id = %(id)s AND state = 'dead'
 RETURNING queue
 
