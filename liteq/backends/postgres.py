@@ -48,6 +48,9 @@ _CLAIMED_COLUMNS = 12
 LISTEN_TICK = 1.0  # seconds: with LISTEN on, a poll at least this often anyway
 POLL_TICK = 0.05  # seconds: with LISTEN off, how often an idle worker looks for work
 _OPTIONS = ("schema", "listen", "prepare")
+# The server rolled the whole transaction back: running it again is safe.
+# (psycopg files DeadlockDetected under OperationalError, not TransactionRollback.)
+_UNDONE = pgerrors.TransactionRollback | pgerrors.DeadlockDetected
 
 
 def _payload(value: str | bytes | None) -> bytes | None:
@@ -60,6 +63,10 @@ def _flag(options: Mapping[str, str], name: str, url: str) -> bool:
     if value not in ("0", "1", "true", "false", "on", "off"):
         raise ConfigError(f"{url}: {name}={value!r}; use {name}=0 or {name}=1")
     return value in ("1", "true", "on")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _redact(url: str) -> str:
@@ -144,6 +151,7 @@ class PostgresStorage:
         self.prepare = _flag(options, "prepare", url)
         self.channel = "liteq" if self.schema is None else f"liteq.{self.schema}"
         self.q: PgQueries = load_pg_queries(self.schema)
+        self._jobs_table = "jobs" if self.schema is None else f"{_quoted(self.schema)}.jobs"
         self._name = _redact(url)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -270,8 +278,12 @@ class PostgresStorage:
         Lost while committing, the outcome is unknown: ``guarded`` verbs (whose writes are
         conditional on the lease, so a second run changes nothing twice) raise
         ``ConnectionLost``, which the worker retries; others raise ``DatabaseError``.
+        A transaction the server undid (a deadlock, a serialization failure) is run again
+        until ``busy_timeout``, then ``DatabaseBusy``: like a lock wait on SQLite.
         """
-        for attempt in range(2):
+        attempt = 0
+        deadline: float | None = None  # set at the first undone transaction
+        while True:
             conn = self.conn
             committing = False
             try:
@@ -283,7 +295,12 @@ class PostgresStorage:
                 return result
             except psycopg.Error as exc:
                 if not (conn.closed or conn.broken):
-                    if isinstance(exc, pgerrors.TransactionRollback | pgerrors.LockNotAvailable):
+                    if isinstance(exc, _UNDONE) and write:
+                        if deadline is None:
+                            deadline = time.monotonic() + self.busy_timeout
+                        if time.monotonic() < deadline:
+                            continue  # rolled back as a whole: nothing of it stayed
+                    if isinstance(exc, _UNDONE | pgerrors.LockNotAvailable):
                         raise DatabaseBusy(f"{self._name}: {exc}") from None
                     raise DatabaseError(f"{self._name}: {exc}") from None
                 self.close_thread()
@@ -292,8 +309,8 @@ class PostgresStorage:
                     raise (ConnectionLost if guarded else DatabaseError)(message) from None
                 if attempt:
                     raise ConnectionLost(f"{self._name}: connection lost: {exc}") from None
+                attempt += 1
                 log.warning("%s: connection lost (%s); reconnecting", self._name, exc)
-        raise AssertionError("unreachable")
 
     def _read(self, query: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self._run(lambda conn: conn.execute(query, params).fetchall(), write=False)
@@ -364,8 +381,10 @@ class PostgresStorage:
             return []
 
         def work(conn: Conn) -> list[Enqueued]:
-            if any(job.unique_key is not None for job in jobs):
-                results = [self._insert(conn, now, job) for job in jobs]
+            if len(jobs) > 1 and any(job.unique_key is not None for job in jobs):
+                results = self._insert_keyed_batch(conn, now, jobs)
+            elif jobs[0].unique_key is not None:
+                results = [self._insert(conn, now, jobs[0])]
             else:
                 columns = self._batch_columns(now, jobs)
                 ids = [row[0] for row in conn.execute(self.q.insert_jobs, columns).fetchall()]
@@ -382,9 +401,28 @@ class PostgresStorage:
     def enqueue_one(self, now: float, job: NewJob) -> Enqueued:
         return self.enqueue(now, [job])[0]
 
-    def _insert(self, conn: Conn, now: float, job: NewJob) -> Enqueued:
+    def _insert_keyed_batch(self, conn: Conn, now: float, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """A batch holding unique keys, row by row in key order, ids in the batch's order.
+
+        A row waits for a concurrent transaction that holds its key: batches that took
+        their keys in their own orders could wait on each other (a deadlock). In key order
+        they cannot; the first of a key within the batch wins, as on SQLite.
+        """
+        params = {"jobs": self._jobs_table, "n": len(jobs)}
+        ids = [row[0] for row in conn.execute(self.q.reserve_job_ids, params).fetchall()]
+        order = sorted(range(len(jobs)), key=lambda i: jobs[i].unique_key or "")
+        results: dict[int, Enqueued] = {}
+        for i in order:
+            results[i] = self._insert(conn, now, jobs[i], ids[i])
+        return [results[i] for i in range(len(jobs))]
+
+    def _insert(self, conn: Conn, now: float, job: NewJob, job_id: int | None = None) -> Enqueued:
         q = self.q
         params = self._insert_params(now, job)
+        insert = q.insert_job
+        if job_id is not None:
+            params["id"] = job_id
+            insert = q.insert_job_with_id
         for _ in range(3):
             if job.unique_key is not None:
                 found = conn.execute(
@@ -392,7 +430,7 @@ class PostgresStorage:
                 ).fetchone()
                 if found is not None:
                     return Enqueued(found[0], JobState(found[1]), True)
-            row = conn.execute(q.insert_job, params).fetchone()
+            row = conn.execute(insert, params).fetchone()
             if row is not None:
                 return Enqueued(row[0], self._initial_state(now, job), False)
             # ON CONFLICT: a concurrent transaction inserted the key and has committed

@@ -21,6 +21,8 @@ class PgQueries:
     """One field per ``-- name:`` block of ``postgres/queries.sql``."""
 
     insert_job: str
+    reserve_job_ids: str
+    insert_job_with_id: str
     insert_jobs: str
     notify: str
     find_unique: str

@@ -12,6 +12,21 @@ VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kw
 ON CONFLICT DO NOTHING
 RETURNING id
 
+-- name: reserve_job_ids
+-- Ids for a batch that holds unique keys, ascending, one per row in the batch's order.
+SELECT nextval(pg_get_serial_sequence(%(jobs)s, 'id')) FROM generate_series(1, %(n)s) ORDER BY 1
+
+-- name: insert_job_with_id
+-- A row of such a batch: rows go in key order, so two batches wait on each other's keys in
+-- one order (no deadlock), while the reserved ids keep the batch's order for FIFO.
+INSERT INTO jobs (id, task, queue, state, priority, due_at, args, kwargs, options,
+                  max_retries, timeout, lease, unique_key, unique_until, created_at)
+VALUES (%(id)s, %(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s,
+        %(kwargs)s, %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s,
+        %(unique_until)s, %(now)s)
+ON CONFLICT DO NOTHING
+RETURNING id
+
 -- name: insert_jobs
 -- A batch without unique keys: one statement, ids handed out in the arrays' order.
 INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
