@@ -38,7 +38,7 @@ def test_storage_state_machine_on_postgres(pg_url: str) -> None:
     run_state_machine_as_test(
         lambda: PostgresStorageMachine(pg_url),
         settings=settings(
-            max_examples=25,
+            max_examples=40,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
