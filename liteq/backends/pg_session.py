@@ -21,6 +21,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
 
+from liteq.databases import redact
 from liteq.errors import (
     ConfigError,
     ConnectionLost,
@@ -51,14 +52,6 @@ def _flag(options: Mapping[str, str], name: str, url: str) -> bool:
     if value not in ("0", "1", "true", "false", "on", "off"):
         raise ConfigError(f"{url}: {name}={value!r}; use {name}=0 or {name}=1")
     return value in ("1", "true", "on")
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 class _Listener:
@@ -158,7 +151,7 @@ class PgSession:
         self.prepare = _flag(options, "prepare", url)
         self.channel = "liteq" if self.schema is None else f"liteq.{self.schema}"
         self.q: PgQueries = load_pg_queries(self.schema)
-        self._name = _redact(url)
+        self._name = redact(url)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: dict[int, tuple[int, Conn]] = {}  # by owner: (pid, connection)
@@ -347,10 +340,21 @@ class PgSession:
         _close(self._local.pid, conn)
 
     def abandon_transaction(self) -> None:
-        """Roll back this thread's open transaction, if any (a signal interrupted it)."""
+        """Roll back this thread's open transaction, if any (a signal interrupted it).
+
+        The signal may have come in the middle of a statement, whose connection lock this
+        thread then holds: a rollback would wait for it forever. That statement is
+        cancelled and the connection closed instead (the server rolls back).
+        """
         conn: Conn | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             return
+        if not conn.lock.acquire(blocking=False):
+            with suppress(psycopg.Error):
+                conn.cancel_safe(timeout=1.0)
+            conn.pgconn.finish()
+            return
+        conn.lock.release()
         with suppress(psycopg.Error):
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 conn.rollback()

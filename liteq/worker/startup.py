@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from liteq.config import WorkerSettings
+from liteq.databases import redact
 from liteq.tasks import TaskRegistry
 
 MAX_NAMES = 10
@@ -37,6 +38,6 @@ def startup_line(
         more = f", +{len(schedules) - MAX_NAMES} more" if len(schedules) > MAX_NAMES else ""
         fired = f"{len(schedules)} ({names}{more})"
     return (
-        f"worker on {path}: pool={settings.pool} concurrency={settings.concurrency} "
+        f"worker on {redact(path)}: pool={settings.pool} concurrency={settings.concurrency} "
         f"queues={shown} tasks={tasks} schedules={fired}"
     )
