@@ -186,7 +186,7 @@ def test_second_sigint_releases_claimed_jobs(
 SIGNAL_IN_A_STATEMENT = """
 import signal, sys, time
 import liteq
-from liteq.faults import EmergencyExit
+from liteq.worker.faults import EmergencyExit
 from liteq.models import ClaimPlan
 
 q = liteq.Queue(sys.argv[1])
