@@ -5,7 +5,7 @@ Run a worker that fires both (Ctrl-C to stop):
     python examples/cron_example.py
 
 or, equivalently, from the examples directory (so the module is importable):
-``liteq worker /tmp/liteq-cron-example.db --app cron_example``.
+``liteq worker /tmp/liteq-cron-example.db --app cron_example --create``.
 ``python examples/cron_example.py --seconds 11`` stops after 11 seconds (used by the tests).
 """
 

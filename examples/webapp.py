@@ -20,7 +20,7 @@ worker runs in a background thread of the server. To run it as its own process i
 (another terminal, a service, ``--pool process``), start the server with ``--no-worker``
 and, from the examples directory (so the worker can import this module):
 
-    LITEQ_DB=/tmp/liteq-webapp.db liteq worker --app webapp
+    LITEQ_DB=/tmp/liteq-webapp.db liteq worker --app webapp --create
 """
 
 from __future__ import annotations

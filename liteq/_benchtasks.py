@@ -1,16 +1,30 @@
 """Tasks for ``liteq bench``, importable by name in spawned worker processes.
 
-``registry`` only registers them: it is never used to enqueue, so its path is never
-opened. The bench binds each task to its own temporary queue instead.
+The task belongs to no queue here (no file a worker could mistake for its own): the
+bench binds it to each temporary queue with ``queue.task(name=noop.name)(noop.fn)``.
 """
 
 from __future__ import annotations
 
-import liteq
+from collections.abc import Sequence
+from typing import Any
 
-registry = liteq.Queue("liteq-bench-registry.db")  # a registry only: never opened
+from liteq.errors import ConfigError
+from liteq.job import Job
+from liteq.tasks import Call, EnqueueOptions, Task, TaskOptions
 
 
-@registry.task()
-def noop() -> None:
+class _Unbound:
+    """The producer of a task that no queue owns: it cannot enqueue."""
+
+    def _enqueue_calls(
+        self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
+    ) -> list[Job]:
+        raise ConfigError(f"{task.name} belongs to no queue: bind it with queue.task(name=...)")
+
+
+def _noop() -> None:
     """Does nothing: the bench measures the queue, not the task."""
+
+
+noop: Task[[], None] = Task(_noop, _Unbound(), TaskOptions(name="liteq._benchtasks:noop"))

@@ -23,12 +23,13 @@ from typing import Any
 
 from liteq import _benchtasks
 from liteq.backends import is_url, open_postgres
+from liteq.backends.base import Backend
+from liteq.backends.sqlite import sqlite_version
 from liteq.config import Pool
 from liteq.errors import ConfigError
 from liteq.job import Job
-from liteq.models import Outcome
+from liteq.models import ClaimPlan, Outcome
 from liteq.queue import Queue
-from liteq.storage import ClaimPlan, Storage, sqlite_version
 from liteq.tasks import Task
 
 Progress = Callable[[str, float], None]
@@ -317,7 +318,7 @@ def _time_drain(
     return elapsed
 
 
-def _claim_ack_seconds(storage: Storage, cycles: int) -> float:
+def _claim_ack_seconds(storage: Backend, cycles: int) -> float:
     """Mean seconds per claim of one job plus its ack, as the worker batches them."""
     plan = ClaimPlan(owner="liteq-bench", limit=1, order=[(None, 1)])
     outcomes: list[Outcome] = []

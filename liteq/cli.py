@@ -10,9 +10,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,15 +21,28 @@ import click
 from liteq._version import __version__
 from liteq.apps import load_apps
 from liteq.backends import is_url
+from liteq.checks import check_storable
+from liteq.cli_format import (
+    format_dead,
+    format_job,
+    format_jobs,
+    format_schedules,
+    format_stats,
+    iso,
+    print_json,
+    progress_bar,
+    shorten,
+    table,
+)
 from liteq.config import Pool, QueueSpec, WorkerSettings, parse_duration, parse_queue_options
-from liteq.errors import ConfigError, DatabaseError, LiteqError, TaskNotFound
-from liteq.models import DeadJob, JobRecord, JobState
+from liteq.errors import ConfigError, DatabaseError, JobNotFound, LiteqError, TaskNotFound
+from liteq.logs import LOG_FORMAT, UtcFormatter
+from liteq.models import JobState, Synchronous
 from liteq.queue import Queue
 from liteq.tasks import Task, TaskResolver
 
 _DEFAULTS = WorkerSettings()
 _STATES = [state.value for state in JobState]
-_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # click >= 8.2 raises this for a bare group; older versions print the help themselves.
 _NoArgsIsHelp: type[click.UsageError] = getattr(
     click.exceptions, "NoArgsIsHelpError", type("_Never", (click.UsageError,), {})
@@ -57,28 +70,34 @@ def _env_db_first(command: click.Command, args: list[str]) -> list[str]:
     env_db = os.environ.get("LITEQ_DB")
     if not env_db:
         return args
-    needed = sum(1 for p in command.params if isinstance(p, click.Argument) and p.nargs == 1)
-    return [env_db, *args] if _count_positionals(command, args) < needed else args
+    arguments = [p for p in command.params if isinstance(p, click.Argument)]
+    given = _positionals(command, args)
+    if any(p.nargs == -1 for p in arguments):  # `cancel DB ID...`: is the first one an ID?
+        first_is_id = bool(given) and given[0].isdigit() and not os.path.isfile(given[0])
+        return [env_db, *args] if not given or first_is_id else args
+    needed = sum(1 for p in arguments if p.nargs == 1)
+    return [env_db, *args] if len(given) < needed else args
 
 
-def _count_positionals(command: click.Command, args: list[str]) -> int:
+def _positionals(command: click.Command, args: list[str]) -> list[str]:
     takes_value = {
         name
         for p in command.params
         if isinstance(p, click.Option) and not p.is_flag and not p.count
         for name in p.opts
     }
-    count, skip = 0, False
+    found: list[str] = []
+    skip = False
     for index, token in enumerate(args):
         if skip:
             skip = False
         elif token == "--":
-            return count + len(args) - index - 1
+            return found + args[index + 1 :]
         elif token.startswith("-") and len(token) > 1:
             skip = token in takes_value
         else:
-            count += 1
-    return count
+            found.append(token)
+    return found
 
 
 class DbCommand(click.Command):
@@ -199,20 +218,34 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str | No
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+synchronous_option = click.option(
+    "--synchronous",
+    type=click.Choice(["normal", "full"], case_sensitive=False),
+    default="normal",
+    show_default=True,
+    envvar="LITEQ_SYNCHRONOUS",
+    help="SQLite's synchronous setting for writes: full also survives a power cut "
+    "(env LITEQ_SYNCHRONOUS).",
+)
 db_argument = click.argument("db", envvar="LITEQ_DB", metavar="DB", type=click.Path(dir_okay=False))
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 # -- helpers -----------------------------------------------------------------------------
 
 
-def open_existing(db: str) -> Queue:
+def open_existing(db: str, synchronous: str = "normal") -> Queue:
     """A queue on a database that must already exist: inspection never creates one."""
     path = Path(db)
     if is_url(db):
         return Queue(db)
     if not path.is_file() or path.stat().st_size == 0:  # liteq never leaves an empty file
         raise DatabaseError(f"no liteq database at {db}")
-    return Queue(db)
+    return Queue(db, synchronous=sync_mode(synchronous))
+
+
+def sync_mode(synchronous: str) -> Synchronous:
+    """``--synchronous`` as ``Queue`` takes it."""
+    return "FULL" if synchronous.lower() == "full" else "NORMAL"
 
 
 def import_from_cwd() -> None:
@@ -224,11 +257,11 @@ def import_from_cwd() -> None:
 
 @contextmanager
 def stderr_logging(verbosity: int) -> Iterator[None]:
-    """Log to stderr while a command runs: WARNING, ``-v`` INFO, ``-vv`` DEBUG."""
+    """Log to stderr while a command runs: WARNING, ``-v`` INFO, ``-vv`` DEBUG; UTC times."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(UtcFormatter(LOG_FORMAT))
     previous = root.level
     root.addHandler(handler)
     root.setLevel(level)
@@ -239,82 +272,20 @@ def stderr_logging(verbosity: int) -> Iterator[None]:
         root.setLevel(previous)
 
 
-def find_task(name: str, apps: Sequence[str]) -> Task[Any, Any] | None:
-    """The task ``name`` stands for, if it can be known here; None when only a worker can tell.
+def find_task(name: str, apps: Sequence[str]) -> Task[Any, Any]:
+    """The task ``name`` stands for, imported here as a worker would.
 
     Raises ``TaskNotFound`` for an import path that is not a task, or a plain name
     missing from the ``--app`` modules.
     """
     registries = load_apps(tuple(apps))
     if ":" not in name and not any(name in registry for registry in registries):
-        if apps:
-            raise TaskNotFound(f"no task named {name!r} in --app {', '.join(apps)}")
-        return None
+        where = f"in --app {', '.join(apps)}" if apps else "(no --app given)"
+        raise TaskNotFound(
+            f"no task named {name!r} {where}: give --app MODULE that declares it, "
+            "or the import path MODULE:FUNCTION"
+        )
     return TaskResolver(registries).resolve(name)
-
-
-def iso(timestamp: float | None, precise: bool = False) -> str:
-    """Epoch seconds as ISO 8601 UTC (``Z``); ``-`` for none."""
-    if timestamp is None:
-        return "-"
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="milliseconds" if precise else "seconds").replace(
-        "+00:00", "Z"
-    )
-
-
-def human_duration(seconds: float) -> str:
-    """``4.2s``, ``3m 05s``, ``2h 10m``, ``3d 04h``."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Aligned columns; a column of whole numbers is right-aligned."""
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    numeric = [all(row[i].lstrip("-").isdigit() for row in rows) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if right else cell.ljust(width)
-            for cell, width, right in zip(cells, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), *(line(row) for row in rows)])
-
-
-def shorten(text: str | None, width: int = 60) -> str:
-    """The first line of ``text``, cut to ``width`` characters."""
-    first = (text or "").strip().splitlines()[:1]
-    line = first[0] if first else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=repr))
-
-
-def details(fields: Sequence[tuple[str, str]], traceback: str | None) -> str:
-    """``key: value`` lines, then the traceback indented."""
-    width = max(len(key) for key, _ in fields) + 1
-    lines = [f"{key + ':':<{width}} {value}" for key, value in fields]
-    if traceback:
-        lines.append("traceback:")
-        lines.extend("  " + line for line in traceback.rstrip().splitlines())
-    return "\n".join(lines)
-
-
-def payload(value: Any) -> str:
-    return json.dumps(value, default=repr)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -371,7 +342,15 @@ def cli() -> None:
     metavar="SECONDS",
     help="On SIGINT/SIGTERM, how long running jobs may finish.",
 )
-@click.option("-v", "--verbose", count=True, help="-v: INFO logs, -vv: DEBUG.")
+@synchronous_option
+@click.option("--create", is_flag=True, help="Create DB if it does not exist (else an error).")
+@click.option(
+    "--missing-task-timeout",
+    metavar="DURATION",
+    callback=_duration_option,
+    help="A job whose task module does not import waits this long, then dies. [default: 1d]",
+)
+@click.option("-v", "--verbose", count=True, help="-v: DEBUG logs (default: INFO).")
 def worker(
     *,
     db: str,
@@ -382,11 +361,17 @@ def worker(
     burst: bool,
     no_cron: bool,
     grace: float,
+    synchronous: str,
+    create: bool,
+    missing_task_timeout: float | None,
     verbose: int,
 ) -> None:
     """Run jobs until stopped (Ctrl-C: graceful), or with --burst until none is due."""
+    if not create and not is_url(db) and not os.path.exists(db):  # a typo: no new, idle file
+        path = os.path.abspath(db)
+        raise DatabaseError(f"no liteq database at {path} (check the path, or pass --create)")
     import_from_cwd()
-    with stderr_logging(verbose), Queue(db) as queue:
+    with stderr_logging(verbose + 1), Queue(db, synchronous=sync_mode(synchronous)) as queue:
         ran = queue.run_worker(
             concurrency=concurrency,
             pool=pool,
@@ -395,6 +380,11 @@ def worker(
             grace=grace,
             cron=not no_cron,
             apps=apps,
+            missing_task_timeout=(
+                _DEFAULTS.missing_task_timeout
+                if missing_task_timeout is None
+                else missing_task_timeout
+            ),
         )
         logging.getLogger("liteq.cli").info("worker stopped after %d job(s)", ran)
 
@@ -424,6 +414,7 @@ def worker(
     metavar="MODULE[:ATTR]",
     help="Check TASK against (and take its defaults from) this module's tasks.",
 )
+@synchronous_option
 def enqueue(
     *,
     db: str,
@@ -438,12 +429,14 @@ def enqueue(
     unique_for: float | None,
     max_retries: int | None,
     apps: tuple[str, ...],
+    synchronous: str,
 ) -> None:
     """Enqueue a job for TASK and print its id."""
+    check_storable("task name", task)
     import_from_cwd()
     known = find_task(task, apps)
-    with Queue(db) as queue:
-        if known is not None and known.name == task:
+    with Queue(db, synchronous=sync_mode(synchronous)) as queue:
+        if known.name == task:
             queue.registry.add(known)  # its defaults (queue, priority, retries) apply
         job = queue.enqueue(
             task,
@@ -466,29 +459,14 @@ def enqueue(
 @db_argument
 @json_option
 def status(db: str, as_json: bool) -> None:
-    """Depth per queue and state, dead-letter count, oldest waiting job."""
+    """Depth per queue and state, dead-letter count, oldest waiting job, next due job."""
     with open_existing(db) as queue:
         stats = queue.stats()
+        now = queue.clock.now()
     if as_json:
         print_json(stats)
     else:
-        click.echo(format_stats(stats))
-
-
-def format_stats(stats: Mapping[str, Any]) -> str:
-    rows = [
-        [name, *(str(counts.get(state, 0)) for state in _STATES), str(sum(counts.values()))]
-        for name, counts in sorted(stats["queues"].items())
-    ]
-    headers = ["QUEUE", *(state.upper() for state in _STATES), "TOTAL"]
-    lines = [table(headers, rows) if rows else "no jobs", ""]
-    lines.append(f"dead letters:   {stats['dead']}")
-    age = stats["oldest_waiting_age"]
-    oldest = (
-        "-" if age is None else f"{human_duration(age)} (due {iso(stats['oldest_waiting_at'])})"
-    )
-    lines.append(f"oldest waiting: {oldest}")
-    return "\n".join(lines)
+        click.echo(format_stats(stats, now))
 
 
 @cli.command()
@@ -509,23 +487,6 @@ def jobs(db: str, state: str | None, queue_name: str | None, limit: int, as_json
         click.echo(format_jobs(records))
 
 
-def format_jobs(records: Sequence[JobRecord]) -> str:
-    headers = ["ID", "STATE", "QUEUE", "PRIORITY", "ATTEMPTS", "DUE", "TASK"]
-    rows = [
-        [
-            str(r.id),
-            r.state.value,
-            r.queue,
-            str(r.priority),
-            str(r.attempts),
-            iso(r.due_at),
-            r.task,
-        ]
-        for r in records
-    ]
-    return table(headers, rows)
-
-
 @cli.command()
 @db_argument
 @click.argument("job_id", metavar="ID", type=int)
@@ -540,28 +501,30 @@ def job(db: str, job_id: int, as_json: bool) -> None:
         click.echo(format_job(record))
 
 
-def format_job(r: JobRecord) -> str:
-    retries = "task default" if r.max_retries is None else str(r.max_retries)
-    fields = [
-        ("id", str(r.id)),
-        ("task", r.task),
-        ("state", r.state.value),
-        ("queue", r.queue),
-        ("priority", str(r.priority)),
-        ("attempts", f"{r.attempts} (max retries: {retries})"),
-        ("args", payload(r.args)),
-        ("kwargs", payload(r.kwargs)),
-        ("result", payload(r.result)),
-        ("error", r.error or "-"),
-        ("unique key", r.unique_key or "-"),
-        ("created at", iso(r.created_at, precise=True)),
-        ("due at", iso(r.due_at, precise=True)),
-        ("started at", iso(r.started_at, precise=True)),
-        ("finished at", iso(r.finished_at, precise=True)),
-    ]
-    if r.lease_owner:
-        fields.append(("lease", f"{r.lease_owner} until {iso(r.lease_until, precise=True)}"))
-    return details(fields, r.traceback)
+@cli.command()
+@db_argument
+@click.argument("ids", metavar="ID...", nargs=-1, type=int, required=True)
+@synchronous_option
+def cancel(db: str, ids: tuple[int, ...], synchronous: str) -> None:
+    """Cancel queued or scheduled jobs; print per id whether it was cancelled, or why not.
+
+    Exits 1 if any ID names no job. A running job is not stopped.
+    """
+    missing = 0
+    with open_existing(db, synchronous) as queue:
+        for job_id in ids:
+            try:
+                job = queue.job(job_id)
+            except JobNotFound:
+                click.echo(f"job {job_id}: no such job", err=True)
+                missing += 1
+                continue
+            if job.cancel():
+                click.echo(f"job {job_id}: cancelled")
+            else:
+                click.echo(f"job {job_id}: not cancelled, it is {job.state}")
+    if missing:
+        sys.exit(1)
 
 
 @cli.group(cls=DbGroup)
@@ -607,21 +570,6 @@ def dead_show(db: str, job_id: int, as_json: bool) -> None:
         click.echo(format_dead(entry))
 
 
-def format_dead(e: DeadJob) -> str:
-    fields = [
-        ("id", str(e.id)),
-        ("task", e.task),
-        ("queue", e.queue),
-        ("attempts", str(e.attempts)),
-        ("args", payload(e.args)),
-        ("kwargs", payload(e.kwargs)),
-        ("error", e.error),
-        ("first failed", iso(e.first_failed_at, precise=True)),
-        ("died at", iso(e.died_at, precise=True)),
-    ]
-    return details(fields, e.traceback)
-
-
 def selected_ids(ids: tuple[int, ...], all_: bool) -> list[int] | None:
     """The ids given, or None for ``--all``; exactly one of the two is required."""
     if ids and all_:
@@ -640,11 +588,12 @@ def report_count(verb: str, count: int, ids: list[int] | None) -> None:
 @dead.command("requeue")
 @click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
 @click.option("--all", "all_", is_flag=True, help="Every dead job.")
+@synchronous_option
 @click.pass_obj
-def dead_requeue(db: str, ids: tuple[int, ...], all_: bool) -> None:
+def dead_requeue(db: str, ids: tuple[int, ...], all_: bool, synchronous: str) -> None:
     """Put dead jobs back in their queue with a fresh attempt budget."""
     selection = selected_ids(ids, all_)
-    with open_existing(db) as queue:
+    with open_existing(db, synchronous) as queue:
         count = queue.requeue_dead(selection)
     report_count("requeued", count, selection)
 
@@ -652,11 +601,12 @@ def dead_requeue(db: str, ids: tuple[int, ...], all_: bool) -> None:
 @dead.command("purge")
 @click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
 @click.option("--all", "all_", is_flag=True, help="Every dead job.")
+@synchronous_option
 @click.pass_obj
-def dead_purge(db: str, ids: tuple[int, ...], all_: bool) -> None:
+def dead_purge(db: str, ids: tuple[int, ...], all_: bool, synchronous: str) -> None:
     """Delete dead jobs and their dead-letter entries."""
     selection = selected_ids(ids, all_)
-    with open_existing(db) as queue:
+    with open_existing(db, synchronous) as queue:
         count = queue.purge_dead(selection)
     report_count("purged", count, selection)
 
@@ -669,9 +619,10 @@ def dead_purge(db: str, ids: tuple[int, ...], all_: bool) -> None:
     callback=_duration_option,
     help="Also delete every finished job older than this (90s, 15m, 12h, 7d, 2w).",
 )
-def prune(db: str, older_than: float | None) -> None:
+@synchronous_option
+def prune(db: str, older_than: float | None, synchronous: str) -> None:
     """Delete expired results and old dead letters; print how many rows went."""
-    with open_existing(db) as queue:
+    with open_existing(db, synchronous) as queue:
         count = queue.prune(older_than=older_than)
     click.echo(f"pruned {count} job(s)")
 
@@ -697,38 +648,7 @@ def cron_list(db: str, as_json: bool) -> None:
     if not schedules:
         click.echo("no schedules")
         return
-    headers = [
-        "NAME",
-        "WHEN",
-        "TASK",
-        "QUEUE",
-        "STATE",
-        "LAST FIRE",
-        "NEXT FIRE (LOCAL)",
-        "NEXT (UTC)",
-    ]
-    rows = [
-        [
-            s["name"],
-            s["expr"] if s["expr"] is not None else f"every {s['every']:g}s",
-            s["task"],
-            s["queue"],
-            "paused" if s["paused"] else s["source"],
-            iso(s["last_fire_at"]),
-            local_time(s["next_fire_at"], s["tz"]) if s["expr"] is not None else "-",
-            iso(s["next_fire_at"]),
-        ]
-        for s in schedules
-    ]
-    click.echo(table(headers, rows))
-
-
-def local_time(timestamp: float, tz: str) -> str:
-    """A fire time in the schedule's own timezone, e.g. ``2026-11-22 09:00 KST``."""
-    from liteq.cron import parse_tz  # noqa: PLC0415
-
-    moment = datetime.fromtimestamp(timestamp, parse_tz(tz))
-    return moment.strftime("%Y-%m-%d %H:%M %Z")
+    click.echo(format_schedules(schedules))
 
 
 @cron.command("add")
@@ -740,6 +660,7 @@ def local_time(timestamp: float, tz: str) -> str:
 @click.option("--tz", metavar="TZ", help="IANA timezone of EXPR (default UTC).")
 @click.option("--queue", "queue_name", default="default", show_default=True, metavar="Q")
 @click.option("--priority", type=int, default=0, show_default=True)
+@synchronous_option
 @click.pass_obj
 def cron_add(
     db: str,
@@ -752,6 +673,7 @@ def cron_add(
     tz: str | None,
     queue_name: str,
     priority: int,
+    synchronous: str,
 ) -> None:
     """Add or replace a schedule: ``add NAME "0 9 * * *" TASK`` or ``add NAME --every 30 TASK``."""
     if every is None and len(when_and_task) != 2:
@@ -760,7 +682,9 @@ def cron_add(
         raise click.UsageError("with --every give only the task: add NAME --every 30 TASK")
     expr = when_and_task[0] if every is None else None
     task = when_and_task[-1]
-    with Queue(db) as queue:
+    import_from_cwd()
+    find_task(task, ())  # a typo fails here, not at every tick in a worker
+    with Queue(db, synchronous=sync_mode(synchronous)) as queue:
         added = queue.add_schedule(
             name,
             task,
@@ -777,30 +701,33 @@ def cron_add(
 
 @cron.command("remove")
 @click.argument("name")
+@synchronous_option
 @click.pass_obj
-def cron_remove(db: str, name: str) -> None:
+def cron_remove(db: str, name: str, synchronous: str) -> None:
     """Delete a schedule (one declared in code comes back when its worker restarts)."""
-    with open_existing(db) as queue:
+    with open_existing(db, synchronous) as queue:
         queue.remove_schedule(name)
     click.echo(f"removed schedule {name}")
 
 
 @cron.command("pause")
 @click.argument("name")
+@synchronous_option
 @click.pass_obj
-def cron_pause(db: str, name: str) -> None:
+def cron_pause(db: str, name: str, synchronous: str) -> None:
     """Stop firing a schedule until it is resumed."""
-    with open_existing(db) as queue:
+    with open_existing(db, synchronous) as queue:
         queue.pause_schedule(name, True)
     click.echo(f"paused schedule {name}")
 
 
 @cron.command("resume")
 @click.argument("name")
+@synchronous_option
 @click.pass_obj
-def cron_resume(db: str, name: str) -> None:
+def cron_resume(db: str, name: str, synchronous: str) -> None:
     """Fire a paused schedule again (a tick missed while paused fires once)."""
-    with open_existing(db) as queue:
+    with open_existing(db, synchronous) as queue:
         queue.pause_schedule(name, False)
     click.echo(f"resumed schedule {name}")
 
@@ -829,29 +756,6 @@ def bench(
         print_json(report)
     else:
         click.echo(format_report(report))
-
-
-def progress_bar(width: int = 30) -> Callable[[str, float], None] | None:
-    """A one-line progress bar on stderr, redrawn in place; None when stderr is no terminal."""
-    stream = sys.stderr
-    if not stream.isatty():
-        return None
-    shown = {"label": ""}
-
-    def draw(label: str, fraction: float) -> None:
-        if shown["label"] and label != shown["label"]:
-            stream.write("\n")  # a new phase starts on its own line
-        shown["label"] = label
-        fraction = min(max(fraction, 0.0), 1.0)
-        filled = round(fraction * width)
-        bar = "#" * filled + "." * (width - filled)
-        stream.write(f"\r{label[:32]:<32} [{bar}] {fraction:4.0%}")
-        if fraction >= 1.0:
-            stream.write("\n")
-            shown["label"] = ""
-        stream.flush()
-
-    return draw
 
 
 def main() -> None:

@@ -91,7 +91,8 @@ class PickleCodec:
         try:
             return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            raise SerializationError(f"{what} cannot be pickled: {exc}") from None
+            kind = type(value).__name__
+            raise SerializationError(f"{what} (a {kind}) cannot be pickled: {exc}") from None
 
     def loads(self, data: Payload) -> Any:
         if isinstance(data, str):

@@ -7,10 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from liteq.checks import check_storable
 from liteq.errors import ConfigError
+from liteq.validation import check_seconds
 
 QueueSpec = Sequence[str] | Mapping[str, int] | None
 Pool = Literal["thread", "process"]
+
+# A deployment is fixed by a person: wait through a night before burying jobs.
+DEFAULT_MISSING_TASK_TIMEOUT = 86400.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -24,21 +29,37 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
 
 
+def format_duration(seconds: float) -> str:
+    """Seconds as the largest whole unit: ``86400`` -> ``"1d"``, ``90`` -> ``"90s"``."""
+    for unit in ("w", "d", "h", "m"):
+        count = seconds / _UNIT_SECONDS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{seconds:g}s"
+
+
 def parse_queue_options(values: Sequence[str]) -> QueueSpec:
-    """``-q a -q b`` -> strict order ``["a", "b"]``; ``-q a:6 -q b:1`` -> weights."""
+    """``-q a -q b`` -> strict order ``["a", "b"]``; ``-q a:6 -q b:1`` -> weights.
+
+    Only a trailing ``:DIGITS`` is a weight, so a name may hold colons:
+    ``-q jobs:high`` is the queue ``jobs:high``, ``-q jobs:high:3`` gives it weight 3.
+    """
     if not values:
         return None
     names: list[str] = []
     weights: dict[str, int] = {}
     for value in values:
-        name, sep, weight = value.partition(":")
+        name, sep, weight = value.rpartition(":")
+        if not sep or not (weight.isascii() and weight.isdigit()):
+            name, weight = value, ""
         if not name:
             raise ConfigError(f"bad queue {value!r}: expected NAME or NAME:WEIGHT")
+        check_storable("queue", name)
         if name in names:
             raise ConfigError(f"queue {name!r} given twice")
         names.append(name)
-        if sep:
-            if not weight.isdigit() or int(weight) < 1:
+        if weight:
+            if int(weight) < 1:
                 raise ConfigError(f"bad weight in {value!r}: a whole number >= 1")
             weights[name] = int(weight)
     if weights and len(weights) != len(names):
@@ -75,6 +96,9 @@ class WorkerSettings:
     # Run attempts on threads under a timeout the worker enforces (False: the process
     # pool's parent enforces it by killing the child).
     enforce_timeouts: bool = True
+    # A job whose task cannot be loaded (its module does not import, lacks the name, or no
+    # --app registers it) waits, its attempt not spent, for up to this long; then it dies.
+    missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT
 
     def __post_init__(self) -> None:
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
@@ -85,6 +109,7 @@ class WorkerSettings:
             raise ConfigError(f"grace must be >= 0, not {self.grace}")
         if self.poll_interval <= 0 or self.reclaim_interval <= 0:
             raise ConfigError("poll_interval and reclaim_interval must be > 0")
+        check_seconds("missing_task_timeout", self.missing_task_timeout, optional=False)
         if self.prefetch_wait < 0 or self.max_prefetch < 0 or self.prefetch_give_back <= 0:
             raise ConfigError("prefetch_wait and max_prefetch must be >= 0, give-back > 0")
         queues = self.queues

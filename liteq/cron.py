@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from liteq.checks import check_queue_name, check_storable
 from liteq.codec import Codec, dumps_call
 from liteq.errors import ConfigError
 
@@ -108,6 +110,9 @@ class Schedule:
         parse_tz(self.tz)
         if not self.name:
             raise ConfigError("a schedule needs a name")
+        check_storable("schedule name", self.name)
+        check_storable("task name", self.task)
+        check_queue_name("queue", self.queue)
 
     def next_after(self, after: float, anchor: float) -> float:
         """The next fire strictly after ``after``; intervals count from ``anchor``."""
@@ -167,6 +172,8 @@ def schedule_from_row(row: tuple[Any, ...]) -> Schedule:
 def schedule_params(schedule: Schedule, codec: Codec, now: float) -> dict[str, Any]:
     """The ``schedules`` row for ``schedule`` as first written at ``now``."""
     args, kwargs = dumps_call(codec, schedule.args, schedule.kwargs or {})
+    check_storable(f"schedule {schedule.name!r}: args", args)
+    check_storable(f"schedule {schedule.name!r}: kwargs", kwargs)
     return {
         "name": schedule.name,
         "task": schedule.task,
@@ -181,6 +188,20 @@ def schedule_params(schedule: Schedule, codec: Codec, now: float) -> dict[str, A
         "anchor": now,
         "next_fire_at": schedule.next_after(now, anchor=now),
     }
+
+
+def sync_schedules(
+    backend: Any,
+    codec: Codec,
+    now: float,
+    declared: Sequence[Schedule],
+    modules: Sequence[str],
+) -> list[str]:
+    """Write the schedules declared in code; drop those that ``modules`` no longer
+    declare. Returns the names removed. A worker calls this at start."""
+    params = [schedule_params(s, codec, now) for s in declared]
+    removed: list[str] = backend.sync_schedules(now, params, modules)
+    return removed
 
 
 def _iso(moment: float) -> str:

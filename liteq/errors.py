@@ -21,6 +21,25 @@ class TaskNotFound(LiteqError):
     """A task name does not resolve to a function registered with ``@q.task``."""
 
 
+class TaskUnavailable(TaskNotFound):
+    """The task cannot be loaded here and now: its module does not import, lacks the name,
+    or no ``--app`` module registers it. A deployment problem, not the job's: a worker puts
+    the job back without spending an attempt (see ``missing_task_timeout``).
+
+    ``subject`` is what is missing (a module, or a task name), for one log line per subject;
+    ``expired(duration)`` is the error of a job that waited that long in vain.
+    """
+
+    def __init__(self, message: str, *, subject: str, what: str, cause: str) -> None:
+        super().__init__(message)
+        self.subject = subject
+        self.what = what
+        self.cause = cause
+
+    def expired(self, duration: str) -> str:
+        return f"{self.what} for {duration}: {self.cause}"
+
+
 class JobNotFound(LiteqError):
     """No job with that id (it never existed, or was pruned)."""
 
@@ -35,6 +54,10 @@ class DatabaseError(LiteqError):
 
 class DatabaseBusy(DatabaseError):
     """Another connection held the write lock for longer than the busy timeout."""
+
+
+class DatabaseFull(DatabaseError):
+    """The disk (or the database's size limit) is full: the write did not happen."""
 
 
 class NotALiteqDatabase(DatabaseError):
@@ -62,6 +85,10 @@ class Retry(Exception):
     def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
         self.delay = delay
         super().__init__(reason)
+
+
+class WrongDatabase(ConfigError):
+    """A task's own queue is another file than the one the worker serves."""
 
 
 class ConnectionLost(DatabaseBusy):

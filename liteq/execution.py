@@ -7,19 +7,39 @@ the same whichever way it runs.
 from __future__ import annotations
 
 import logging
+import math
 import random
+import threading
+import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from liteq.codec import Codec
-from liteq.errors import Retry, SerializationError, TaskNotFound
-from liteq.models import ClaimedJob, Outcome
+from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
+from liteq.errors import (
+    ConfigError,
+    Retry,
+    SerializationError,
+    TaskNotFound,
+    TaskUnavailable,
+    WrongDatabase,
+)
+from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome, Unavailable
 from liteq.retry import RetryPolicy, next_delay
-from liteq.storage import DEFAULT_MAX_RETRIES
 from liteq.tasks import FailureInfo, Task, TaskResolver
+from liteq.validation import check_seconds, check_stored_options
 
 log = logging.getLogger("liteq.worker")
+
+# A job whose task cannot be loaded waits about as long as the task has been missing in
+# this process (so waits double: 1 s, 2 s, 4 s ...), within these bounds, +-25 %.
+UNAVAILABLE_MIN_WAIT = 1.0
+UNAVAILABLE_MAX_WAIT = 60.0
+# One ERROR line per missing module (or task), repeated this often while it stays missing.
+UNAVAILABLE_REPORT_EVERY = 600.0
+_WHERE_IMPORTS = "; a worker imports modules from its working directory and PYTHONPATH"
 
 
 def describe(exc: BaseException) -> str:
@@ -34,12 +54,30 @@ class Executor:
     resolver: TaskResolver
     codec: Codec
     rng: random.Random
+    missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT
+    monotonic: Callable[[], float] = time.monotonic
+    # subject (module or task name) -> [missing since, last reported], monotonic
+    _missing: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def run(self, job: ClaimedJob) -> Outcome:
+        """One attempt, always ending in an outcome: whatever the task, the codec, the
+        stored options or the retry policy raise fails this job, never the thread."""
+        try:
+            return self._attempt(job)
+        except BaseException as exc:  # the job fails, the thread goes on
+            return self.fail(job, exc, None, retryable=False, tb=traceback.format_exc())
+
+    def _attempt(self, job: ClaimedJob) -> Outcome:
+        check_stored_options(job.options, job.max_retries, job.timeout, job.lease)
         try:
             task = self.resolver.resolve(job.task)
+        except TaskUnavailable as exc:
+            return self.unavailable(job, exc)
         except TaskNotFound as exc:
             return self.fail(job, exc, None, retryable=False)
+        if self._missing:
+            self._found(job.task)
         try:
             args = self.codec.loads(job.args)
             kwargs = self.codec.loads(job.kwargs)
@@ -51,17 +89,72 @@ class Executor:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
             return self.fail(job, exc, task, tb=traceback.format_exc())
         try:
-            result = self.codec.dumps(value, f"the result of {job.task}")
+            result = self.codec.dumps(value, "the result")
         except SerializationError as exc:
-            return self.fail(job, exc, task, retryable=False)
+            # The task ran to its end: retrying would repeat its side effects to no avail.
+            error = SerializationError(
+                f"task {job.task} ran, but its result cannot be stored ({exc}); "
+                f"return {self.codec.name} data"
+            )
+            return self.fail(job, error, task, retryable=False)
         ttl = job.options.get("result_ttl", task.opts.result_ttl)
         return Outcome(job, ok=True, result=result, result_ttl=ttl)
+
+    def unavailable(self, job: ClaimedJob, exc: TaskUnavailable) -> Outcome:
+        """The job goes back to waiting, its attempt not spent: the deployment lacks its
+        task. Storage buries it instead once it has waited ``missing_task_timeout``."""
+        now = self.monotonic()
+        with self._lock:
+            seen = self._missing.setdefault(exc.subject, [now, -math.inf])
+            report = now - seen[1] >= UNAVAILABLE_REPORT_EVERY
+            if report:
+                seen[1] = now
+            missing_for = now - seen[0]
+        limit = format_duration(self.missing_task_timeout)
+        if report:
+            log.error(
+                "%s: %s; its jobs wait (no attempt spent) and are tried again with backoff,"
+                " and die after waiting %s (missing_task_timeout)%s%s",
+                exc.what,
+                exc.cause,
+                limit,
+                f"; missing for {missing_for:.0f}s in this worker" if missing_for else "",
+                _WHERE_IMPORTS if exc.cause.startswith("ModuleNotFoundError") else "",
+                extra={"job_id": job.id, "task": job.task},
+            )
+        wait = min(UNAVAILABLE_MAX_WAIT, max(UNAVAILABLE_MIN_WAIT, missing_for))
+        wait *= self.rng.uniform(0.75, 1.25)
+        log.debug("job %s (%s) waits %.3gs: %s", job.id, job.task, wait, exc)
+        return Outcome(
+            job,
+            ok=False,
+            error=f"{describe(exc)} (waiting, attempt not spent)",
+            retry_in=wait,
+            unavailable=Unavailable(self.missing_task_timeout, exc.expired(limit)),
+        )
+
+    def _found(self, name: str) -> None:
+        """The task of ``name`` loads again: forget it was missing."""
+        with self._lock:
+            for subject in (name, name.partition(":")[0]):
+                if self._missing.pop(subject, None) is not None:
+                    log.info("%s loads again: its jobs run", subject)
 
     def task_for(self, job: ClaimedJob) -> Task[Any, Any] | None:
         try:
             return self.resolver.resolve(job.task)
-        except TaskNotFound:
+        except (TaskNotFound, WrongDatabase):
             return None
+
+    def wrong_database(self, job: ClaimedJob) -> WrongDatabase | None:
+        """The error if ``job``'s task belongs to another file than the worker serves."""
+        try:
+            self.resolver.resolve(job.task)
+        except WrongDatabase as exc:
+            return exc
+        except TaskNotFound:
+            pass  # the attempt fails with it when it runs
+        return None
 
     def fail(
         self,
@@ -76,18 +169,17 @@ class Executor:
         """The outcome of a failed attempt: a retry while attempts remain, else burial.
 
         ``retry_on`` filters the task's own exceptions; a lost worker or a timeout
-        (``respect_retry_on=False``) always retries while attempts remain.
+        (``respect_retry_on=False``) always retries while attempts remain. If the retry
+        cannot be worked out (bad stored options, a bad ``Retry(delay=...)``), the job is
+        buried with that error. Never raises: a reclaim and a timeout call this too.
         """
-        policy = self.policy(job, task)
-        if retryable and respect_retry_on and task is not None and task.opts.retry_on is not None:
-            retryable = isinstance(exc, (Retry, *task.opts.retry_on))
-        retry_in: float | None = None
-        if retryable and job.attempts <= policy.max_retries:
-            if isinstance(exc, Retry) and exc.delay is not None:
-                retry_in = max(0.0, exc.delay)
-            else:
-                retry_in = next_delay(job.attempts, policy, self.rng)
         error = describe(exc)
+        try:
+            retry_in = self._retry_in(job, exc, task, retryable, respect_retry_on)
+        except BaseException as problem:  # bury the job with the reason
+            retry_in = None
+            error = f"{describe(problem)} (after the attempt failed with {error})"
+            tb = _chained(tb, traceback.format_exc())
         log.warning(
             "job %s (%s) attempt %s failed: %s%s",
             job.id,
@@ -98,16 +190,46 @@ class Executor:
             extra={"job_id": job.id, "task": job.task, "attempt": job.attempts},
         )
         keep = task.opts.dead_letter if task is not None else True
-        ttl = job.options.get("result_ttl", task.opts.result_ttl if task is not None else None)
         return Outcome(
             job,
             ok=False,
             error=error,
             traceback=tb,
             retry_in=retry_in,
-            result_ttl=ttl,
+            result_ttl=_result_ttl(job, task),
             dead_letter=keep,
         )
+
+    def _retry_in(
+        self,
+        job: ClaimedJob,
+        exc: BaseException,
+        task: Task[Any, Any] | None,
+        retryable: bool,
+        respect_retry_on: bool,
+    ) -> float | None:
+        """Seconds until the next attempt, or None for no retry."""
+        if not retryable:
+            return None
+        retry_on = task.opts.retry_on if respect_retry_on and task is not None else None
+        if retry_on is not None and not isinstance(exc, (Retry, *retry_on)):
+            return None
+        policy = self.policy(job, task)
+        if job.attempts > policy.max_retries:
+            return None
+        if isinstance(exc, Retry) and exc.delay is not None:
+            delay = exc.delay
+            if (
+                isinstance(delay, bool)
+                or not isinstance(delay, int | float)
+                or math.isnan(delay)
+                or delay == math.inf
+            ):
+                raise ConfigError(
+                    f"Retry(delay={exc.delay!r}): the delay must be a finite number of seconds"
+                )
+            return max(0.0, float(delay))
+        return next_delay(job.attempts, policy, self.rng)
 
     def policy(self, job: ClaimedJob, task: Task[Any, Any] | None) -> RetryPolicy:
         base = task.opts.retry_policy() if task is not None else RetryPolicy()
@@ -136,5 +258,29 @@ class Executor:
                 continue
             try:
                 hook(info)
-            except Exception:
+            except KeyboardInterrupt:
+                raise  # Ctrl-C still stops a worker; the job is settled already
+            except BaseException:  # SystemExit too: a hook never stops the worker
                 log.exception("hook %r of task %s raised", hook, job.task)
+
+
+def _result_ttl(job: ClaimedJob, task: Task[Any, Any] | None) -> float | None:
+    """How long the job's outcome is kept: its stored option if usable, else the task's."""
+    default = task.opts.result_ttl if task is not None else None
+    stored = job.options.get("result_ttl") if job.options else None
+    if stored is None:
+        return default
+    try:
+        check_seconds("result_ttl", stored)
+    except ConfigError:
+        return default  # reported by the attempt's own check
+    return float(stored)
+
+
+def _chained(first: str | None, second: str) -> str:
+    """Two tracebacks as Python prints an exception raised while handling another."""
+    if not first:
+        return second
+    return (
+        f"{first}\nDuring handling of the above exception, another exception occurred:\n\n{second}"
+    )

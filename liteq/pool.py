@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.process
+import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -20,23 +22,28 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import TYPE_CHECKING, Any
 
 from liteq.apps import load_apps
-from liteq.backends import open_storage
+from liteq.backends import open_backend
 from liteq.clock import SystemClock
 from liteq.codec import make_codec
 from liteq.config import WorkerSettings
-from liteq.errors import WorkerLost
+from liteq.databases import check_tasks
+from liteq.errors import DatabaseError, DatabaseFull, LiteqError, WorkerLost, WrongDatabase
 from liteq.execution import Executor
+from liteq.faults import DiskFull, FileWatch
+from liteq.logs import CHILD_LOG_FORMAT, UtcFormatter
 from liteq.models import ClaimedJob
 from liteq.tasks import TaskResolver
+from liteq.validation import usable_seconds
 
 if TYPE_CHECKING:
     from liteq.cron import CronTicker
-    from liteq.queue import Queue
+    from liteq.worker import Source
 
 log = logging.getLogger("liteq.pool")
 
 SUPERVISE_INTERVAL = 0.05
 RESPAWN_BACKOFF = 1.0
+WRONG_DATABASE_EXIT = 3  # a child met a task of another database: stop the pool
 
 
 @dataclass(frozen=True)
@@ -72,17 +79,39 @@ class _ChildStop:
         return False
 
 
-def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
-    """Entry point of a pool child (runs after spawn, so it opens its own connection)."""
+def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int], errors: Any) -> None:
+    """Entry point of a pool child (runs after spawn, so it opens its own connection).
+
+    A task of another database (``WrongDatabase``) is told to the parent on ``errors``,
+    which stops the pool with it rather than starting a new child."""
+    try:
+        _child_run(spec, stop, counter)
+    except WrongDatabase as exc:
+        errors.put(str(exc))
+        sys.exit(WRONG_DATABASE_EXIT)
+
+
+def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     # The terminal's Ctrl-C reaches the whole process group: only the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(
-        level=spec.log_level, format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(UtcFormatter(CHILD_LOG_FORMAT))
+    logging.basicConfig(level=spec.log_level, handlers=[handler])
     from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
-    storage = open_storage(spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout)  # type: ignore[arg-type]
-    executor = Executor(TaskResolver(load_apps(spec.apps)), make_codec(spec.serializer), _rng())
+    registries = load_apps(spec.apps)
+    check_tasks((task for registry in registries for task in registry.tasks()), spec.path)
+    # Never create the file: the parent opened it, and a missing file means it was deleted.
+    storage = open_backend(
+        spec.path, synchronous=spec.synchronous, busy_timeout=spec.busy_timeout, create=False
+    )
+    resolver = TaskResolver(registries, database=spec.path)
+    executor = Executor(
+        resolver,
+        make_codec(spec.serializer),
+        _rng(),
+        missing_task_timeout=spec.settings.missing_task_timeout,
+    )
     worker = Worker(
         storage,
         executor,
@@ -91,9 +120,15 @@ def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
         mode="thread",
         owner=spec.owner,
         stop=_ChildStop(stop),
+        watch_file=False,  # the parent watches the file and stops every child
     )
     try:
         ran = worker.run()
+    except WrongDatabase:
+        raise  # child_main tells the parent, which stops the pool
+    except LiteqError as exc:
+        log.error("child %s: %s", spec.owner, exc)  # one line; the parent replaces the child
+        raise SystemExit(1) from None
     finally:
         storage.close()
     with counter.get_lock():
@@ -121,7 +156,7 @@ class ProcessPool:
 
     def __init__(
         self,
-        queue: Queue,
+        source: Source,
         executor: Executor,
         settings: WorkerSettings,
         stop: threading.Event,
@@ -129,8 +164,7 @@ class ProcessPool:
     ) -> None:
         from liteq.worker import make_owner  # noqa: PLC0415
 
-        self.queue = queue
-        self.storage = queue.storage
+        self.storage = source.backend
         self.executor = executor
         self.settings = settings
         self.stop = stop
@@ -140,13 +174,15 @@ class ProcessPool:
         self.ctx = multiprocessing.get_context("spawn")
         self.child_stop = self.ctx.Event()
         self.counter: Synchronized[int] = self.ctx.Value("q", 0)
+        self.errors = self.ctx.SimpleQueue()  # a child's WrongDatabase message
+        self.fatal: WrongDatabase | None = None
         self.owner_prefix = make_owner("pool")
-        apps = tuple(dict.fromkeys((*settings.apps, *queue.registry.modules())))
+        apps = tuple(dict.fromkeys((*settings.apps, *source.registry.modules())))
         self.base = ChildSpec(
-            path=queue.path,
-            synchronous=queue.storage.synchronous,
-            busy_timeout=queue.storage.busy_timeout,
-            serializer=queue.serializer,
+            path=os.fspath(source.backend.path),
+            synchronous=source.backend.synchronous,
+            busy_timeout=source.backend.busy_timeout,
+            serializer=source.serializer,
             apps=apps,
             # One job thread per child; the parent enforces timeouts by killing the child.
             settings=replace(
@@ -157,13 +193,15 @@ class ProcessPool:
         )
         self.slots: list[_Slot] = []
         self._lock = threading.Lock()
+        self.full = DiskFull(self.storage.path)
+        self.watch: FileWatch | None = None  # set by run(), once the file is open
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
         spec = replace(self.base, owner=owner)
         process = self.ctx.Process(
             target=child_main,
-            args=(spec, self.child_stop, self.counter),
+            args=(spec, self.child_stop, self.counter, self.errors),
             name=f"liteq-child-{index}",
             daemon=False,
         )
@@ -171,38 +209,68 @@ class ProcessPool:
         return _Slot(index, generation, owner, process, time.monotonic())
 
     def kill_all(self) -> None:
-        """Emergency exit: kill every child at once (their leases will expire)."""
-        with self._lock:
-            for slot in self.slots:
-                if slot.process.is_alive():
-                    slot.process.kill()
+        """Emergency exit: kill every child at once (then release their jobs: ``owners``).
+
+        Called from a signal handler in the thread that may hold ``_lock``: no locking.
+        """
+        slots = list(self.slots)
+        for slot in slots:
+            if slot.process.is_alive():
+                slot.process.kill()
+        for slot in slots:
+            slot.process.join(timeout=1.0)
+
+    def owners(self) -> list[str]:
+        """The lease owners of the current children (no locking, as in ``kill_all``)."""
+        return [slot.owner for slot in list(self.slots)]
 
     def run(self) -> int:
-        log.info("process pool: %d children on %s", self.settings.concurrency, self.queue.path)
+        log.debug("process pool: %d children on %s", self.settings.concurrency, self.storage.path)
+        self.storage.data_version()  # the file exists (is created) before we note which
+        watch = self.watch = FileWatch(self.storage.path, time.monotonic())
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         stop_deadline: float | None = None
         try:
             while True:
                 now_mono = time.monotonic()
-                stopping = self.stop.is_set()
+                watch.check(now_mono)
+                stopping = self.stop.is_set() or self.fatal is not None
                 if stopping and stop_deadline is None:
                     stop_deadline = now_mono + self.settings.grace
                     self.child_stop.set()
-                if self.ticker is not None and not stopping:
-                    self.ticker.tick(self.clock.now())
-                self._supervise(stopping)
+                self._tick_and_supervise(stopping, now_mono)
                 if all(slot.finished for slot in self.slots):
                     break
                 if stop_deadline is not None and now_mono >= stop_deadline:
                     self._force_stop()
                     break
                 self.stop.wait(SUPERVISE_INTERVAL)
+        except DatabaseError:
+            gone = watch.problem()
+            if gone is not None:
+                self.kill_all()  # they serve a file nobody else sees
+                raise gone from None
+            raise
         finally:
             self.child_stop.set()
             for slot in self.slots:
                 slot.process.join(timeout=5)
+        if self.fatal is not None:
+            raise self.fatal
         return int(self.counter.value)
+
+    def _tick_and_supervise(self, stopping: bool, now_mono: float) -> None:
+        """Fire due schedules and look after the children; on a full disk, wait and retry
+        (a dead child is replaced once its jobs could be settled)."""
+        if self.full.holding(now_mono):
+            return
+        try:
+            if self.ticker is not None and not stopping and self.ticker.tick(self.clock.now()):
+                self.full.cleared()
+            self._supervise(stopping)
+        except DatabaseFull as exc:
+            self.full.hit(exc, now_mono)
 
     def _supervise(self, stopping: bool) -> None:
         for position, slot in enumerate(self.slots):
@@ -215,8 +283,16 @@ class ProcessPool:
                 continue
             process.join()
             code = process.exitcode
+            gone = self.watch.problem() if code != 0 and self.watch is not None else None
+            if gone is not None:
+                raise gone  # the file went from under the child: no write, no new child
             if code == 0 and (stopping or self.settings.burst):
                 slot.finished = True
+                continue
+            if code == WRONG_DATABASE_EXIT and not self.errors.empty():
+                self.fatal = WrongDatabase(self.errors.get())  # it released what it held
+                self.child_stop.set()
+                slot.finished = stopping = True  # and start no new child after this one
                 continue
             self._fail_running(slot.owner, WorkerLost(f"worker process exited with code {code}"))
             if stopping:
@@ -231,7 +307,8 @@ class ProcessPool:
     def _check_timeouts(self, position: int, slot: _Slot) -> None:
         now = self.clock.now()
         for job, started_at in self.storage.running_of(slot.owner):
-            timeout = job.timeout
+            # A stored timeout that is not usable fails the job in the child: not here.
+            timeout = job.timeout if usable_seconds(job.timeout) else None
             if timeout is None:
                 task = self.executor.task_for(job)
                 timeout = task.opts.timeout if task is not None else None
@@ -268,6 +345,9 @@ class ProcessPool:
                 slot.process.kill()
                 slot.process.join()
             jobs = [job for job, _ in self.storage.running_of(slot.owner)]
-            released += self.storage.release(jobs)
+            try:
+                released += self.storage.release(jobs)
+            except DatabaseFull as exc:
+                log.error("%s: the jobs of child %s wait for their lease", exc, slot.owner)
             slot.finished = True
         log.warning("grace period over: killed children, released %d job(s) to the queue", released)

@@ -1,4 +1,7 @@
-"""``Queue``: the producer API — task registration, enqueue, inspection, maintenance."""
+"""``Queue``: the producer API — task registration and enqueue, and starting a worker.
+
+Inspection and maintenance verbs come from :class:`liteq.admin.Inspection`.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,21 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from liteq.backends import open_storage
+from liteq.admin import Inspection
+from liteq.backends import open_backend
+from liteq.checks import option_names, unencodable_field, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
-from liteq.config import QueueSpec, WorkerSettings
+from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, QueueSpec, WorkerSettings
+from liteq.databases import resolve_path
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
-from liteq.models import DeadJob, JobRecord, JobState
-from liteq.storage import Enqueued, NewJob, Synchronous
+from liteq.models import Enqueued, JobRecord, JobState, NewJob
+from liteq.naming import check_default_name, check_task_name
 from liteq.tasks import (
     DEFAULT_OPTIONS,
     Call,
@@ -28,14 +34,20 @@ from liteq.tasks import (
     TaskOptions,
     TaskRegistry,
     chain_hooks,
+    declared_schedules,
     default_task_name,
     importable_module,
 )
+
+if TYPE_CHECKING:
+    from liteq.worker import Source
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 DEAD_RETENTION = 30 * 86400.0
+# The defaults of a task this process does not know (enqueued by name); checked once.
+_UNKNOWN_TASK = TaskOptions(name="unknown")
 
 
 def to_timestamp(eta: datetime) -> float:
@@ -53,7 +65,18 @@ def unique_key_for(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any
     return f"{task_name}:{canonical}"
 
 
-class Queue:
+def _unstorable(rows: Sequence[NewJob]) -> ConfigError:
+    """The error for rows SQLite could not encode: which field holds a lone surrogate."""
+    for row in rows:
+        names = {"task": "task name", "queue": "queue", "unique_key": "unique_key"}
+        fields = {f"enqueue: {names.get(k, k)}": v for k, v in row._asdict().items()}
+        error = unencodable_field(fields)
+        if error is not None:
+            return error
+    return ConfigError("enqueue: a value holds text that cannot be stored as UTF-8")
+
+
+class Queue(Inspection):
     """A task queue in one SQLite file. Nothing touches the disk until first use."""
 
     def __init__(
@@ -62,14 +85,15 @@ class Queue:
         *,
         serializer: Literal["json", "pickle"] = "json",
         eager: bool = False,
-        synchronous: Synchronous = "NORMAL",
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 5.0,
         clock: Clock | None = None,
         dead_retention: float = DEAD_RETENTION,
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
     ) -> None:
-        self.path = os.fspath(path)
+        # Absolute now: a worker started elsewhere must not see another file (docs/workers.md).
+        self.path = resolve_path(path)
         self.codec: Codec = make_codec(serializer)
         self.serializer = serializer
         self.eager = eager
@@ -79,7 +103,7 @@ class Queue:
         self.on_failure = on_failure
         self.on_dead = on_dead
         self.registry = TaskRegistry()
-        self.storage = open_storage(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self.storage = open_backend(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.
         self.wakeup = threading.Event()
         self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
@@ -138,6 +162,10 @@ class Queue:
         ``dead_letter``, ``on_failure``, ``on_dead``. Unknown options raise ``ConfigError``.
         """
 
+        unknown = unknown_options("@q.task", options, option_names(TaskOptions))
+        if unknown is not None:  # a typo fails at the decorator, before the function
+            raise unknown
+
         def register(fn: Callable[P, R]) -> Task[P, R]:
             return self._register(fn, options)
 
@@ -153,16 +181,26 @@ class Queue:
         retry_on = options.get("retry_on")
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)
-        name = options.pop("name", None) or default_task_name(fn)
+        name = self._task_name(fn, options.pop("name", None))
         options["on_failure"] = chain_hooks(options.get("on_failure"), self.on_failure)
         options["on_dead"] = chain_hooks(options.get("on_dead"), self.on_dead)
         try:
             opts = TaskOptions(name=name, **options)
         except TypeError as exc:
-            raise ConfigError(f"@q.task: {exc}") from None
+            valid = option_names(TaskOptions)
+            error = unknown_options("@q.task", options, valid) or ConfigError(f"@q.task: {exc}")
+            raise error from None
         task = Task(fn, self, opts)
         self.registry.add(task)
         return task
+
+    def _task_name(self, fn: Callable[..., Any], name: str | None) -> str:
+        if name:
+            return name
+        name = default_task_name(fn)
+        if not self.eager:  # an eager queue runs it inline: no worker needs the name
+            check_default_name(fn, name)
+        return name
 
     def cron(
         self,
@@ -175,18 +213,20 @@ class Queue:
         kwargs: Mapping[str, Any] | None = None,
         queue: str = "default",
         priority: int = 0,
+        task_name: str | None = None,
         **task_options: Any,
     ) -> Callable[[Callable[P, R]], Task[P, R]]:
         """Register a task and run it on a schedule: ``@q.cron("0 9 * * *", tz=...)`` or
         ``@q.cron(every=30.0)``. The schedule is written to the database when a worker
-        imports this module; each tick is enqueued once however many workers run."""
+        imports this module; each tick is enqueued once however many workers run.
+        ``name`` names the schedule, ``task_name`` the task (default ``module:qualname``)."""
         from liteq.cron import Schedule  # noqa: PLC0415 - croniter loads only for cron users
 
         def register(fn: Callable[P, R]) -> Task[P, R]:
-            task_name = default_task_name(fn)
+            tname = self._task_name(fn, task_name)
             schedule = Schedule(
-                name=name or task_name,
-                task=task_name,
+                name=name or tname,
+                task=tname,
                 expr=expr,
                 every=every,
                 tz=tz,
@@ -197,96 +237,20 @@ class Queue:
                 module=importable_module(fn.__module__),
             )
             dumps_call(self.codec, schedule.args, schedule.kwargs or {})  # fail now, not at tick
-            task = self._register(fn, {"queue": queue, "priority": priority, **task_options})
+            options = {"name": tname, "queue": queue, "priority": priority, **task_options}
+            task = self._register(fn, options)
             self.registry.add_schedule(schedule)
             return task
 
         return register
 
-    def add_schedule(
-        self,
-        name: str,
-        task: str,
-        *,
-        expr: str | None = None,
-        every: float | None = None,
-        tz: str | None = None,
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        queue: str = "default",
-        priority: int = 0,
-    ) -> dict[str, Any]:
-        """Persist a schedule with no code change (what ``liteq cron add`` does)."""
-        from liteq.cron import Schedule, schedule_params  # noqa: PLC0415
-
-        schedule = Schedule(
-            name=name,
-            task=task,
-            expr=expr,
-            every=every,
-            tz=tz,
-            args=tuple(args),
-            kwargs=dict(kwargs or {}),
-            queue=queue,
-            priority=priority,
-        )
-        now = self.clock.now()
-        self.storage.add_schedule(now, schedule_params(schedule, self.codec, now))
-        return self.schedule(name)
-
     def sync_schedules(self, registries: Sequence[TaskRegistry]) -> list[str]:
         """Write the schedules declared in code by ``registries``; drop ones removed from
         code. Returns the names removed. A worker calls this at start."""
-        from liteq.cron import schedule_params  # noqa: PLC0415
+        from liteq.cron import sync_schedules  # noqa: PLC0415
 
-        now = self.clock.now()
-        declared = {}
-        modules: list[str] = []
-        for registry in registries:
-            declared.update(registry.schedules)
-            modules.extend(m for m in registry.modules() if m not in modules)
-        params = [schedule_params(s, self.codec, now) for s in declared.values()]
-        return self.storage.sync_schedules(now, params, modules)
-
-    def _schedule_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        return {
-            "name": row[0],
-            "task": row[1],
-            "expr": row[2],
-            "every": row[3],
-            "tz": row[4] or "UTC",
-            "args": self._decode_quietly(row[5]),
-            "kwargs": self._decode_quietly(row[6]),
-            "queue": row[7],
-            "priority": row[8],
-            "source": "code" if row[9] else "cli",
-            "module": row[9],
-            "paused": bool(row[10]),
-            "next_fire_at": row[12],
-            "last_fire_at": row[13],
-            "last_job_id": row[14],
-        }
-
-    def schedules(self) -> list[dict[str, Any]]:
-        """Every persisted schedule with its last and next fire time (epoch seconds)."""
-        return [self._schedule_dict(row) for row in self.storage.schedules()]
-
-    def schedule(self, name: str) -> dict[str, Any]:
-        """One persisted schedule by name, as a dict (raises ``ConfigError`` if none)."""
-        row = self.storage.schedule(name)
-        if row is None:
-            raise ConfigError(f"no schedule named {name!r}")
-        return self._schedule_dict(row)
-
-    def remove_schedule(self, name: str) -> None:
-        """Delete a persisted schedule (raises ``ConfigError`` if none)."""
-        if not self.storage.remove_schedule(name):
-            raise ConfigError(f"no schedule named {name!r}")
-
-    def pause_schedule(self, name: str, paused: bool = True) -> None:
-        """Stop (or with ``paused=False`` resume) firing a schedule."""
-        if not self.storage.pause_schedule(self.clock.now(), name, paused):
-            raise ConfigError(f"no schedule named {name!r}")
+        declared, modules = declared_schedules(registries)
+        return sync_schedules(self.storage, self.codec, self.clock.now(), declared, modules)
 
     # -- enqueue -----------------------------------------------------------------------
 
@@ -297,12 +261,14 @@ class Queue:
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Job:
-        """Enqueue by task name; options as in ``Task.options()``."""
-        try:
-            enqueue_options = EnqueueOptions(**options)
-        except TypeError as exc:
-            raise ConfigError(f"enqueue: {exc}") from None
+        """Enqueue by task name; options as in ``Task.options()``.
+
+        ``task`` is a name registered on this queue, or an import path ``module:function``
+        that a worker imports; anything else raises ``TaskNotFound`` here, not in a worker.
+        """
+        enqueue_options = EnqueueOptions.build("enqueue", options) if options else DEFAULT_OPTIONS
         known = self.registry.get(task)
+        check_task_name(task, known is not None)
         target: Task[Any, Any] | str = known if known is not None else task
         return self._enqueue(target, enqueue_options, [(args or (), kwargs or {})])[0]
 
@@ -342,10 +308,13 @@ class Queue:
                     t.unique_for,
                 )
             )
-        if len(rows) == 1:
-            results = [self.storage.enqueue_one(now, rows[0])]
-        else:
-            results = self.storage.enqueue(now, rows)
+        try:
+            if len(rows) == 1:
+                results = [self.storage.enqueue_one(now, rows[0])]
+            else:
+                results = self.storage.enqueue(now, rows)
+        except UnicodeEncodeError:
+            raise _unstorable(rows) from None
         if not self.wakeup.is_set():  # a worker in this process may be idle: wake it
             self.wakeup.set()
         jobs = [
@@ -368,7 +337,7 @@ class Queue:
     @staticmethod
     def _make_row_template(task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob:
         known = isinstance(task, Task)
-        opts = task.opts if isinstance(task, Task) else TaskOptions(name=task)
+        opts = task.opts if isinstance(task, Task) else _UNKNOWN_TASK
         overrides = {
             key: value
             for key in (
@@ -382,7 +351,7 @@ class Queue:
         }
         max_retries = eo.max_retries if eo.max_retries is not None else opts.max_retries
         return NewJob(
-            task=opts.name,
+            task=opts.name if known else str(task),
             queue=eo.queue or opts.queue,
             priority=eo.priority if eo.priority is not None else opts.priority,
             due_at=0.0,
@@ -431,39 +400,6 @@ class Queue:
                 if not self.drain(raise_on_dead=False):
                     break
 
-    # -- reading -----------------------------------------------------------------------
-
-    def _record(self, row: tuple[Any, ...]) -> JobRecord:
-        def decode(value: Any) -> Any:
-            if value is None:
-                return None
-            try:
-                return self.codec.loads(value)
-            except Exception:
-                return value  # undecodable payloads stay raw: inspection must not fail
-
-        return JobRecord(
-            id=row[0],
-            task=row[1],
-            queue=row[2],
-            state=JobState(row[3]),
-            priority=row[4],
-            due_at=row[5],
-            attempts=row[6],
-            max_retries=row[7],
-            args=decode(row[8]),
-            kwargs=decode(row[9]),
-            result=decode(row[10]),
-            error=row[11],
-            traceback=row[12],
-            lease_owner=row[13],
-            lease_until=row[14],
-            unique_key=row[15],
-            created_at=row[16],
-            started_at=row[17],
-            finished_at=row[18],
-        )
-
     def _job_record(self, job_id: int) -> JobRecord:
         row = self.storage.get_job(self.clock.now(), job_id)
         if row is None:
@@ -492,91 +428,6 @@ class Queue:
         """A handle on an existing job."""
         return Job(self, self._job_record(job_id))
 
-    def jobs(
-        self, *, state: str | None = None, queue: str | None = None, limit: int = 100
-    ) -> list[JobRecord]:
-        """Newest first, optionally filtered by state and queue."""
-        if state is not None and state not in {s.value for s in JobState}:
-            raise ConfigError(
-                f"unknown state {state!r}; one of {', '.join(s.value for s in JobState)}"
-            )
-        rows = self.storage.list_jobs(self.clock.now(), state, queue, limit)
-        return [self._record(row) for row in rows]
-
-    def stats(self) -> dict[str, Any]:
-        """Depth per queue and state, the dead-letter count, the oldest waiting job."""
-        now = self.clock.now()
-        queues: dict[str, dict[str, int]] = {}
-        for queue, state, count in self.storage.counts(now):
-            queues.setdefault(queue, {s.value: 0 for s in JobState})[state] = count
-        oldest = self.storage.oldest_waiting(now)
-        return {
-            "queues": queues,
-            "dead": self.storage.count_dead(),
-            "oldest_waiting_at": oldest,
-            "oldest_waiting_age": None if oldest is None else max(0.0, now - oldest),
-        }
-
-    def _dead(self, row: tuple[Any, ...]) -> DeadJob:
-        record_args = self._decode_quietly(row[3])
-        return DeadJob(
-            id=row[0],
-            task=row[1],
-            queue=row[2],
-            args=record_args,
-            kwargs=self._decode_quietly(row[4]),
-            error=row[5],
-            traceback=row[6],
-            attempts=row[7],
-            first_failed_at=row[8],
-            died_at=row[9],
-        )
-
-    def _decode_quietly(self, value: Any) -> Any:
-        try:
-            return self.codec.loads(value)
-        except Exception:
-            return value
-
-    def dead_jobs(self, limit: int = 100) -> list[DeadJob]:
-        """Dead-letter entries, most recent first."""
-        return [self._dead(row) for row in self.storage.dead_letters(limit)]
-
-    def dead_job(self, job_id: int) -> DeadJob:
-        """The dead-letter entry of one job (raises ``JobNotFound`` if none)."""
-        row = self.storage.dead_letter(job_id)
-        if row is None:
-            raise JobNotFound(f"no dead-letter entry for job {job_id}")
-        return self._dead(row)
-
-    def requeue_dead(self, ids: Iterable[int] | None = None) -> int:
-        """Dead jobs back to queued with a fresh attempt budget; None = all. Returns count."""
-        count = self.storage.requeue_dead(self.clock.now(), None if ids is None else list(ids))
-        if count:
-            self.wakeup.set()
-        return count
-
-    def purge_dead(self, ids: Iterable[int] | None = None) -> int:
-        """Delete dead jobs and their dead letters; None = all. Returns count."""
-        return self.storage.purge_dead(None if ids is None else list(ids))
-
-    def prune(self, older_than: float | timedelta | None = None) -> int:
-        """Delete finished jobs past their ``result_ttl`` and dead letters past retention.
-
-        ``older_than`` (seconds or timedelta) also deletes every finished job — succeeded,
-        cancelled or dead — that finished longer ago than that.
-        """
-        now = self.clock.now()
-        if isinstance(older_than, timedelta):
-            older_than = older_than.total_seconds()
-        if older_than is not None and older_than < 0:
-            raise ConfigError(f"older_than must be >= 0, not {older_than}")
-        finished_before = None if older_than is None else now - older_than
-        dead_before = now - self.dead_retention
-        if finished_before is not None:
-            dead_before = max(dead_before, finished_before)
-        return self.storage.prune(now, finished_before, dead_before)
-
     # -- running -----------------------------------------------------------------------
 
     def run_worker(
@@ -591,11 +442,14 @@ class Queue:
         apps: Sequence[str] = (),
         stop: threading.Event | None = None,
         handle_signals: bool | None = None,
+        missing_task_timeout: float = DEFAULT_MISSING_TASK_TIMEOUT,
     ) -> int:
         """Run a worker until stopped (or, with ``burst``, until nothing is due).
 
         Returns the number of jobs it ran. From the main thread, SIGINT/SIGTERM stop it
-        gracefully; elsewhere pass ``stop`` and set it.
+        gracefully; elsewhere pass ``stop`` and set it. A job whose task cannot be loaded
+        (its module does not import) waits without spending attempts; it dies after
+        waiting ``missing_task_timeout`` seconds (default one day).
         """
         from liteq.worker import serve  # noqa: PLC0415 - the producer side never needs it
 
@@ -608,8 +462,16 @@ class Queue:
             cron=cron,
             apps=tuple(apps),
             dead_retention=self.dead_retention,
+            missing_task_timeout=missing_task_timeout,
         )
-        return serve(self, settings, stop=stop, handle_signals=handle_signals)
+        return serve(self._source(), settings, stop=stop, handle_signals=handle_signals)
+
+    def _source(self) -> Source:
+        from liteq.worker import Source  # noqa: PLC0415
+
+        return Source(
+            self.storage, self.registry, self.codec, self.serializer, self.clock, self.wakeup
+        )
 
     def drain(self, *, raise_on_dead: bool = True) -> int:
         """Run every due job in this thread, then return how many ran (tests, scripts).
@@ -618,7 +480,7 @@ class Queue:
         """
         from liteq.worker import drain  # noqa: PLC0415
 
-        ran, died = drain(self)
+        ran, died = drain(self._source())
         if died and raise_on_dead:
             record = self._job_record(died[0])
             raise JobFailed(record.id, record.state.value, record.error)

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
-from liteq.errors import ConfigError
+from liteq.validation import check_retry_numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +21,10 @@ class RetryPolicy:
     jitter: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ConfigError(f"max_retries must be >= 0, not {self.max_retries}")
-        if not (self.delay >= 0 and self.max_delay >= 0 and self.backoff >= 0):
-            raise ConfigError("retry_delay, retry_backoff and retry_max_delay must be >= 0")
+        # Named as the task options that set them (retry_delay=... sets delay).
+        check_retry_numbers(
+            self.max_retries, self.delay, self.backoff, self.max_delay, self.jitter, optional=False
+        )
 
     def with_overrides(self, options: dict[str, Any]) -> RetryPolicy:
         """Apply per-enqueue overrides stored with a job (keys as in ``.options()``)."""

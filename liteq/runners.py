@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from liteq.execution import Executor
+from liteq.execution import Executor, describe
 from liteq.models import ClaimedJob, Outcome
+from liteq.tasks import TaskRegistry
 
 # How fast the estimate of an attempt's length forgets a slow attempt (per attempt).
 _DECAY = 0.1
@@ -44,8 +46,12 @@ class Runner(Protocol):
         """A cautious estimate of how long an attempt takes (None until one ended)."""
         ...
 
-    def abandon(self, job_id: int) -> None:
+    def abandon(self, job: ClaimedJob) -> None:
         """Give up on a running attempt (timeout); its late outcome will be ignored."""
+        ...
+
+    def abandoned(self) -> int:
+        """Attempts given up on that are still running (their threads cannot be killed)."""
         ...
 
     def close(self) -> None: ...
@@ -83,8 +89,11 @@ class InlineRunner:
     def attempt_seconds(self) -> float | None:
         return None
 
-    def abandon(self, job_id: int) -> None:
+    def abandon(self, job: ClaimedJob) -> None:
         raise RuntimeError("an inline attempt cannot be abandoned")
+
+    def abandoned(self) -> int:
+        return 0
 
     def close(self) -> None:
         return None
@@ -98,9 +107,9 @@ class ThreadRunner:
     an attempt ends with few jobs left waiting (``wait(low=…)``), which keeps it from
     trading the GIL with the job threads once per job.
 
-    Python cannot kill a thread. When an attempt times out, one more thread is started so
-    the pool keeps its size; when the stuck thread finally returns, its outcome is dropped
-    and, the pool then being one over size, that thread exits.
+    Python cannot kill a thread. When an attempt times out it is abandoned: one more
+    thread is started, so as many threads as the pool's size keep taking jobs, and the
+    thread of the abandoned attempt exits when that attempt returns (its outcome dropped).
     """
 
     def __init__(
@@ -108,7 +117,6 @@ class ThreadRunner:
     ) -> None:
         self._executor = executor
         self._monotonic = monotonic  # the worker's clock: start times feed its timeouts
-        self._size = size
         self._work: deque[tuple[ClaimedJob, float]] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._closed = False
@@ -120,13 +128,18 @@ class ThreadRunner:
         self._held_up = False  # jobs were given back; no attempt has ended since
         self._lock = threading.Lock()
         self._alive = 0
+        self._threads = 0  # ever started: names the threads
+        # Attempts given up on, as (job id, attempt); guarded by _lock. The thread running
+        # one exits when it returns.
+        self._abandoned: set[tuple[int, int]] = set()
         for _ in range(size):
             self._start_thread()
 
     def _start_thread(self) -> None:
         with self._lock:
             self._alive += 1
-            number = self._alive
+            self._threads += 1
+            number = self._threads
         thread = threading.Thread(target=self._serve, name=f"liteq-job-{number}", daemon=True)
         thread.start()
 
@@ -148,17 +161,24 @@ class ThreadRunner:
                     self._alive -= 1
                 return
             began = time.perf_counter()  # real time: what the attempt costs
-            outcome = self._executor.run(job)
+            try:
+                outcome = self._executor.run(job)
+            except BaseException as exc:  # run() does not raise; if it did: fail the job
+                outcome = Outcome(
+                    job, ok=False, error=describe(exc), traceback=traceback.format_exc()
+                )
+            with self._lock:
+                if self._abandoned and (job.id, job.attempts) in self._abandoned:
+                    # Abandoned (timed out): a replacement took this thread's place.
+                    self._abandoned.discard((job.id, job.attempts))
+                    self._alive -= 1
+                    return
+                self._started.pop(job.id, None)
             self._learn(time.perf_counter() - began)
             self._held_up = False
-            self._started.pop(job.id, None)
             self._done.append(outcome)
             if len(self._work) <= self._low:
                 self._signal.set()
-            with self._lock:
-                if self._alive > self._size:
-                    self._alive -= 1
-                    return
 
     def _learn(self, seconds: float) -> None:
         # Up at once, down slowly: one slow attempt stops claiming ahead straight away.
@@ -172,6 +192,11 @@ class ThreadRunner:
     def alive(self) -> int:
         with self._lock:
             return self._alive
+
+    def abandoned(self) -> int:
+        """Threads still running an abandoned attempt."""
+        with self._lock:
+            return len(self._abandoned)
 
     def submit(self, job: ClaimedJob) -> None:
         with self._ready:
@@ -219,8 +244,11 @@ class ThreadRunner:
     def attempt_seconds(self) -> float | None:
         return None if self._held_up else self._estimate
 
-    def abandon(self, job_id: int) -> None:
-        self._started.pop(job_id, None)
+    def abandon(self, job: ClaimedJob) -> None:
+        with self._lock:
+            if self._started.pop(job.id, None) is None:
+                return  # it has just returned: its thread goes on taking jobs
+            self._abandoned.add((job.id, job.attempts))
         self._start_thread()
 
     def close(self) -> None:
@@ -230,3 +258,21 @@ class ThreadRunner:
             self._closed = True
             self._work.clear()
             self._ready.notify_all()
+
+
+def thread_timeout_warning(registries: Sequence[TaskRegistry]) -> str | None:
+    """One line naming the tasks with a timeout, which a thread pool cannot enforce."""
+    names = sorted(
+        {
+            name
+            for registry in registries
+            for name in registry.names()
+            if (task := registry.get(name)) is not None and task.opts.timeout is not None
+        }
+    )
+    if not names:
+        return None
+    return (
+        f"Python cannot kill a thread: a timed-out attempt of {', '.join(names)} is abandoned"
+        " and runs on in the background; use --pool process to enforce timeouts"
+    )

@@ -5,14 +5,27 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
-from liteq.errors import ConfigError, TaskNotFound
+from liteq.checks import check_queue_name, check_storable, option_names, unknown_options
+from liteq.databases import wrong_database
+from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
 from liteq.retry import RetryPolicy
+from liteq.validation import (
+    as_exception_classes,
+    check_bool,
+    check_eta,
+    check_hook,
+    check_priority,
+    check_retry_numbers,
+    check_seconds,
+    check_text,
+)
 
 if TYPE_CHECKING:
     from liteq.cron import Schedule
@@ -29,12 +42,19 @@ class FailureInfo:
     """What ``on_failure`` / ``on_dead`` hooks receive."""
 
     job_id: int
+    """The failed job's id."""
     task: str
+    """The task's name."""
     queue: str
+    """The job's queue."""
     attempts: int
+    """Attempts made, including the one that just failed."""
     error: str
+    """The error (``Type: message``)."""
     traceback: str | None
+    """The traceback, if the task raised."""
     will_retry: bool
+    """True if another attempt follows; False if the job is now dead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +81,29 @@ class TaskOptions:
     dead_letter: bool = True
 
     def __post_init__(self) -> None:
-        _check_priority(self.priority)
-        _check_positive("timeout", self.timeout)
-        _check_positive("lease", self.lease)
-        _check_non_negative("unique_for", self.unique_for)
-        _check_non_negative("result_ttl", self.result_ttl)
-        if not self.name:
-            raise ConfigError("a task name cannot be empty")
-        self.retry_policy()  # validates the retry numbers
+        check_text("name", self.name, optional=False)
+        check_text("queue", self.queue, optional=False)
+        check_priority(self.priority)
+        check_retry_numbers(
+            self.max_retries,
+            self.retry_delay,
+            self.retry_backoff,
+            self.retry_max_delay,
+            self.retry_jitter,
+            optional=False,
+        )
+        # One class or a list is accepted; kept as a tuple (frozen: set through object).
+        object.__setattr__(self, "retry_on", as_exception_classes(self.retry_on))
+        check_seconds("timeout", self.timeout, positive=True)
+        check_seconds("lease", self.lease, positive=True, optional=False)
+        check_bool("unique", self.unique)
+        check_seconds("unique_for", self.unique_for)
+        check_seconds("result_ttl", self.result_ttl, optional=False)
+        check_hook("on_failure", self.on_failure)
+        check_hook("on_dead", self.on_dead)
+        check_bool("dead_letter", self.dead_letter)
+        check_storable("task name", self.name)
+        check_queue_name("queue", self.queue)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -82,32 +117,73 @@ class TaskOptions:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueOptions:
-    """Per-enqueue choices, kept apart from the task's own arguments. None = task default."""
+    """Per-enqueue choices, kept apart from the task's own arguments (what
+    ``task.options(...)`` and ``q.enqueue(name, ..., **options)`` take).
+
+    Every field left at None takes the task's default.
+    """
 
     priority: int | None = None
+    """Higher runs first."""
     delay: float | None = None
+    """Seconds from now until the job is due (not with ``eta``)."""
     eta: datetime | None = None
+    """When the job is due (naive = UTC; not with ``delay``)."""
     queue: str | None = None
+    """The named queue to put the job in (not empty)."""
     max_retries: int | None = None
+    """Extra attempts after the first."""
     retry_delay: float | None = None
+    """Seconds before the first retry."""
     retry_backoff: float | None = None
+    """Factor by which each next retry's delay grows."""
     retry_max_delay: float | None = None
+    """Longest delay between retries, seconds."""
     retry_jitter: bool | None = None
+    """Randomise each retry delay (spreads retries of many jobs)."""
     timeout: float | None = None
+    """Seconds an attempt may run before it fails with ``TimeoutError``."""
     lease: float | None = None
+    """Seconds a claim lasts without a heartbeat before another worker may take it."""
     unique_key: str | None = None
+    """No new job is made while a live job holds this key; its id is returned."""
     unique_for: float | None = None
+    """Seconds the key stays taken after the job finishes."""
     result_ttl: float | None = None
+    """Seconds a finished job (and its result) is kept."""
 
     def __post_init__(self) -> None:
+        check_priority(self.priority)
+        check_seconds("delay", self.delay)
+        check_eta(self.eta)
         if self.delay is not None and self.eta is not None:
             raise ConfigError("give delay or eta, not both")
-        _check_non_negative("delay", self.delay)
-        _check_positive("timeout", self.timeout)
-        _check_positive("lease", self.lease)
-        _check_non_negative("unique_for", self.unique_for)
-        _check_non_negative("max_retries", self.max_retries)
-        _check_priority(self.priority)
+        check_text("queue", self.queue)
+        check_retry_numbers(
+            self.max_retries,
+            self.retry_delay,
+            self.retry_backoff,
+            self.retry_max_delay,
+            self.retry_jitter,
+        )
+        check_seconds("timeout", self.timeout, positive=True)
+        check_seconds("lease", self.lease, positive=True)
+        check_text("unique_key", self.unique_key)
+        check_seconds("unique_for", self.unique_for)
+        check_seconds("result_ttl", self.result_ttl)
+        check_queue_name("queue", self.queue)
+        check_storable("unique_key", self.unique_key)
+
+    @classmethod
+    def build(cls, where: str, options: dict[str, Any]) -> EnqueueOptions:
+        """Options from keywords; an unknown one raises ``ConfigError`` naming it."""
+        try:
+            return cls(**options)
+        except TypeError:
+            error = unknown_options(where, options, option_names(cls))
+            if error is None:
+                raise
+            raise error from None
 
     def merged(self, other: EnqueueOptions) -> EnqueueOptions:
         """These options with every value set in ``other`` taking precedence."""
@@ -118,28 +194,6 @@ class EnqueueOptions:
         if "eta" in changes:
             changes["delay"] = None
         return replace(self, **changes)
-
-
-PRIORITY_RANGE = (-(2**63), 2**63 - 1)  # SQLite's INTEGER
-
-
-def _check_priority(value: int | None) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"priority must be an int, not {type(value).__name__}")
-    if not PRIORITY_RANGE[0] <= value <= PRIORITY_RANGE[1]:
-        raise ConfigError(f"priority {value} is out of range (a signed 64-bit integer)")
-
-
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"{name} must be > 0, not {value!r}")
-
-
-def _check_non_negative(name: str, value: float | None) -> None:
-    if value is not None and not value >= 0:
-        raise ConfigError(f"{name} must be >= 0, not {value!r}")
 
 
 Call = tuple[Sequence[Any], Mapping[str, Any]]
@@ -249,7 +303,8 @@ class TaskCall(Generic[P, R]):
 
     def options(self, **overrides: Any) -> TaskCall[P, R]:
         """A copy with more options; values given here win."""
-        return TaskCall(self._task, self._options.merged(EnqueueOptions(**overrides)))
+        given = EnqueueOptions.build("options", overrides)
+        return TaskCall(self._task, self._options.merged(given))
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Persist one call with these options; returns once it is committed."""
@@ -321,6 +376,9 @@ class TaskRegistry:
     def names(self) -> list[str]:
         return sorted(self._tasks)
 
+    def tasks(self) -> list[Task[Any, Any]]:
+        return list(self._tasks.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
 
@@ -328,15 +386,43 @@ class TaskRegistry:
         return len(self._tasks)
 
 
+def declared_schedules(registries: Sequence[TaskRegistry]) -> tuple[list[Schedule], list[str]]:
+    """The schedules declared in code by ``registries`` (later ones win a name) and the
+    modules that declare them, for a worker to write at start."""
+    declared: dict[str, Schedule] = {}
+    modules: list[str] = []
+    for registry in registries:
+        declared.update(registry.schedules)
+        modules.extend(m for m in registry.modules() if m not in modules)
+    return list(declared.values()), modules
+
+
 class TaskResolver:
     """Finds the task for a job's name: registered tasks first, then by import path.
 
     Only ``Task`` objects are ever returned, so a name such as ``os:system`` cannot run.
+    Found tasks are cached; a module that failed to import is imported again (after
+    ``importlib.invalidate_caches()``) at most once per ``retry_imports_every`` seconds,
+    so a deployment fixed under a running worker is picked up.
     """
 
-    def __init__(self, registries: Sequence[TaskRegistry]) -> None:
+    def __init__(
+        self,
+        registries: Sequence[TaskRegistry],
+        database: str | None = None,
+        *,
+        retry_imports_every: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._registries = list(registries)
         self._cache: dict[str, Task[Any, Any]] = {}
+        self._retry_every = retry_imports_every
+        self._monotonic = monotonic
+        # module -> (when its import failed, why)
+        self._failed: dict[str, tuple[float, str]] = {}
+        # The file the worker serves: a task whose queue is another file raises
+        # WrongDatabase (its jobs' follow-ups would land where no worker looks).
+        self._database = database
 
     def resolve(self, name: str) -> Task[Any, Any]:
         task = self._cache.get(name)
@@ -346,30 +432,66 @@ class TaskResolver:
         return task
 
     def _lookup(self, name: str) -> Task[Any, Any]:
+        task = self._find(name)
+        if self._database is not None:
+            error = wrong_database(task, self._database)
+            if error is not None:
+                raise error
+        return task
+
+    def _find(self, name: str) -> Task[Any, Any]:
         for registry in self._registries:
             found = registry.get(name)
             if found is not None:
                 return found
         module_name, sep, qualname = name.partition(":")
         if not sep or not module_name or not qualname:
-            raise TaskNotFound(
-                f"no task named {name!r} is registered (import its module with --app)"
+            raise TaskUnavailable(
+                f"no task named {name!r} is registered (import its module with --app)",
+                subject=name,
+                what=f"task {name!r} could not be found",
+                cause="no --app module registers it",
             )
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except Exception as exc:
-            raise TaskNotFound(
-                f"task {name!r}: cannot import module {module_name!r}: {exc}"
-            ) from None
+        obj: Any = self._import(name, module_name)
         for part in qualname.split("."):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
-                raise TaskNotFound(
-                    f"task {name!r}: module {module_name!r} has no attribute {qualname!r}"
+                cause = f"module {module_name!r} has no attribute {qualname!r}"
+                raise TaskUnavailable(
+                    f"task {name!r}: {cause}",
+                    subject=name,
+                    what=f"task {name!r} could not be found",
+                    cause=cause,
                 ) from None
         if not isinstance(obj, Task):
             raise TaskNotFound(
                 f"{name!r} is not a liteq task: only functions decorated with @q.task run"
             )
         return obj
+
+    def _import(self, name: str, module_name: str) -> Any:
+        failed = self._failed.get(module_name)
+        if failed is not None:
+            when, cause = failed
+            if self._monotonic() - when < self._retry_every:
+                raise _import_failure(name, module_name, cause)
+            importlib.invalidate_caches()  # the module may have been installed since
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            text = str(exc)
+            cause = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            self._failed[module_name] = (self._monotonic(), cause)
+            raise _import_failure(name, module_name, cause) from None
+        self._failed.pop(module_name, None)
+        return module
+
+
+def _import_failure(name: str, module_name: str, cause: str) -> TaskUnavailable:
+    return TaskUnavailable(
+        f"task {name!r}: cannot import module {module_name!r}: {cause}",
+        subject=module_name,
+        what=f"task module {module_name!r} could not be imported",
+        cause=cause,
+    )

@@ -15,26 +15,46 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from liteq.apps import load_apps
+from liteq.backends.base import Backend
 from liteq.clock import Clock
+from liteq.codec import Codec
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, WorkerLost
+from liteq.databases import check_tasks
+from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull, WorkerLost, WrongDatabase
 from liteq.execution import Executor
-from liteq.models import ClaimedJob, Outcome
-from liteq.runners import InlineRunner, Runner, ThreadRunner
-from liteq.storage import DEFAULT_LEASE, ClaimPlan, Settled, Storage
-from liteq.tasks import TaskRegistry, TaskResolver
-
-if TYPE_CHECKING:
-    from liteq.queue import Queue
+from liteq.faults import DiskFull, EmergencyExit, FileWatch
+from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome, Settled
+from liteq.runners import InlineRunner, Runner, ThreadRunner, thread_timeout_warning
+from liteq.startup import startup_line
+from liteq.tasks import TaskRegistry, TaskResolver, declared_schedules
+from liteq.validation import usable_seconds
 
 log = logging.getLogger("liteq.worker")
 
 
 class StopFlag(Protocol):
     def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a worker needs of its queue. ``Queue`` builds it; the worker never imports it."""
+
+    backend: Backend
+    registry: TaskRegistry
+    codec: Codec
+    serializer: str
+    clock: Clock
+    # Set by enqueues in this process: wakes an idle worker at once.
+    wakeup: threading.Event
+
+    @property
+    def path(self) -> str:
+        """The database the worker serves: the SQLite file or the PostgreSQL URL."""
+        return os.fspath(self.backend.path)
 
 
 def make_owner(tag: str = "") -> str:
@@ -68,9 +88,10 @@ def claim_order(spec: QueueSpec, free: int, rng: random.Random) -> list[tuple[st
 class Heartbeat:
     """Renews the leases of running jobs from its own thread (and connection)."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(self, storage: Backend, clock: Clock, full: DiskFull) -> None:
         self._storage = storage
         self._clock = clock
+        self._full = full
         self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -135,6 +156,9 @@ class Heartbeat:
                 except DatabaseBusy:
                     log.warning("heartbeat: database busy; renewing at the next beat")
                     continue
+                except DatabaseFull as exc:
+                    self._full.hit(exc, self._clock.monotonic())  # renew at the next beat
+                    continue
                 with self._lock:
                     # A job settled since we copied the list is not lost, only finished.
                     lost = [job_id for job_id in lost if job_id in self._jobs]
@@ -178,7 +202,7 @@ class Worker:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: Backend,
         executor: Executor,
         clock: Clock,
         settings: WorkerSettings,
@@ -189,6 +213,7 @@ class Worker:
         wakeup: threading.Event | None = None,
         rng: random.Random | None = None,
         on_tick: Callable[[float], int] | None = None,
+        watch_file: bool = True,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -200,8 +225,13 @@ class Worker:
         self.wakeup = wakeup if wakeup is not None else threading.Event()
         self.rng = rng or random.Random()
         self.on_tick = on_tick
+        self.watch_file = watch_file  # a process-pool child leaves it to its parent
+        self.full = DiskFull(storage.path)
         self.ran = 0
         self.died: list[int] = []
+        # Set when a claimed job's task belongs to another database: stop, then raise it.
+        self.fatal: WrongDatabase | None = None
+        self._vetted: set[str] = set()  # task names checked against the served database
         self.concurrency = settings.concurrency if mode == "thread" else 1
 
     def _runner(self) -> Runner:
@@ -211,24 +241,63 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
+        watch = None
+        if self.watch_file:
+            self.storage.data_version()  # the file exists (is created) before we note which
+            watch = FileWatch(self.storage.path, self.clock.monotonic())
         runner = self._runner()
-        heartbeat = Heartbeat(self.storage, self.clock)
+        heartbeat = Heartbeat(self.storage, self.clock, self.full)
         heartbeat.start()
         try:
-            self._loop(runner, heartbeat)
+            self._loop(runner, heartbeat, watch)
+        except DatabaseError:
+            gone = watch.problem() if watch is not None else None
+            if gone is not None:
+                raise gone from None  # a file deleted or replaced explains the error best
+            raise
         finally:
             heartbeat.stop()
             runner.close()
+            if runner.abandoned():
+                log.warning(
+                    "%d abandoned thread(s) still running timed-out attempts; they end with"
+                    " the process",
+                    runner.abandoned(),
+                )
+        if self.fatal is not None:
+            raise self.fatal
         return self.ran
 
+    def _vet(self, claimed: list[ClaimedJob]) -> list[ClaimedJob]:
+        """``claimed``, or none of them (all released untouched) if one's task belongs to
+        another database: running it would enqueue its follow-ups where no worker looks."""
+        for job in claimed:
+            if job.task in self._vetted:
+                continue
+            error = self.executor.wrong_database(job)
+            if error is None:
+                self._vetted.add(job.task)
+                continue
+            self.fatal = error  # raised by run(): the caller reports it
+            for _ in range(3):
+                try:
+                    self.storage.release(claimed)
+                    break
+                except DatabaseBusy as exc:
+                    log.warning("%s; releasing again", exc)
+            else:
+                log.error("could not release %d job(s): their leases will expire", len(claimed))
+            return []
+        return claimed
+
     def _lease_of(self, job: ClaimedJob) -> float:
-        if job.lease is not None:
+        if job.lease is not None and usable_seconds(job.lease):  # else the attempt fails
             return job.lease
         task = self.executor.task_for(job)
         return task.opts.lease if task is not None else DEFAULT_LEASE
 
     def _timeout_of(self, job: ClaimedJob) -> float | None:
-        if job.timeout is not None:
+        if job.timeout is not None and usable_seconds(job.timeout):  # else the attempt fails
             return job.timeout
         task = self.executor.task_for(job)
         return task.opts.timeout if task is not None else None
@@ -241,9 +310,9 @@ class Worker:
             return 0
         return min(s.max_prefetch, int(self.concurrency * s.prefetch_wait / max(estimate, 1e-6)))
 
-    def _loop(self, runner: Runner, heartbeat: Heartbeat) -> None:
+    def _loop(self, runner: Runner, heartbeat: Heartbeat, watch: FileWatch | None) -> None:
         s = self.settings
-        clock, storage = self.clock, self.storage
+        clock, storage, full = self.clock, self.storage, self.full
         enforce_timeouts = self.mode == "thread" and s.enforce_timeouts
         running: dict[int, _Running] = {}  # claimed by us and not settled: started or waiting
         pending: list[Outcome] = []
@@ -258,6 +327,8 @@ class Worker:
         while True:
             mono = clock.monotonic()
             now = clock.now()
+            if watch is not None:
+                watch.check(mono)
             for outcome in runner.done():
                 current = running.get(outcome.job.id)
                 if current is None or current.job.attempts != outcome.job.attempts:
@@ -271,9 +342,17 @@ class Worker:
                 for job in self._timed_out(runner, running, mono):
                     del running[job.id]
                     heartbeat.untrack(job.id)
-                    runner.abandon(job.id)
+                    runner.abandon(job)
                     error = TimeoutError(
                         f"attempt {job.attempts} timed out after {self._timeout_of(job)}s"
+                    )
+                    log.warning(
+                        "job %s: attempt %s abandoned; its thread cannot be stopped and runs on"
+                        " (%d abandoned thread(s) still running; %d thread(s) take jobs)",
+                        job.id,
+                        job.attempts,
+                        runner.abandoned(),
+                        self.concurrency,
                     )
                     if not pending:
                         pending_since = mono
@@ -282,7 +361,7 @@ class Worker:
                             job, error, self.executor.task_for(job), respect_retry_on=False
                         )
                     )
-            stopping = self.stop.is_set()
+            stopping = self.stop.is_set() or self.fatal is not None
             if stopping and stop_deadline is None:
                 stop_deadline = mono + s.grace
                 log.info(
@@ -295,7 +374,7 @@ class Worker:
                 # stopping: back to the queue, no attempt spent.
                 cutoff = math.inf if stopping else mono - s.prefetch_give_back
                 self._give_back(runner.take_back(cutoff), runner, running, heartbeat)
-            if self.on_tick is not None and not stopping and self.on_tick(now):
+            if self.on_tick is not None and not stopping and self._tick(now, mono):
                 may_have_work = True  # our own commit: data_version will not tell us
             if not may_have_work:
                 if self.wakeup.is_set():
@@ -319,10 +398,11 @@ class Worker:
                 hearsay = False
                 if not storage.any_due(now):
                     may_have_work = want = False
+                    next_scheduled = storage.next_scheduled_at()  # it may be a delayed job
             settle = bool(pending) and (
                 waiting <= low or stopping or mono - pending_since >= ACK_DELAY
             )
-            if want or settle:
+            if (want or settle) and not full.holding(mono):
                 plan = None
                 if want:
                     order = claim_order(s.queues, capacity, self.rng)
@@ -333,6 +413,11 @@ class Worker:
                     # Nothing was written; the outcomes stay pending and are sent again.
                     log.warning("%s; trying again", exc)
                     continue
+                except DatabaseFull as exc:
+                    full.hit(exc, mono)  # the outcomes stay pending until there is space
+                    continue
+                if pending or claimed:
+                    full.cleared()
                 self._after_settle(pending, settled)
                 if any(o.retry_in is not None for o in pending):
                     # A retry went back to queued/scheduled by our own connection, which
@@ -342,7 +427,7 @@ class Worker:
                 if want and len(claimed) < capacity:
                     may_have_work = False
                     next_scheduled = storage.next_scheduled_at()
-                for job in claimed:
+                for job in self._vet(claimed):
                     timeout = self._timeout_of(job) if enforce_timeouts else None
                     running[job.id] = _Running(job, timeout)
                     heartbeat.track(job, self._lease_of(job))
@@ -362,10 +447,7 @@ class Worker:
                 if not running and not pending:
                     return
                 if stop_deadline is not None and mono >= stop_deadline:
-                    released = storage.release([r.job for r in running.values()])
-                    log.warning(
-                        "grace period over: released %d unfinished job(s) to the queue", released
-                    )
+                    self._release_at_deadline(running)
                     return
             if s.burst and not running and not pending and not may_have_work:
                 return
@@ -375,9 +457,11 @@ class Worker:
                     cap = min(cap, max(0.0, pending_since + ACK_DELAY - mono))
                 if runner.waiting():
                     cap = min(cap, s.prefetch_give_back)
+                if full.holding(mono):
+                    cap = full.until - mono
                 runner.wait(self._wait_time(runner, running, mono, cap), low)
             else:
-                clock.wait(self.wakeup, s.poll_interval)
+                clock.wait(self.wakeup, max(s.poll_interval, full.until - mono))
 
     @staticmethod
     def _deadlines(
@@ -407,8 +491,11 @@ class Worker:
             return
         try:
             released = self.storage.release(jobs)
-        except DatabaseBusy as exc:
-            log.warning("%s; running the jobs claimed ahead after all", exc)
+        except (DatabaseBusy, DatabaseFull) as exc:
+            if isinstance(exc, DatabaseFull):
+                self.full.hit(exc, self.clock.monotonic())
+            else:
+                log.warning("%s; running the jobs claimed ahead after all", exc)
             for job in jobs:
                 runner.submit(job)
             return
@@ -435,8 +522,39 @@ class Worker:
         self.died.extend(settled.buried)
         lost = set(settled.lost)
         for outcome in outcomes:
-            if not outcome.ok and outcome.job.id not in lost:
-                self.executor.notify(outcome, dead=outcome.job.id in buried)
+            if outcome.ok or outcome.job.id in lost:
+                continue
+            if outcome.unavailable is not None:  # its task cannot be loaded: no hooks
+                if outcome.job.id in buried:
+                    log.warning(
+                        "job %s (%s) dead: %s",
+                        outcome.job.id,
+                        outcome.job.task,
+                        outcome.unavailable.expired_error,
+                    )
+                else:
+                    self.ran -= 1  # it did not run: it waits, its attempt not spent
+                continue
+            self.executor.notify(outcome, dead=outcome.job.id in buried)
+
+    def _tick(self, now: float, mono: float) -> int:
+        """Fire due cron schedules (``on_tick``); nothing while the disk is full."""
+        assert self.on_tick is not None
+        if self.full.holding(mono):
+            return 0
+        try:
+            return self.on_tick(now)
+        except DatabaseFull as exc:
+            self.full.hit(exc, mono)
+            return 0
+
+    def _release_at_deadline(self, running: dict[int, _Running]) -> None:
+        try:
+            released = self.storage.release([r.job for r in running.values()])
+        except DatabaseFull as exc:
+            log.error("grace period over: %s; the unfinished jobs wait for their lease", exc)
+            return
+        log.warning("grace period over: released %d unfinished job(s) to the queue", released)
 
     def _reclaim(self, now: float) -> int:
         """Settle the jobs of workers whose lease expired; returns how many."""
@@ -452,6 +570,9 @@ class Worker:
         except DatabaseBusy as exc:
             log.warning("reclaim skipped: %s", exc)
             return 0
+        except DatabaseFull as exc:
+            self.full.hit(exc, self.clock.monotonic())
+            return 0
         if outcomes:
             log.warning("reclaimed %d job(s) whose worker was lost", len(outcomes))
             self._after_settle(outcomes, settled)
@@ -461,6 +582,9 @@ class Worker:
         try:
             count = self.storage.prune(now, None, now - self.settings.dead_retention)
             self.storage.prune_fires(now - self.settings.dead_retention)
+        except DatabaseFull as exc:
+            self.full.hit(exc, self.clock.monotonic())
+            return
         except Exception:
             log.exception("periodic prune failed")
             return
@@ -469,18 +593,32 @@ class Worker:
 
 
 def build_executor(
-    queue: Queue, registries: list[TaskRegistry], rng: random.Random | None = None
+    codec: Codec,
+    registries: list[TaskRegistry],
+    settings: WorkerSettings,
+    database: str | None = None,
+    *,
+    rng: random.Random | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Executor:
-    return Executor(TaskResolver(registries), queue.codec, rng or random.Random())
+    return Executor(
+        TaskResolver(registries, database=database),
+        codec,
+        rng or random.Random(),
+        missing_task_timeout=settings.missing_task_timeout,
+        monotonic=monotonic,
+    )
 
 
-def drain(queue: Queue) -> tuple[int, list[int]]:
+def drain(source: Source) -> tuple[int, list[int]]:
     """Run every due job in this thread; returns (jobs run, ids of jobs that died)."""
     settings = WorkerSettings(concurrency=1, burst=True, cron=False, prune_interval=0)
     worker = Worker(
-        queue.storage,
-        build_executor(queue, [queue.registry]),
-        queue.clock,
+        source.backend,
+        build_executor(
+            source.codec, [source.registry], settings, source.path, monotonic=source.clock.monotonic
+        ),
+        source.clock,
         settings,
         mode="inline",
         owner=make_owner("drain"),
@@ -494,17 +632,17 @@ _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK: CTRL_BREAK on Win
 
 
 def serve(
-    queue: Queue,
+    source: Source,
     settings: WorkerSettings,
     *,
     stop: threading.Event | None = None,
     handle_signals: bool | None = None,
 ) -> int:
-    """Run a worker for ``queue`` until stopped; the entry point of ``run_worker`` and the CLI."""
+    """Run a worker on ``source`` until stopped; the entry point of ``run_worker`` and the CLI."""
     stop = stop if stop is not None else threading.Event()
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
-    emergency: list[Callable[[], None]] = []
+    emergency = EmergencyExit(source.backend)
     previous: dict[int, Any] = {}
     if handle_signals:
         hits = {"count": 0}
@@ -515,45 +653,50 @@ def serve(
                 log.warning("signal %s: finishing running jobs (again to exit at once)", signum)
                 stop.set()
                 return
-            log.warning(
-                "second signal: exiting now; leases of running jobs will expire and be reclaimed"
-            )
-            for action in emergency:
-                action()
-            os._exit(130)
+            emergency()  # releases what this process holds and exits
 
         for name in _STOP_SIGNALS:
             signum = getattr(signal, name, None)
             if signum is not None:
                 previous[signum] = signal.signal(signum, on_signal)
     try:
-        registries: list[TaskRegistry] = [*load_apps(settings.apps), queue.registry]
-        executor = build_executor(queue, registries)
+        registries: list[TaskRegistry] = [*load_apps(settings.apps), source.registry]
+        check_tasks((t for registry in registries for t in registry.tasks()), source.path)
+        executor = build_executor(
+            source.codec, registries, settings, source.path, monotonic=source.clock.monotonic
+        )
         ticker = None
         if settings.cron:
-            from liteq.cron import CronTicker  # noqa: PLC0415 - croniter only when cron runs
+            from liteq.cron import CronTicker, sync_schedules  # noqa: PLC0415 - croniter if cron
 
-            removed = queue.sync_schedules(registries)
+            declared, modules = declared_schedules(registries)
+            now = source.clock.now()
+            removed = sync_schedules(source.backend, source.codec, now, declared, modules)
             if removed:
                 log.info("removed schedules no longer declared in code: %s", ", ".join(removed))
-            ticker = CronTicker(queue.storage)
+            ticker = CronTicker(source.backend)
+        schedules = [str(row[0]) for row in source.backend.schedules()] if settings.cron else None
+        log.info("%s", startup_line(source.path, settings, registries, schedules))
         if settings.pool == "process":
             from liteq.pool import ProcessPool  # noqa: PLC0415 - only process workers need it
 
-            pool = ProcessPool(queue, executor, settings, stop, ticker)
-            emergency.append(pool.kill_all)
+            pool = ProcessPool(source, executor, settings, stop, ticker)
+            emergency.kill, emergency.owners = pool.kill_all, pool.owners
             return pool.run()
+        if settings.enforce_timeouts and (warning := thread_timeout_warning(registries)):
+            log.warning("%s", warning)
         worker = Worker(
-            queue.storage,
+            source.backend,
             executor,
-            queue.clock,
+            source.clock,
             settings,
             mode="thread",
             stop=stop,
-            wakeup=queue.wakeup,
+            wakeup=source.wakeup,
             on_tick=ticker.tick if ticker is not None else None,
         )
-        log.info("worker %s: %d thread(s) on %s", worker.owner, settings.concurrency, queue.path)
+        emergency.owners = lambda: [worker.owner]
+        log.debug("worker %s: %d thread(s)", worker.owner, settings.concurrency)
         return worker.run()
     finally:
         for signum, handler in previous.items():

@@ -78,7 +78,7 @@ def test_cli_on_a_read_only_database_prints_one_line(tmp_path: Path) -> None:
 
 
 def test_a_5mb_argument_round_trips(q: liteq.Queue) -> None:
-    @q.task()
+    @q.task(name="size")
     def size(blob: str) -> int:
         return len(blob)
 
@@ -90,11 +90,11 @@ def test_a_5mb_argument_round_trips(q: liteq.Queue) -> None:
 
 
 def test_keyboard_interrupt_in_a_task_fails_the_attempt_only(real_q: liteq.Queue) -> None:
-    @real_q.task(max_retries=0)
+    @real_q.task(name="interrupted", max_retries=0)
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    @real_q.task()
+    @real_q.task(name="fine")
     def fine() -> str:
         return "ok"
 

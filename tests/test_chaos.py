@@ -174,8 +174,10 @@ class Fleet:
         self.everyone.append(proc)
         return proc
 
-    def worker(self, name: str, db: Path, *options: str) -> Proc:
-        return self.start(name, [sys.executable, "-m", "liteq", "worker", str(db), *options])
+    def worker(self, name: str, db: Path | str, *options: str) -> Proc:
+        return self.start(
+            name, [sys.executable, "-m", "liteq", "worker", str(db), "--create", *options]
+        )
 
     def python(self, name: str, code: str) -> Proc:
         return self.start(name, [sys.executable, "-c", code])
@@ -328,9 +330,17 @@ MIN_KILLS = 8
 CHAOS_FOR = (8.0, 15.0)  # the kill loop runs at least the first figure, at most the second
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def chaos_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The database of the kill storm: a file, or a PostgreSQL URL (same test, both)."""
+    if request.param == "sqlite":
+        return tmp_path / "chaos.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @POSIX_ONLY
-def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
-    db = tmp_path / "chaos.db"
+def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet, chaos_db: Path | str) -> None:
+    db = chaos_db
     runs = tmp_path / "runs.log"
     module = "chaos_tasks_kill"
     (tmp_path / f"{module}.py").write_text(CHAOS_TASKS.format(db=str(db), runs=str(runs)))
@@ -349,7 +359,8 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
         )
         for p in range(PRODUCERS)
     ]
-    wait_for(db.exists, "the database file")
+    if isinstance(db, Path):
+        wait_for(db.exists, "the database file")
     observer = liteq.Queue(db)
     kills = 0
     hit_running = 0
@@ -462,7 +473,8 @@ def test_killed_workers_lose_no_job(tmp_path: Path, fleet: Fleet) -> None:
     allowed = {0, -signal.SIGKILL, -signal.SIGTERM}
     codes = {p.log.name: p.popen.returncode for p in fleet.everyone}
     assert {name: code for name, code in codes.items() if code not in allowed} == {}
-    assert integrity(db) == ["ok"]
+    if isinstance(db, Path):
+        assert integrity(db) == ["ok"]
     assert left_behind == []
 
 

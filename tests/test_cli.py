@@ -18,12 +18,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 import liteq
-from liteq.cli import cli, human_duration, table
+from liteq.cli import cli
+from liteq.cli_format import human_duration, table
+
+# An importable task: the CLI refuses names no worker could resolve.
+NOOP = "liteq._benchtasks:noop"
 
 TASKS_SOURCE = """
 import liteq
 
-q = liteq.Queue("never-opened.db")
+q = liteq.Queue("app.db")  # relative: resolved in the test's working directory, tmp_path
 
 
 @q.task(queue="email", priority=3)
@@ -165,12 +169,12 @@ def test_helpers_format_durations_and_tables() -> None:
 
 def test_enqueue_prints_the_id_and_stores_the_job(db: Path) -> None:
     job_id = enqueued_id(
-        db, "some.task", "--args", '[1, "a"]', "--kwargs", '{"k": true}', "--priority", "7"
+        db, NOOP, "--args", '[1, "a"]', "--kwargs", '{"k": true}', "--priority", "7"
     )
-    second = enqueued_id(db, "some.task", "--queue", "low", "--max-retries", "0")
+    second = enqueued_id(db, NOOP, "--queue", "low", "--max-retries", "0")
     rec = record(db, job_id)
     assert (rec.task, rec.queue, rec.priority, rec.args, rec.kwargs) == (
-        "some.task",
+        NOOP,
         "default",
         7,
         [1, "a"],
@@ -182,11 +186,11 @@ def test_enqueue_prints_the_id_and_stores_the_job(db: Path) -> None:
 
 
 def test_enqueue_delay_and_naive_eta_as_utc(db: Path) -> None:
-    delayed = record(db, enqueued_id(db, "t", "--delay", "3600"))
+    delayed = record(db, enqueued_id(db, NOOP, "--delay", "3600"))
     assert delayed.state is liteq.JobState.SCHEDULED
-    at = record(db, enqueued_id(db, "t", "--eta", "2030-01-02T03:04:05"))
+    at = record(db, enqueued_id(db, NOOP, "--eta", "2030-01-02T03:04:05"))
     assert at.due_at == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
-    zoned = record(db, enqueued_id(db, "t", "--eta", "2030-01-02T12:04:05+09:00"))
+    zoned = record(db, enqueued_id(db, NOOP, "--eta", "2030-01-02T12:04:05+09:00"))
     assert zoned.due_at == at.due_at
 
 
@@ -235,23 +239,23 @@ def test_enqueue_rejects_a_not_task_from_a_user_module(db: Path, tasks_module: s
 def test_enqueue_bad_options_are_usage_errors(
     db: Path, option: str, value: str, message: str
 ) -> None:
-    assert message in error_line(invoke("enqueue", db, "t", option, value), code=2)
+    assert message in error_line(invoke("enqueue", db, NOOP, option, value), code=2)
     assert not db.exists()
 
 
 def test_enqueue_delay_and_eta_together_fail(db: Path) -> None:
-    result = invoke("enqueue", db, "t", "--delay", "1", "--eta", "2030-01-01T00:00:00")
+    result = invoke("enqueue", db, NOOP, "--delay", "1", "--eta", "2030-01-01T00:00:00")
     assert "delay or eta" in error_line(result)
 
 
 def test_enqueue_negative_windows_are_usage_errors(db: Path) -> None:
-    assert "--unique-for" in error_line(invoke("enqueue", db, "t", "--unique-for", "-1"), code=2)
-    assert "--delay" in error_line(invoke("enqueue", db, "t", "--delay", "-5"), code=2)
+    assert "--unique-for" in error_line(invoke("enqueue", db, NOOP, "--unique-for", "-1"), code=2)
+    assert "--delay" in error_line(invoke("enqueue", db, NOOP, "--delay", "-5"), code=2)
 
 
 def test_enqueue_duplicate_prints_the_existing_id(db: Path) -> None:
-    first = enqueued_id(db, "t", "--unique-key", "report:42", "--unique-for", "60")
-    result = invoke("enqueue", db, "t", "--unique-key", "report:42")
+    first = enqueued_id(db, NOOP, "--unique-key", "report:42", "--unique-for", "60")
+    result = invoke("enqueue", db, NOOP, "--unique-key", "report:42")
     assert result.exit_code == 0
     assert int(result.stdout) == first
     assert result.stderr.strip() == f"duplicate of job {first} (unique key report:42)"
@@ -259,9 +263,9 @@ def test_enqueue_duplicate_prints_the_existing_id(db: Path) -> None:
 
 def test_db_from_the_environment(db: Path) -> None:
     env = {"LITEQ_DB": str(db)}
-    job_id = int(ok("enqueue", "from.env", env=env))
-    with_options = int(ok("enqueue", "--args", "[1]", "t2", "--priority", "2", env=env))
-    assert (record(db, with_options).task, record(db, with_options).args) == ("t2", [1])
+    job_id = int(ok("enqueue", NOOP, env=env))
+    with_options = int(ok("enqueue", "--args", "[1]", NOOP, "--priority", "2", env=env))
+    assert (record(db, with_options).task, record(db, with_options).args) == (NOOP, [1])
     assert json.loads(ok("status", "--json", env=env))["queues"]["default"]["queued"] == 2
     assert ok("job", str(job_id), env=env).startswith("id:")
     assert ok("dead", "list", env=env).strip() == "no dead jobs"
@@ -271,8 +275,8 @@ def test_db_from_the_environment(db: Path) -> None:
 
 
 def test_status(db: Path) -> None:
-    enqueued_id(db, "a")
-    enqueued_id(db, "b", "--queue", "low", "--delay", "600")
+    enqueued_id(db, NOOP)
+    enqueued_id(db, NOOP, "--queue", "low", "--delay", "600")
     stats = json.loads(ok("status", db, "--json"))
     assert stats["dead"] == 0
     assert stats["queues"]["default"]["queued"] == 1
@@ -304,8 +308,8 @@ def test_status_of_an_empty_database(db: Path) -> None:
 
 
 def test_jobs_and_job(db: Path) -> None:
-    first = enqueued_id(db, "a", "--args", "[1]")
-    second = enqueued_id(db, "b", "--queue", "low")
+    first = enqueued_id(db, NOOP, "--args", "[1]")
+    second = enqueued_id(db, NOOP, "--queue", "low")
     listed = json.loads(ok("jobs", db, "--json"))
     assert [item["id"] for item in listed] == [second, first]
     assert listed[1]["state"] == "queued"
@@ -319,10 +323,10 @@ def test_jobs_and_job(db: Path) -> None:
     assert lines[0].split() == ["ID", "STATE", "QUEUE", "PRIORITY", "ATTEMPTS", "DUE", "TASK"]
     assert lines[1].split()[:3] == [str(second), "queued", "low"]
     shown = ok("job", db, str(first))
-    assert "task:        a" in shown
+    assert "task:        liteq._benchtasks:noop" in shown
     assert "args:        [1]" in shown
     assert datetime.now(UTC).strftime("%Y-%m-%dT") in shown  # ISO UTC times
-    assert json.loads(ok("job", db, str(first), "--json"))["task"] == "a"
+    assert json.loads(ok("job", db, str(first), "--json"))["task"] == NOOP
     assert "no job with id 999" in error_line(invoke("job", db, "999"))
     assert "--state" in error_line(invoke("jobs", db, "--state", "nope"), code=2)
 
@@ -356,7 +360,7 @@ def test_dead_letters_after_a_burst_worker(db: Path, tasks_module: str) -> None:
 
 
 def test_prune(db: Path) -> None:
-    enqueued_id(db, "t")
+    enqueued_id(db, NOOP)
     assert ok("prune", db).strip() == "pruned 0 job(s)"
     assert ok("prune", db, "--older-than", "7d").strip() == "pruned 0 job(s)"
     assert "bad duration" in error_line(invoke("prune", db, "--older-than", "3x"), code=2)
@@ -372,7 +376,9 @@ def test_worker_rejects_bad_queue_options(db: Path) -> None:
 
 
 def test_worker_with_unknown_app_fails(db: Path, tasks_module: str) -> None:
-    line = error_line(invoke("worker", db, "--app", "nosuchmod_for_liteq_tests", "--burst"))
+    line = error_line(
+        invoke("worker", db, "--create", "--app", "nosuchmod_for_liteq_tests", "--burst")
+    )
     assert "cannot import app" in line
 
 
@@ -395,7 +401,7 @@ def test_worker_runs_import_path_tasks_without_app(tmp_path: Path) -> None:
 def test_worker_stops_gracefully_on_sigint(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LITEQ_DB"}
     with subprocess.Popen(
-        [sys.executable, "-m", "liteq", "worker", "app.db", "-v", "--grace", "5"],
+        [sys.executable, "-m", "liteq", "worker", "app.db", "--create", "--grace", "5"],
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,
@@ -403,7 +409,7 @@ def test_worker_stops_gracefully_on_sigint(tmp_path: Path) -> None:
     ) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:  # wait until the worker runs
-            if "thread(s)" in line:
+            if "worker on " in line:  # the start-up line, at the default level
                 break
         else:
             pytest.fail("the worker exited before it started")
@@ -424,7 +430,7 @@ def _all_commands(path: Path) -> list[list[str | Path]]:
         ["dead", path, "list"],
         ["dead", path, "purge", "--all"],
         ["prune", path],
-        ["enqueue", path, "t"],
+        ["enqueue", path, NOOP],
         ["worker", path, "--burst"],
     ]
 
@@ -469,8 +475,8 @@ def test_inspection_refuses_an_empty_file(tmp_path: Path) -> None:
 
 def test_missing_directory(tmp_path: Path) -> None:
     path = tmp_path / "nodir" / "app.db"
-    assert "does not exist" in error_line(invoke("enqueue", path, "t"))
-    assert "does not exist" in error_line(invoke("worker", path, "--burst"))
+    assert "does not exist" in error_line(invoke("enqueue", path, NOOP))
+    assert "does not exist" in error_line(invoke("worker", path, "--create", "--burst"))
     assert "no liteq database" in error_line(invoke("status", path))
     assert not path.parent.exists()
 

@@ -20,8 +20,7 @@ import pytest
 
 import liteq
 from liteq.cron import CronTicker
-from liteq.models import Outcome
-from liteq.storage import ClaimPlan
+from liteq.models import ClaimPlan, Outcome
 
 START = 1_800_000_000.0
 
@@ -66,7 +65,7 @@ def test_claim_order_is_priority_then_due_time_then_fifo(
 
 
 def test_claim_by_queue_and_the_batch_enqueue(bq: liteq.Queue) -> None:
-    @bq.task(queue="a")
+    @bq.task(name="work", queue="a")
     def work(n: int) -> int:
         return n
 
@@ -93,7 +92,7 @@ def test_delay_holds_a_job_until_due(bq: liteq.Queue, fake: liteq.FakeClock) -> 
 
 
 def test_a_job_runs_and_its_result_round_trips(bq: liteq.Queue) -> None:
-    @bq.task()
+    @bq.task(name="echo")
     def echo(value: object, *, key: str) -> object:
         return {"value": value, "key": key}
 
@@ -108,7 +107,7 @@ def test_a_job_runs_and_its_result_round_trips(bq: liteq.Queue) -> None:
 def test_pickle_payloads_round_trip(backend: str) -> None:
     with liteq.Queue(backend, serializer="pickle") as q:
 
-        @q.task()
+        @q.task(name="pair")
         def pair(value: object) -> object:
             return (value, {1, 2})
 
@@ -123,7 +122,7 @@ def test_pickle_payloads_round_trip(backend: str) -> None:
 def test_retries_then_dead_letter_then_requeue_and_purge(
     bq: liteq.Queue, fake: liteq.FakeClock
 ) -> None:
-    @bq.task(max_retries=2, retry_delay=10, retry_jitter=False, retry_backoff=1.0)
+    @bq.task(name="flaky", max_retries=2, retry_delay=10, retry_jitter=False, retry_backoff=1.0)
     def flaky() -> None:
         raise ConnectionError("down")
 
@@ -156,7 +155,7 @@ def test_retries_then_dead_letter_then_requeue_and_purge(
 
 
 def test_requeue_dead_keeps_a_job_dead_while_its_key_is_live(bq: liteq.Queue) -> None:
-    @bq.task(max_retries=0)
+    @bq.task(name="fails", max_retries=0)
     def fails() -> None:
         raise ValueError("no")
 
@@ -185,7 +184,7 @@ def test_cancel_only_waiting_jobs(bq: liteq.Queue) -> None:
 
 
 def test_a_live_job_blocks_its_key_in_single_and_batch_enqueues(bq: liteq.Queue) -> None:
-    @bq.task(unique=True)
+    @bq.task(name="report", unique=True)
     def report(n: int) -> None: ...
 
     first = report.enqueue(1)
@@ -200,7 +199,7 @@ def test_a_live_job_blocks_its_key_in_single_and_batch_enqueues(bq: liteq.Queue)
 def test_a_succeeded_job_blocks_its_key_within_its_window(
     bq: liteq.Queue, fake: liteq.FakeClock
 ) -> None:
-    @bq.task()
+    @bq.task(name="work")
     def work() -> None: ...
 
     first = work.options(unique_key="k", unique_for=100).enqueue()
@@ -218,7 +217,7 @@ def test_a_succeeded_job_blocks_its_key_within_its_window(
 def test_expired_lease_is_reclaimed_and_a_late_ack_is_lost(
     bq: liteq.Queue, fake: liteq.FakeClock
 ) -> None:
-    @bq.task(lease=10, retry_delay=0)
+    @bq.task(name="work", lease=10, retry_delay=0)
     def work() -> str:
         return "fresh"
 
@@ -254,10 +253,10 @@ def test_release_puts_running_jobs_back_without_spending_an_attempt(
 def test_prune_deletes_expired_and_old_finished_jobs(
     bq: liteq.Queue, fake: liteq.FakeClock
 ) -> None:
-    @bq.task(result_ttl=60)
+    @bq.task(name="short", result_ttl=60)
     def short() -> None: ...
 
-    @bq.task()
+    @bq.task(name="kept")
     def kept() -> None: ...
 
     gone, old, waiting = short.enqueue(), kept.enqueue(), bq.enqueue("m:t", delay=10_000)
@@ -312,7 +311,7 @@ def test_schedules_fire_once_per_tick_across_tickers(backend: str) -> None:
 def test_thread_pool_worker_drains_everything(backend: str) -> None:
     with liteq.Queue(backend) as q:
 
-        @q.task()
+        @q.task(name="square")
         def square(n: int) -> int:
             return n * n
 
@@ -324,10 +323,11 @@ def test_thread_pool_worker_drains_everything(backend: str) -> None:
 def test_idle_worker_wakes_for_a_job_from_another_connection(backend: str) -> None:
     with liteq.Queue(backend) as q, liteq.Queue(backend) as producer:
 
-        @q.task()
+        @q.task(name="hello")
         def hello() -> str:
             return "hi"
 
+        producer.task(name="hello")(hello.fn)  # the producer knows the name too
         stop = threading.Event()
         thread = threading.Thread(
             target=q.run_worker, kwargs={"concurrency": 1, "stop": stop}, daemon=True
@@ -472,3 +472,8 @@ def test_workers_starting_at_once_on_an_empty_database_do_not_race(backend: str)
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_bad_synchronous_is_refused_alike(backend: str) -> None:
+    with pytest.raises(liteq.DatabaseError, match="synchronous must be NORMAL or FULL"):
+        liteq.Queue(backend, synchronous="sometimes")  # type: ignore[arg-type]

@@ -161,17 +161,17 @@ def test_bad_expression_or_timezone_fails_at_decoration(tmp_path: Path) -> None:
     q = make_queue(tmp_path / "c.db", liteq.FakeClock(START))
     with pytest.raises(ConfigError, match="cron expression"):
 
-        @q.cron("0 9 * *")
+        @q.cron("0 9 * *", task_name="bad")
         def bad() -> None: ...
 
     with pytest.raises(ConfigError, match="unknown timezone"):
 
-        @q.cron("0 9 * * *", tz="Nowhere/City")
+        @q.cron("0 9 * * *", tz="Nowhere/City", task_name="bad_tz")
         def bad_tz() -> None: ...
 
     with pytest.raises(liteq.SerializationError):
 
-        @q.cron(every=5.0, args=[{1, 2}])
+        @q.cron(every=5.0, args=[{1, 2}], task_name="bad_args")
         def bad_args(x: object) -> None: ...
 
     assert not (tmp_path / "c.db").exists()  # decoration never touches the disk
@@ -182,7 +182,7 @@ def test_cron_task_is_a_task_and_is_synced_by_a_worker(tmp_path: Path) -> None:
     q = make_queue(tmp_path / "c.db", clock)
     calls: list[int] = []
 
-    @q.cron(every=60.0, args=[7], name="seven")
+    @q.cron(every=60.0, args=[7], name="seven", task_name="record")
     def record(n: int) -> None:
         calls.append(n)
 
@@ -210,10 +210,10 @@ def test_removing_a_schedule_from_code_removes_it_on_next_start(tmp_path: Path) 
     path = tmp_path / "c.db"
     first = make_queue(path, clock)
 
-    @first.cron(every=60.0, name="keep")
+    @first.cron(every=60.0, name="keep", task_name="keep")
     def keep() -> None: ...
 
-    @first.cron(every=60.0, name="drop")
+    @first.cron(every=60.0, name="drop", task_name="drop")
     def drop() -> None: ...
 
     first.sync_schedules([first.registry])
@@ -221,7 +221,7 @@ def test_removing_a_schedule_from_code_removes_it_on_next_start(tmp_path: Path) 
 
     second = make_queue(path, clock)  # same module, "drop" deleted from the code
 
-    @second.cron(every=60.0, name="keep")
+    @second.cron(every=60.0, name="keep", task_name="keep_again")
     def keep_again() -> None: ...
 
     assert second.sync_schedules([second.registry]) == ["drop"]
@@ -233,7 +233,7 @@ def test_unchanged_schedule_keeps_its_missed_tick_across_restart(tmp_path: Path)
     path = tmp_path / "c.db"
     q = make_queue(path, clock)
 
-    @q.cron(every=60.0, name="beat")
+    @q.cron(every=60.0, name="beat", task_name="beat")
     def beat() -> None: ...
 
     q.sync_schedules([q.registry])

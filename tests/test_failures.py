@@ -20,7 +20,7 @@ WAIT = 60.0
 
 
 def test_drop_policy_kills_without_a_dead_letter(q: liteq.Queue, clock: liteq.FakeClock) -> None:
-    @q.task(max_retries=0, dead_letter=False, result_ttl=60)
+    @q.task(name="best_effort", max_retries=0, dead_letter=False, result_ttl=60)
     def best_effort() -> None:
         raise ValueError("nobody cares")
 
@@ -40,7 +40,7 @@ def test_drop_policy_kills_without_a_dead_letter(q: liteq.Queue, clock: liteq.Fa
 def test_dead_lettered_job_is_not_pruned_by_its_result_ttl(
     q: liteq.Queue, clock: liteq.FakeClock
 ) -> None:
-    @q.task(max_retries=0, result_ttl=60)
+    @q.task(name="boom", max_retries=0, result_ttl=60)
     def boom() -> None:
         raise ValueError("keep me")
 
@@ -61,6 +61,7 @@ def test_queue_and_task_hooks_are_both_called(tmp_path: Path) -> None:
     )
 
     @q.task(
+        name="boom",
         max_retries=1,
         retry_delay=0,
         retry_jitter=False,
@@ -127,46 +128,6 @@ def wait_until(predicate: object, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_second_sigint_exits_at_once_and_the_lease_recovers(tmp_path: Path) -> None:
-    db = tmp_path / "int.db"
-    (tmp_path / "int_tasks.py").write_text(TASKS.format(db=str(db)))
-    mark = tmp_path / "started"
-    producer = liteq.Queue(db)
-    job = producer.enqueue("int_tasks:slow", args=[30, str(mark)])
-    worker = start_worker(tmp_path, "import int_tasks; int_tasks.q.run_worker(concurrency=1)")
-    try:
-        wait_until(mark.exists, "the job to start")
-        worker.send_signal(signal.SIGINT)  # first: graceful, would wait up to 30 s
-        time.sleep(0.2)
-        started = time.monotonic()
-        worker.send_signal(signal.SIGINT)  # second: out now
-        assert worker.wait(WAIT) == 130
-        assert time.monotonic() - started < 10
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(WAIT)
-    assert job.refresh().state == "running"  # left to its lease
-    time.sleep(1.2)  # the 1 s lease runs out
-    mark.unlink()
-    producer.enqueue("int_tasks:slow", args=[0, str(mark)])  # a short job after it
-    rescue = start_worker(
-        tmp_path, "import int_tasks; int_tasks.q.run_worker(concurrency=2, burst=True)"
-    )
-    try:
-        assert rescue.wait(WAIT) == 0
-    finally:
-        if rescue.poll() is None:
-            rescue.kill()
-    # The abandoned job was reclaimed as a failed attempt and is waiting for its retry.
-    assert job.refresh().attempts == 1
-    assert job.state in ("scheduled", "queued", "succeeded")
-    assert "lease expired" in (job.error or "")
-    producer.close()
 
 
 @pytest.mark.slow

@@ -3,18 +3,25 @@ schemas, LISTEN off, and a connection dropped under a running queue."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from pg_fixtures import PgServer
 
 import liteq
+from liteq.cli import cli
 from liteq.errors import ConfigError, NotALiteqDatabase
+from liteq.models import NewJob
 
 
 @pytest.fixture
@@ -84,10 +91,11 @@ def test_an_idle_worker_picks_up_a_job_with_and_without_listen(pg_url: str, opti
     url = f"{pg_url}&{options}"
     with liteq.Queue(url) as q, liteq.Queue(url) as producer:
 
-        @q.task()
+        @q.task(name="hello")
         def hello() -> str:
             return "hi"
 
+        producer.task(name="hello")(hello.fn)  # the producer knows the name too
         stop = threading.Event()
         thread = threading.Thread(
             target=q.run_worker, kwargs={"concurrency": 1, "stop": stop}, daemon=True
@@ -114,7 +122,7 @@ def kill_connections(pg_url: str) -> int:
 def test_a_dropped_connection_is_reopened_and_nothing_is_lost(
     pq: liteq.Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    @pq.task()
+    @pq.task(name="double")
     def double(n: int) -> int:
         return 2 * n
 
@@ -146,7 +154,7 @@ def test_a_worker_rides_out_a_server_restart_and_loses_nothing(
 ) -> None:
     with liteq.Queue(pg_url) as q:
 
-        @q.task(lease=2, retry_delay=0)
+        @q.task(name="step", lease=2, retry_delay=0)
         def step(n: int) -> int:
             time.sleep(0.002)
             return n
@@ -172,3 +180,113 @@ def test_a_worker_rides_out_a_server_restart_and_loses_nothing(
         assert max(r.attempts for r in records) <= 2  # a claim lost with the connection
         assert q.dead_jobs() == []
     assert any("reconnecting" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_opens_its_own_connection_and_spares_the_parents(
+    pq: liteq.Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = pq.enqueue("m:t")
+    pid = os.fork()
+    if pid == 0:  # the child: use the queue, close it, exit
+        code = 1
+        try:
+            pq.enqueue("m:t")
+            pq.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connection was neither used nor terminated by the child.
+    assert [r.id for r in pq.jobs()] == [first.id + 1, first.id]
+    assert not [r for r in caplog.records if "connection lost" in r.getMessage()]
+
+
+CLI_TASKS = """
+import liteq
+
+q = liteq.Queue("unused.db")
+
+
+@q.task(max_retries=0)
+def boom():
+    raise ValueError("kaboom")
+
+
+@q.task()
+def add(a, b):
+    return a + b
+"""
+
+
+def test_every_cli_command_works_on_a_url_and_from_liteq_db(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"pgcli_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{module}.py").write_text(CLI_TASKS.replace('"unused.db"', repr(pg_url)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    env = {"LITEQ_DB": pg_url}
+
+    def ok(*args: str, url: bool = True) -> str:
+        argv = [*args[:1], pg_url, *args[1:]] if url else list(args)
+        result = CliRunner().invoke(cli, argv, env=env)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    dead_id = int(ok("enqueue", f"{module}:boom"))
+    add_id = int(ok("enqueue", f"{module}:add", "--args", "[2, 3]", url=False))  # from LITEQ_DB
+    ok("worker", "--app", module, "--burst", "-c", "2")
+    assert json.loads(ok("job", str(add_id), "--json"))["result"] == 5
+    status = json.loads(ok("status", "--json", url=False))
+    assert (status["dead"], status["queues"]["default"]["succeeded"]) == (1, 1)
+    assert [j["id"] for j in json.loads(ok("jobs", "--json"))] == [add_id, dead_id]
+    assert [d["id"] for d in json.loads(ok("dead", "list", "--json"))] == [dead_id]
+    assert "kaboom" in ok("dead", "show", str(dead_id))
+    assert ok("dead", "requeue", "--all").strip() == "requeued 1 dead job(s)"
+    ok("worker", "--app", module, "--burst")
+    assert ok("dead", "purge", "--all").strip() == "purged 1 dead job(s)"
+    ok("cron", "add", "beat", "--every", "30", f"{module}:add", "--args", "[1, 1]")
+    ok("cron", "pause", "beat")
+    ok("cron", "resume", "beat")
+    assert [s["name"] for s in json.loads(ok("cron", "list", "--json"))] == ["beat"]
+    ok("cron", "remove", "beat")
+    assert ok("prune").startswith("pruned")
+
+
+def test_batches_taking_the_same_keys_in_opposite_orders_both_succeed(pg_url: str) -> None:
+    # Each batch can wait on the other's uncommitted key: PostgreSQL breaks the deadlock
+    # by rolling one back, which runs again and then finds the other's jobs.
+    errors: list[BaseException] = []
+    ids: dict[str, set[int]] = {}
+
+    def enqueue(q: liteq.Queue, order: list[str], barrier: threading.Barrier) -> None:
+        try:
+            batch = [NewJob("m:t", "default", 0, 0.0, "[]", "{}", unique_key=k) for k in order]
+            barrier.wait()
+            for key, done in zip(order, q.storage.enqueue(1.0, batch), strict=True):
+                ids.setdefault(key, set()).add(done.id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    queues = [liteq.Queue(pg_url), liteq.Queue(pg_url)]
+    try:
+        queues[0].stats()
+        for round_ in range(5):
+            keys = [f"r{round_}k{n}" for n in range(30)]
+            barrier = threading.Barrier(2)
+            threads = [
+                threading.Thread(target=enqueue, args=(queues[0], keys, barrier)),
+                threading.Thread(target=enqueue, args=(queues[1], keys[::-1], barrier)),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert len(ids) == 150 and all(len(found) == 1 for found in ids.values())
+        assert len(queues[0].jobs(limit=1000)) == 150
+    finally:
+        for q in queues:
+            q.close()

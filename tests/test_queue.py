@@ -10,7 +10,7 @@ import pytest
 
 import liteq
 from liteq import FakeClock, Queue
-from liteq.storage import ClaimPlan
+from liteq.models import ClaimPlan
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def calls() -> list[Any]:
 
 
 def test_enqueue_returns_a_persisted_job(q: Queue, db_path: Path) -> None:
-    @q.task()
+    @q.task(name="add")
     def add(a: int, b: int) -> int:
         return a + b
 
@@ -38,7 +38,7 @@ def test_enqueue_returns_a_persisted_job(q: Queue, db_path: Path) -> None:
 
 
 def test_enqueue_options_are_persisted(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.options(priority=10, delay=5, queue="low", max_retries=0).enqueue()
@@ -51,7 +51,7 @@ def test_enqueue_options_are_persisted(q: Queue, clock: FakeClock) -> None:
 
 
 def test_task_defaults_are_persisted(q: Queue) -> None:
-    @q.task(queue="email", priority=3, max_retries=5)
+    @q.task(name="send", queue="email", priority=3, max_retries=5)
     def send() -> None: ...
 
     stored = q.job(send.enqueue().id)
@@ -59,7 +59,7 @@ def test_task_defaults_are_persisted(q: Queue) -> None:
 
 
 def test_eta_with_timezone(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     eta = datetime(2031, 5, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
@@ -67,7 +67,7 @@ def test_eta_with_timezone(q: Queue) -> None:
 
 
 def test_naive_eta_is_utc(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.options(eta=datetime(2031, 5, 1, 9, 0)).enqueue()
@@ -91,7 +91,7 @@ def test_enqueue_by_unknown_name_is_stored_for_another_process(q: Queue) -> None
 
 
 def test_bad_argument_fails_at_enqueue_naming_it(q: Queue) -> None:
-    @q.task()
+    @q.task(name="send")
     def send(to: str, tags: object) -> None: ...
 
     with pytest.raises(liteq.SerializationError, match=r"argument 'tags' is a set"):
@@ -100,7 +100,7 @@ def test_bad_argument_fails_at_enqueue_naming_it(q: Queue) -> None:
 
 
 def test_enqueue_many_returns_jobs_in_order(q: Queue, calls: list[Any]) -> None:
-    @q.task()
+    @q.task(name="add")
     def add(a: int, b: int) -> None:
         calls.append((a, b))
 
@@ -112,7 +112,7 @@ def test_enqueue_many_returns_jobs_in_order(q: Queue, calls: list[Any]) -> None:
 
 
 def test_enqueue_many_is_all_or_nothing(q: Queue) -> None:
-    @q.task()
+    @q.task(name="add")
     def add(a: object, b: object) -> None: ...
 
     with pytest.raises(liteq.SerializationError, match="argument 1"):
@@ -122,7 +122,7 @@ def test_enqueue_many_is_all_or_nothing(q: Queue) -> None:
 
 
 def test_enqueue_many_rolls_back_when_the_database_refuses_a_row(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop(n: int) -> None: ...
 
     noop.enqueue(0)  # create the schema
@@ -137,7 +137,7 @@ def test_enqueue_many_rolls_back_when_the_database_refuses_a_row(q: Queue) -> No
 
 
 def test_enqueue_many_with_options(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop(n: int) -> None: ...
 
     jobs = noop.options(queue="bulk", priority=2).enqueue_many([(1,), (2,)])
@@ -148,7 +148,7 @@ def test_enqueue_many_with_options(q: Queue) -> None:
 
 
 def test_higher_priority_runs_first(q: Queue, calls: list[Any]) -> None:
-    @q.task()
+    @q.task(name="record")
     def record(name: str) -> None:
         calls.append(name)
 
@@ -163,7 +163,7 @@ def test_higher_priority_runs_first(q: Queue, calls: list[Any]) -> None:
 def test_equal_priority_runs_earlier_due_first_then_fifo(
     q: Queue, clock: FakeClock, calls: list[Any]
 ) -> None:
-    @q.task()
+    @q.task(name="record")
     def record(name: str) -> None:
         calls.append(name)
 
@@ -181,7 +181,7 @@ def test_equal_priority_runs_earlier_due_first_then_fifo(
 
 
 def test_delayed_job_waits_for_its_due_time(q: Queue, clock: FakeClock, calls: list[Any]) -> None:
-    @q.task()
+    @q.task(name="record")
     def record() -> None:
         calls.append("ran")
 
@@ -199,7 +199,7 @@ def test_delayed_job_waits_for_its_due_time(q: Queue, clock: FakeClock, calls: l
 
 
 def test_eta_in_the_past_is_due_now(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.options(eta=datetime.fromtimestamp(clock.now() - 10, UTC)).enqueue()
@@ -208,7 +208,7 @@ def test_eta_in_the_past_is_due_now(q: Queue, clock: FakeClock) -> None:
 
 
 def test_eta_job_waits_until_eta(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     eta = datetime.fromtimestamp(clock.now() + 3600, UTC).replace(tzinfo=None)  # naive UTC
@@ -223,7 +223,7 @@ def test_eta_job_waits_until_eta(q: Queue, clock: FakeClock) -> None:
 
 
 def test_result_returns_the_value(q: Queue) -> None:
-    @q.task()
+    @q.task(name="add")
     def add(a: int, b: int) -> dict[str, int]:
         return {"sum": a + b}
 
@@ -235,7 +235,7 @@ def test_result_returns_the_value(q: Queue) -> None:
 
 
 def test_result_raises_job_failed_for_a_dead_job(q: Queue) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom() -> None:
         raise ValueError("kaput")
 
@@ -249,7 +249,7 @@ def test_result_raises_job_failed_for_a_dead_job(q: Queue) -> None:
 
 
 def test_result_with_timeout_raises_timeout_error_while_unfinished(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.enqueue()
@@ -258,7 +258,7 @@ def test_result_with_timeout_raises_timeout_error_while_unfinished(q: Queue) -> 
 
 
 def test_result_of_a_cancelled_job_raises(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.enqueue()
@@ -271,7 +271,7 @@ def test_result_of_a_cancelled_job_raises(q: Queue) -> None:
 
 
 def test_cancel_a_queued_job(q: Queue, calls: list[Any]) -> None:
-    @q.task()
+    @q.task(name="record")
     def record() -> None:
         calls.append(1)
 
@@ -283,7 +283,7 @@ def test_cancel_a_queued_job(q: Queue, calls: list[Any]) -> None:
 
 
 def test_cancel_a_scheduled_job(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.options(delay=10).enqueue()
@@ -294,7 +294,7 @@ def test_cancel_a_scheduled_job(q: Queue, clock: FakeClock) -> None:
 
 
 def test_cancel_a_finished_job_changes_nothing(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> int:
         return 1
 
@@ -306,7 +306,7 @@ def test_cancel_a_finished_job_changes_nothing(q: Queue) -> None:
 
 
 def test_cancel_a_running_job_changes_nothing(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.enqueue()
@@ -327,7 +327,7 @@ def test_unknown_job_id(q: Queue) -> None:
 def test_eager_runs_inline(db_path: Path) -> None:
     q = Queue(db_path, eager=True, clock=FakeClock())
 
-    @q.task()
+    @q.task(name="add")
     def add(a: int, b: int) -> int:
         return a + b
 
@@ -341,7 +341,7 @@ def test_eager_runs_retries_back_to_back(db_path: Path) -> None:
     q = Queue(db_path, eager=True, clock=FakeClock())
     attempts: list[int] = []
 
-    @q.task(max_retries=2, retry_delay=100)
+    @q.task(name="flaky", max_retries=2, retry_delay=100)
     def flaky() -> str:
         attempts.append(1)
         if len(attempts) < 3:
@@ -356,7 +356,7 @@ def test_eager_runs_retries_back_to_back(db_path: Path) -> None:
 def test_eager_dead_job_does_not_raise_at_enqueue(db_path: Path) -> None:
     q = Queue(db_path, eager=True, clock=FakeClock())
 
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom() -> None:
         raise ValueError("no")
 
@@ -371,7 +371,7 @@ def test_eager_dead_job_does_not_raise_at_enqueue(db_path: Path) -> None:
 def test_failed_attempt_is_retried_after_its_backoff(q: Queue, clock: FakeClock) -> None:
     attempts: list[int] = []
 
-    @q.task(max_retries=1, retry_delay=10, retry_backoff=1, retry_jitter=False)
+    @q.task(name="flaky", max_retries=1, retry_delay=10, retry_backoff=1, retry_jitter=False)
     def flaky() -> str:
         attempts.append(1)
         if len(attempts) == 1:
@@ -391,7 +391,7 @@ def test_failed_attempt_is_retried_after_its_backoff(q: Queue, clock: FakeClock)
 
 
 def test_job_dies_after_max_retries_with_a_dead_letter(q: Queue, clock: FakeClock) -> None:
-    @q.task(max_retries=2, retry_delay=0)
+    @q.task(name="boom", max_retries=2, retry_delay=0)
     def boom(n: int) -> None:
         raise ValueError(f"bad {n}")
 
@@ -410,7 +410,7 @@ def test_job_dies_after_max_retries_with_a_dead_letter(q: Queue, clock: FakeCloc
 def test_retry_on_retries_the_listed_errors(q: Queue) -> None:
     attempts: list[int] = []
 
-    @q.task(max_retries=3, retry_delay=0, retry_on=(ConnectionError, TimeoutError))
+    @q.task(name="flaky", max_retries=3, retry_delay=0, retry_on=(ConnectionError, TimeoutError))
     def flaky() -> None:
         attempts.append(1)
         raise ConnectionError("down")
@@ -421,7 +421,7 @@ def test_retry_on_retries_the_listed_errors(q: Queue) -> None:
 
 
 def test_retry_on_limits_which_errors_retry(q: Queue) -> None:
-    @q.task(max_retries=3, retry_delay=0, retry_on=ConnectionError)
+    @q.task(name="boom", max_retries=3, retry_delay=0, retry_on=ConnectionError)
     def boom() -> None:
         raise KeyError("not retryable")
 
@@ -431,7 +431,7 @@ def test_retry_on_limits_which_errors_retry(q: Queue) -> None:
 
 
 def test_per_enqueue_retry_override(q: Queue) -> None:
-    @q.task(max_retries=3, retry_delay=0)
+    @q.task(name="boom", max_retries=3, retry_delay=0)
     def boom() -> None:
         raise ValueError("x")
 
@@ -444,6 +444,7 @@ def test_failure_hooks_are_called(q: Queue) -> None:
     seen: list[tuple[str, bool, int]] = []
 
     @q.task(
+        name="boom",
         max_retries=1,
         retry_delay=0,
         on_failure=lambda info: seen.append(("failure", info.will_retry, info.attempts)),
@@ -461,7 +462,7 @@ def test_failure_hooks_are_called(q: Queue) -> None:
 
 
 def test_stats_structure(q: Queue, clock: FakeClock) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="work", max_retries=0)
     def work(fail: bool) -> None:
         if fail:
             raise ValueError("x")
@@ -487,6 +488,7 @@ def test_stats_structure(q: Queue, clock: FakeClock) -> None:
     assert stats["dead"] == 1
     assert stats["oldest_waiting_age"] == 2.0
     assert stats["oldest_waiting_at"] == clock.now() - 2
+    assert stats["next_due_at"] == clock.now() - 3 + 100  # the "later" job
 
 
 def test_stats_of_an_empty_queue(q: Queue) -> None:
@@ -495,13 +497,14 @@ def test_stats_of_an_empty_queue(q: Queue) -> None:
         "dead": 0,
         "oldest_waiting_at": None,
         "oldest_waiting_age": None,
+        "next_due_at": None,
     }
 
 
 def test_requeue_dead_gives_a_fresh_attempt_budget(q: Queue) -> None:
     outcomes = iter([ValueError("1"), ValueError("2"), None])
 
-    @q.task(max_retries=1, retry_delay=0)
+    @q.task(name="flaky", max_retries=1, retry_delay=0)
     def flaky() -> str:
         error = next(outcomes)
         if error:
@@ -522,7 +525,7 @@ def test_requeue_dead_gives_a_fresh_attempt_budget(q: Queue) -> None:
 
 
 def test_requeue_dead_by_id(q: Queue) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom(n: int) -> None:
         raise ValueError(n)
 
@@ -534,7 +537,7 @@ def test_requeue_dead_by_id(q: Queue) -> None:
 
 
 def test_purge_dead(q: Queue) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom(n: int) -> None:
         raise ValueError(n)
 
@@ -550,7 +553,7 @@ def test_purge_dead(q: Queue) -> None:
 
 
 def test_purge_dead_leaves_live_jobs(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.enqueue()
@@ -559,7 +562,7 @@ def test_purge_dead_leaves_live_jobs(q: Queue) -> None:
 
 
 def test_dead_jobs_limit_and_single_lookup(q: Queue) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom(n: int) -> None:
         raise ValueError(n)
 
@@ -575,7 +578,7 @@ def test_dead_jobs_limit_and_single_lookup(q: Queue) -> None:
 
 
 def test_prune_deletes_results_past_their_ttl(q: Queue, clock: FakeClock) -> None:
-    @q.task(result_ttl=100)
+    @q.task(name="noop", result_ttl=100)
     def noop() -> int:
         return 1
 
@@ -594,7 +597,7 @@ def test_prune_deletes_results_past_their_ttl(q: Queue, clock: FakeClock) -> Non
 
 
 def test_prune_older_than_deletes_every_finished_job(q: Queue, clock: FakeClock) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="work", max_retries=0)
     def work(fail: bool) -> None:
         if fail:
             raise ValueError("x")
@@ -618,7 +621,7 @@ def test_prune_deletes_dead_letters_past_retention(db_path: Path) -> None:
     clock = FakeClock()
     q = Queue(db_path, clock=clock, dead_retention=1000)
 
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom() -> None:
         raise ValueError("x")
 
@@ -642,7 +645,7 @@ def test_prune_refuses_negative_age(q: Queue) -> None:
 
 
 def test_unique_key_returns_the_live_job(q: Queue) -> None:
-    @q.task()
+    @q.task(name="report")
     def report(n: int) -> None: ...
 
     first = report.options(unique_key="report:42").enqueue(1)
@@ -661,7 +664,7 @@ def test_unique_key_by_name(q: Queue) -> None:
 
 
 def test_unique_key_is_free_once_the_job_succeeded_without_window(q: Queue) -> None:
-    @q.task()
+    @q.task(name="report")
     def report() -> None: ...
 
     first = report.options(unique_key="k").enqueue()
@@ -672,7 +675,7 @@ def test_unique_key_is_free_once_the_job_succeeded_without_window(q: Queue) -> N
 
 
 def test_unique_for_window_blocks_after_success(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="report")
     def report() -> None: ...
 
     first = report.options(unique_key="k", unique_for=3600).enqueue()
@@ -686,7 +689,7 @@ def test_unique_for_window_blocks_after_success(q: Queue, clock: FakeClock) -> N
 
 
 def test_dead_jobs_do_not_block_their_key(q: Queue) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom() -> None:
         raise ValueError("x")
 
@@ -698,7 +701,7 @@ def test_dead_jobs_do_not_block_their_key(q: Queue) -> None:
 
 
 def test_cancelled_jobs_do_not_block_their_key(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     first = noop.options(unique_key="k").enqueue()
@@ -707,7 +710,7 @@ def test_cancelled_jobs_do_not_block_their_key(q: Queue) -> None:
 
 
 def test_unique_true_derives_the_key_from_the_arguments(q: Queue) -> None:
-    @q.task(unique=True)
+    @q.task(name="report", unique=True)
     def report(day: str, full: bool = False) -> None: ...
 
     a = report.enqueue("mon", full=True)
@@ -718,7 +721,7 @@ def test_unique_true_derives_the_key_from_the_arguments(q: Queue) -> None:
 
 
 def test_enqueue_many_checks_uniqueness_within_the_batch(q: Queue) -> None:
-    @q.task(unique=True)
+    @q.task(name="report", unique=True)
     def report(day: str) -> None: ...
 
     jobs = report.enqueue_many([("mon",), ("tue",), ("mon",)])
@@ -728,7 +731,7 @@ def test_enqueue_many_checks_uniqueness_within_the_batch(q: Queue) -> None:
 
 
 def test_requeue_dead_keeps_a_job_dead_when_its_key_is_taken(q: Queue) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="work", max_retries=0)
     def work(fail: bool) -> None:
         if fail:
             raise ValueError("x")
@@ -745,7 +748,7 @@ def test_requeue_dead_keeps_a_job_dead_when_its_key_is_taken(q: Queue) -> None:
 
 
 def test_jobs_filters_by_state_and_queue(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     a = noop.options(queue="a").enqueue()
@@ -760,7 +763,7 @@ def test_jobs_filters_by_state_and_queue(q: Queue) -> None:
 def test_the_job_enqueue_returns_matches_the_row_read_back(q: Queue) -> None:
     """enqueue builds the Job's record without reading the row: it must say the same."""
 
-    @q.task(max_retries=2)
+    @q.task(name="add", max_retries=2)
     def add(a: int, b: int = 0) -> int:
         return a + b
 

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import liteq
+from liteq.backends.sqlite import SqliteBackend as Storage
 from liteq.codec import JsonCodec
 from liteq.execution import Executor
-from liteq.models import ClaimedJob, Outcome
+from liteq.models import ClaimedJob, ClaimPlan, NewJob, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, load_queries
-from liteq.storage import ClaimPlan, NewJob, Storage
 from liteq.tasks import TaskResolver
 
 
@@ -38,7 +38,7 @@ def test_queue_creates_nothing_on_disk_until_first_use(tmp_path: Path) -> None:
     path = tmp_path / "lazy.db"
     q = liteq.Queue(path)
 
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     assert list(tmp_path.iterdir()) == []
@@ -64,7 +64,7 @@ def test_connection_pragmas_read_back(q: liteq.Queue) -> None:
 def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(db_path: Path) -> None:
     q = liteq.Queue(db_path, busy_timeout=0.2)
 
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     noop.enqueue()
@@ -164,7 +164,7 @@ def _open_files_on(path: Path) -> int:
 def test_a_thread_connection_is_closed_when_its_thread_ends(real_q: liteq.Queue) -> None:
     """A web server with a thread per request must not gather one open file per request."""
 
-    @real_q.task()
+    @real_q.task(name="noop")
     def noop() -> None: ...
 
     noop.enqueue()
@@ -221,7 +221,7 @@ def _plan(db_path: Path, sql: str, params: dict[str, object]) -> list[str]:
 
 @pytest.fixture
 def populated(q: liteq.Queue, db_path: Path) -> Path:
-    @q.task()
+    @q.task(name="noop")
     def noop(n: int) -> None: ...
 
     for queue_name in ("a", "b", "c"):
@@ -258,7 +258,7 @@ def test_a_claim_across_queues_seeks_the_queue_index_only(populated: Path) -> No
 def test_a_claim_across_queues_takes_the_best_jobs_of_all_queues(
     q: liteq.Queue, clock: liteq.FakeClock
 ) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop(n: int) -> None: ...
 
     noop.options(queue="a", priority=1).enqueue_many([(n,) for n in range(3)])  # ids 1-3
@@ -358,7 +358,7 @@ def test_directory_as_path_is_a_database_error(tmp_path: Path) -> None:
 
 
 def test_purging_a_job_cascades_to_its_dead_letter(q: liteq.Queue, db_path: Path) -> None:
-    @q.task(max_retries=0)
+    @q.task(name="boom", max_retries=0)
     def boom() -> None:
         raise ValueError("boom")
 
@@ -571,7 +571,7 @@ def test_insert_job_binds_its_parameters_in_the_order_storage_gives_them() -> No
     """Rows are bound by position for speed: the query's names must follow that order."""
     import re  # noqa: PLC0415
 
-    from liteq.storage import INSERT_JOB_PARAMETERS  # noqa: PLC0415
+    from liteq.backends.sqlite import INSERT_JOB_PARAMETERS  # noqa: PLC0415
 
     names = re.findall(r":(\w+)", load_queries().insert_job)
     assert tuple(dict.fromkeys(names)) == INSERT_JOB_PARAMETERS

@@ -29,17 +29,18 @@ def test_default_name_is_module_and_qualname() -> None:
     assert default_task_name(Holder.method) == f"{__name__}:Holder.method"
 
 
-def test_decorated_task_gets_the_default_name(q: liteq.Queue) -> None:
-    @q.task()
-    def add(a: int, b: int) -> int:
-        return a + b
+def module_level_add(a: int, b: int) -> int:
+    return a + b
 
-    assert add.name == f"{__name__}:test_decorated_task_gets_the_default_name.<locals>.add"
+
+def test_decorated_task_gets_the_default_name(q: liteq.Queue) -> None:
+    add = q.task()(module_level_add)
+    assert add.name == f"{__name__}:module_level_add"
     assert add.name in q.registry
 
 
 def test_bare_decorator_works(q: liteq.Queue) -> None:
-    @q.task
+    @q.task(name="add")
     def add(a: int, b: int) -> int:
         return a + b
 
@@ -80,7 +81,7 @@ def test_task_in_a_script_is_named_after_the_script(tmp_path: Path) -> None:
 
 
 def test_calling_a_task_runs_it_locally_without_the_queue(q: liteq.Queue, db_path: Path) -> None:
-    @q.task()
+    @q.task(name="add")
     def add(a: int, b: int) -> int:
         return a + b
 
@@ -90,7 +91,7 @@ def test_calling_a_task_runs_it_locally_without_the_queue(q: liteq.Queue, db_pat
 
 
 def test_decorating_a_task_twice_is_an_error(q: liteq.Queue) -> None:
-    @q.task()
+    @q.task(name="add")
     def add() -> None: ...
 
     with pytest.raises(liteq.ConfigError, match="already a task"):
@@ -111,7 +112,7 @@ def test_bad_task_options_are_config_errors(q: liteq.Queue, options: dict[str, o
     [{"delay": -1}, {"timeout": 0}, {"max_retries": -1}, {"priority": 1.5}],
 )
 def test_bad_enqueue_options_are_config_errors(q: liteq.Queue, options: dict[str, object]) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     with pytest.raises(liteq.ConfigError):
@@ -119,7 +120,7 @@ def test_bad_enqueue_options_are_config_errors(q: liteq.Queue, options: dict[str
 
 
 def test_delay_and_eta_together_are_refused(q: liteq.Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     with pytest.raises(liteq.ConfigError, match="delay or eta"):
@@ -127,7 +128,7 @@ def test_delay_and_eta_together_are_refused(q: liteq.Queue) -> None:
 
 
 def test_chained_options_override_earlier_ones(q: liteq.Queue, clock: liteq.FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.options(priority=1, delay=5).options(priority=7, queue="x").enqueue()
@@ -135,7 +136,7 @@ def test_chained_options_override_earlier_ones(q: liteq.Queue, clock: liteq.Fake
 
 
 def test_options_returns_a_copy_and_leaves_the_task_alone(q: liteq.Queue) -> None:
-    @q.task(queue="base")
+    @q.task(name="noop", queue="base")
     def noop() -> None: ...
 
     noop.options(queue="other")
@@ -143,7 +144,7 @@ def test_options_returns_a_copy_and_leaves_the_task_alone(q: liteq.Queue) -> Non
 
 
 def test_enqueue_many_refuses_a_bare_string(q: liteq.Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop(x: str) -> None: ...
 
     with pytest.raises(liteq.ConfigError, match="args tuples or kwargs dicts"):

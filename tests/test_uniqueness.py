@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import liteq
+from liteq.models import ClaimPlan
 from liteq.queue import unique_key_for
-from liteq.storage import ClaimPlan
 
 
 def test_scheduled_job_blocks_its_key(q: liteq.Queue) -> None:
@@ -35,7 +35,7 @@ def test_running_job_blocks_its_key(q: liteq.Queue, clock: liteq.FakeClock) -> N
 
 
 def test_job_waiting_for_a_retry_blocks_its_key(q: liteq.Queue) -> None:
-    @q.task(max_retries=2, retry_delay=30, retry_jitter=False)
+    @q.task(name="flaky", max_retries=2, retry_delay=30, retry_jitter=False)
     def flaky() -> None:
         raise ConnectionError("down")
 
@@ -47,7 +47,7 @@ def test_job_waiting_for_a_retry_blocks_its_key(q: liteq.Queue) -> None:
 
 
 def test_key_without_window_frees_when_the_job_finishes(q: liteq.Queue) -> None:
-    @q.task()
+    @q.task(name="work")
     def work() -> None: ...
 
     first = work.options(unique_key="k").enqueue()
@@ -60,7 +60,7 @@ def test_key_without_window_frees_when_the_job_finishes(q: liteq.Queue) -> None:
 def test_window_counts_from_enqueue_not_from_success(
     q: liteq.Queue, clock: liteq.FakeClock
 ) -> None:
-    @q.task()
+    @q.task(name="work")
     def work() -> None: ...
 
     work.options(unique_key="k", unique_for=100).enqueue()
@@ -73,7 +73,7 @@ def test_window_counts_from_enqueue_not_from_success(
 
 
 def test_unique_true_key_is_canonical_json(q: liteq.Queue) -> None:
-    @q.task(unique=True)
+    @q.task(name="report", unique=True)
     def report(options: dict[str, int]) -> None: ...
 
     first = report.enqueue({"a": 1, "b": 2})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -17,8 +18,7 @@ import pytest
 import liteq
 from liteq import FakeClock, Queue
 from liteq.config import parse_duration, parse_queue_options
-from liteq.models import ClaimedJob, Outcome
-from liteq.storage import ClaimPlan
+from liteq.models import ClaimedJob, ClaimPlan, Outcome
 from liteq.worker import claim_order
 
 WAIT = 10.0  # generous real-time bound for events in threads; never reached when all is well
@@ -40,7 +40,7 @@ def test_thread_pool_burst_runs_every_job(q: Queue) -> None:
     seen: list[int] = []
     lock = threading.Lock()
 
-    @q.task()
+    @q.task(name="record")
     def record(n: int) -> int:
         with lock:
             seen.append(n)
@@ -54,7 +54,7 @@ def test_thread_pool_burst_runs_every_job(q: Queue) -> None:
 
 
 def test_burst_worker_returns_at_once_when_nothing_is_due(q: Queue) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     noop.options(delay=60).enqueue()
@@ -64,7 +64,7 @@ def test_burst_worker_returns_at_once_when_nothing_is_due(q: Queue) -> None:
 def test_strict_queue_order(q: Queue) -> None:
     seen: list[str] = []
 
-    @q.task()
+    @q.task(name="record")
     def record(name: str) -> None:
         seen.append(name)
 
@@ -102,7 +102,7 @@ def test_claim_order_for_all_and_strict_queues() -> None:
 def test_weighted_worker_takes_from_the_other_queue_when_one_is_empty(q: Queue) -> None:
     seen: list[str] = []
 
-    @q.task()
+    @q.task(name="record")
     def record(name: str) -> None:
         seen.append(name)
 
@@ -112,7 +112,7 @@ def test_weighted_worker_takes_from_the_other_queue_when_one_is_empty(q: Queue) 
 
 
 def test_weighted_claims_follow_the_weights(q: Queue, clock: FakeClock) -> None:
-    @q.task()
+    @q.task(name="noop")
     def noop() -> None: ...
 
     noop.options(queue="a").enqueue_many([() for _ in range(400)])
@@ -130,7 +130,7 @@ def test_weighted_claims_follow_the_weights(q: Queue, clock: FakeClock) -> None:
 
 
 def test_expired_lease_is_reclaimed_and_run_again(q: Queue, clock: FakeClock) -> None:
-    @q.task(lease=10, retry_delay=0)
+    @q.task(name="work", lease=10, retry_delay=0)
     def work() -> str:
         return "done"
 
@@ -150,7 +150,7 @@ def test_expired_lease_is_reclaimed_and_run_again(q: Queue, clock: FakeClock) ->
 
 
 def test_reclaimed_job_records_worker_lost_and_respects_backoff(q: Queue, clock: FakeClock) -> None:
-    @q.task(lease=10, retry_delay=30, retry_backoff=1, retry_jitter=False)
+    @q.task(name="work", lease=10, retry_delay=30, retry_backoff=1, retry_jitter=False)
     def work() -> None: ...
 
     job = work.enqueue()
@@ -165,7 +165,7 @@ def test_reclaimed_job_records_worker_lost_and_respects_backoff(q: Queue, clock:
 
 
 def test_reclaimed_job_without_retries_left_dies(q: Queue, clock: FakeClock) -> None:
-    @q.task(lease=10, max_retries=0)
+    @q.task(name="work", lease=10, max_retries=0)
     def work() -> None: ...
 
     job = work.enqueue()
@@ -178,7 +178,7 @@ def test_reclaimed_job_without_retries_left_dies(q: Queue, clock: FakeClock) -> 
 
 
 def test_late_ack_from_an_expired_owner_changes_nothing(q: Queue, clock: FakeClock) -> None:
-    @q.task(lease=10, retry_delay=0)
+    @q.task(name="work", lease=10, retry_delay=0)
     def work() -> str:
         return "fresh"
 
@@ -196,7 +196,7 @@ def test_late_ack_from_an_expired_owner_changes_nothing(q: Queue, clock: FakeClo
 
 
 def test_late_failure_from_an_expired_owner_buries_nothing(q: Queue, clock: FakeClock) -> None:
-    @q.task(lease=10, retry_delay=0)
+    @q.task(name="work", lease=10, retry_delay=0)
     def work() -> str:
         return "fresh"
 
@@ -211,7 +211,7 @@ def test_late_failure_from_an_expired_owner_buries_nothing(q: Queue, clock: Fake
 
 
 def test_heartbeat_of_a_lost_lease_is_reported(q: Queue, clock: FakeClock) -> None:
-    @q.task(lease=10, retry_delay=0)
+    @q.task(name="work", lease=10, retry_delay=0)
     def work() -> None: ...
 
     work.enqueue()
@@ -231,7 +231,7 @@ def test_heartbeat_keeps_a_long_job_leased(real_q: Queue) -> None:
     q = real_q
     started, release = threading.Event(), threading.Event()
 
-    @q.task(lease=0.3)
+    @q.task(name="long_job", lease=0.3)
     def long_job() -> str:
         started.set()
         release.wait(WAIT)
@@ -255,21 +255,20 @@ def test_heartbeat_keeps_a_long_job_leased(real_q: Queue) -> None:
 # -- failures --------------------------------------------------------------------------
 
 
-def test_unknown_task_dies_and_the_worker_goes_on(q: Queue) -> None:
-    @q.task()
+def test_unknown_task_waits_and_the_worker_goes_on(q: Queue) -> None:
+    @q.task(name="fine")
     def fine() -> str:
         return "ok"
 
     missing = q.enqueue("no_such_module_for_liteq:task")
-    unnamed = q.enqueue("not-a-path")
     after = fine.enqueue()
-    assert q.drain(raise_on_dead=False) == 3
+    assert q.drain(raise_on_dead=False) == 1  # the other two wait for a fixed deployment
     assert after.result(timeout=0) == "ok"
-    for job in (missing, unnamed):
+    for job in (missing,):
         job.refresh()
-        assert (job.state, job.attempts) == ("dead", 1)  # no retry for a missing task
-        assert job.error is not None and job.error.startswith("TaskNotFound")
-    assert {d.id for d in q.dead_jobs()} == {missing.id, unnamed.id}
+        assert (job.state, job.attempts) == ("scheduled", 0)  # no attempt spent
+        assert job.error is not None and job.error.startswith("TaskUnavailable")
+    assert not q.dead_jobs()
 
 
 def test_a_name_that_is_not_a_task_is_never_called(
@@ -278,7 +277,7 @@ def test_a_name_that_is_not_a_task_is_never_called(
     called: list[object] = []
     monkeypatch.setattr(os, "system", lambda *a: called.append(a))
 
-    @q.task()
+    @q.task(name="fine")
     def fine() -> str:
         return "ok"
 
@@ -293,7 +292,7 @@ def test_a_name_that_is_not_a_task_is_never_called(
 
 
 def test_non_json_result_kills_the_job_with_a_clear_error(q: Queue) -> None:
-    @q.task(max_retries=3)
+    @q.task(name="returns_a_set", max_retries=3)
     def returns_a_set() -> object:
         return {1, 2}
 
@@ -303,12 +302,28 @@ def test_non_json_result_kills_the_job_with_a_clear_error(q: Queue) -> None:
     assert (job.state, job.attempts) == ("dead", 1)
     assert job.error is not None
     assert "SerializationError" in job.error
-    assert "the result of" in job.error and "is a set" in job.error
+    assert f"task {returns_a_set.name} ran, but its result cannot be stored" in job.error
+    assert "is a set" in job.error
+
+
+def test_unpicklable_result_names_the_task_and_the_type(db_path: Path) -> None:
+    with Queue(db_path, serializer="pickle") as q:
+
+        @q.task(name="returns_a_lock", max_retries=3)
+        def returns_a_lock() -> object:
+            return threading.Lock()
+
+        job = returns_a_lock.enqueue()
+        q.drain(raise_on_dead=False)
+        job.refresh()
+    assert (job.state, job.attempts) == ("dead", 1)
+    assert job.error is not None
+    assert f"task {returns_a_lock.name} ran" in job.error and "(a lock)" in job.error
 
 
 @pytest.mark.parametrize("pool_run", ["drain", "thread"])
 def test_system_exit_in_a_task_is_a_failed_attempt(q: Queue, pool_run: str) -> None:
-    @q.task(max_retries=1, retry_delay=0)
+    @q.task(name="quitter", max_retries=1, retry_delay=0)
     def quitter(n: int) -> int:
         if n == 0:
             raise SystemExit(3)
@@ -327,7 +342,7 @@ def test_system_exit_in_a_task_is_a_failed_attempt(q: Queue, pool_run: str) -> N
 
 
 def test_retry_with_delay_schedules_the_next_attempt(q: Queue, clock: FakeClock) -> None:
-    @q.task(max_retries=2, retry_delay=1000)
+    @q.task(name="polite", max_retries=2, retry_delay=1000)
     def polite(n: int) -> str:
         if n == 0:
             raise liteq.Retry(delay=30)
@@ -349,7 +364,7 @@ def test_running_worker_picks_up_its_own_retry(real_q: Queue) -> None:
     q = real_q
     attempts: list[int] = []
 
-    @q.task(max_retries=1, retry_delay=0.05, retry_jitter=False)
+    @q.task(name="flaky", max_retries=1, retry_delay=0.05, retry_jitter=False)
     def flaky() -> str:
         attempts.append(1)
         if len(attempts) == 1:
@@ -368,7 +383,7 @@ def test_running_worker_picks_up_its_own_retry(real_q: Queue) -> None:
 
 
 def test_retry_is_honoured_even_when_retry_on_excludes_it(q: Queue) -> None:
-    @q.task(max_retries=1, retry_on=ConnectionError)
+    @q.task(name="polite", max_retries=1, retry_on=ConnectionError)
     def polite() -> None:
         raise liteq.Retry(delay=0)
 
@@ -378,7 +393,7 @@ def test_retry_is_honoured_even_when_retry_on_excludes_it(q: Queue) -> None:
 
 
 def test_retry_spends_attempts(q: Queue) -> None:
-    @q.task(max_retries=1)
+    @q.task(name="always", max_retries=1)
     def always() -> None:
         raise liteq.Retry(delay=0)
 
@@ -396,12 +411,12 @@ def test_thread_pool_timeout_abandons_the_attempt(real_q: Queue) -> None:
     q = real_q
     release = threading.Event()
 
-    @q.task(timeout=0.2, max_retries=0)
+    @q.task(name="stuck", timeout=0.2, max_retries=0)
     def stuck() -> str:
         release.wait(WAIT)
         return "too late"
 
-    @q.task()
+    @q.task(name="quick")
     def quick() -> str:
         return "ok"
 
@@ -417,11 +432,72 @@ def test_thread_pool_timeout_abandons_the_attempt(real_q: Queue) -> None:
         release.set()
 
 
+@pytest.mark.slow
+def test_a_timed_out_thread_never_lowers_the_threads_taking_jobs(
+    real_q: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = real_q
+    release = threading.Event()
+    stuck_threads: list[threading.Thread] = []
+
+    @q.task(name="hangs", timeout=0.3, max_retries=0)
+    def hangs() -> None:
+        stuck_threads.append(threading.current_thread())
+        release.wait(60)
+
+    @q.task(name="quick")
+    def quick(n: int) -> int:
+        return n
+
+    stuck = hangs.enqueue()
+    first = quick.enqueue_many([(n,) for n in range(5)])
+    with caplog.at_level(logging.WARNING, logger="liteq"):
+        thread, stop = run_in_thread(q, concurrency=1, handle_signals=False)
+        try:
+            assert [job.result(timeout=WAIT) for job in first] == list(range(5))
+            assert stuck.refresh().state == "dead"
+            release.set()  # the abandoned attempt returns: its thread exits, no other one
+            stuck_threads[0].join(WAIT)
+            assert not stuck_threads[0].is_alive()
+            second = quick.enqueue_many([(n,) for n in range(5, 10)])
+            assert [job.result(timeout=WAIT) for job in second] == list(range(5, 10))
+        finally:
+            release.set()
+            stop.set()
+            thread.join(WAIT)
+    assert not thread.is_alive()
+    assert "1 abandoned thread(s) still running" in caplog.text
+
+
+def test_a_thread_pool_worker_warns_of_timeouts_it_cannot_enforce(
+    q: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    @q.task(name="slow", timeout=30)
+    def slow() -> None: ...
+
+    @q.task(name="slower", timeout=5)
+    def slower() -> None: ...
+
+    @q.task(name="untimed")
+    def untimed() -> None: ...
+
+    with caplog.at_level(logging.WARNING, logger="liteq"):
+        q.run_worker(concurrency=1, burst=True)
+    lines = [r.getMessage() for r in caplog.records if "cannot kill" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert slow.name in lines[0] and slower.name in lines[0] and untimed.name not in lines[0]
+    assert "--pool process" in lines[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="liteq"):
+        q.run_worker(concurrency=1, burst=True, pool="process")
+    assert "cannot kill" not in caplog.text
+
+
 def test_stop_releases_a_running_job_without_spending_an_attempt(real_q: Queue) -> None:
     q = real_q
     started, release = threading.Event(), threading.Event()
 
-    @q.task()
+    @q.task(name="blocking")
     def blocking() -> None:
         started.set()
         release.wait(WAIT)
@@ -445,7 +521,7 @@ def test_stop_lets_a_job_finish_within_the_grace_period(real_q: Queue) -> None:
     q = real_q
     started, release = threading.Event(), threading.Event()
 
-    @q.task()
+    @q.task(name="blocking")
     def blocking() -> str:
         started.set()
         release.wait(WAIT)
@@ -465,7 +541,7 @@ def test_stop_does_not_claim_new_jobs(real_q: Queue) -> None:
     q = real_q
     started, release = threading.Event(), threading.Event()
 
-    @q.task()
+    @q.task(name="blocking")
     def blocking() -> None:
         started.set()
         release.wait(WAIT)
@@ -484,7 +560,7 @@ def test_stop_does_not_claim_new_jobs(real_q: Queue) -> None:
 def test_idle_worker_picks_up_a_new_job_and_stops(real_q: Queue) -> None:
     q = real_q
 
-    @q.task()
+    @q.task(name="add")
     def add(a: int, b: int) -> int:
         return a + b
 
@@ -510,6 +586,7 @@ def test_idle_worker_picks_up_a_job_enqueued_by_another_connection(
     q.stats()
     thread, stop = run_in_thread(q, concurrency=1)
     producer = Queue(db_path)
+    producer.task(name="shared.add")(add.fn)  # a producer knows the names it enqueues
     try:
         job = producer.enqueue("shared.add", args=[4, 5])
         assert job.result(timeout=WAIT) == 9
@@ -523,7 +600,7 @@ def test_idle_worker_picks_up_a_job_enqueued_by_another_connection(
 
 
 def test_undecodable_stored_arguments_kill_the_job(q: Queue) -> None:
-    @q.task(max_retries=3)
+    @q.task(name="noop", max_retries=3)
     def noop(n: int) -> None: ...
 
     job = noop.enqueue(1)
@@ -539,11 +616,11 @@ def test_a_failing_hook_does_not_stop_the_worker(q: Queue) -> None:
     def bad_hook(info: liteq.FailureInfo) -> None:
         raise RuntimeError("hook broke")
 
-    @q.task(max_retries=0, on_dead=bad_hook, on_failure=bad_hook)
+    @q.task(name="boom", max_retries=0, on_dead=bad_hook, on_failure=bad_hook)
     def boom() -> None:
         raise ValueError("x")
 
-    @q.task()
+    @q.task(name="fine")
     def fine() -> str:
         return "ok"
 
@@ -574,7 +651,7 @@ def test_concurrent_producers_and_a_thread_pool_run_each_job_once(real_q: Queue)
     runs: Counter[int] = Counter()
     lock = threading.Lock()
 
-    @q.task()
+    @q.task(name="record")
     def record(n: int) -> None:
         with lock:
             runs[n] += 1
@@ -608,7 +685,7 @@ def test_worker_imports_a_task_by_its_path_without_registration(
 ) -> None:
     (tmp_path / "path_only_tasks.py").write_text(
         "import liteq\n"
-        "q = liteq.Queue('elsewhere.db')\n\n"
+        f"q = liteq.Queue({str(db_path)!r})\n\n"
         "@q.task()\n"
         "def greet(name):\n"
         "    return f'hello {name}'\n"
@@ -625,7 +702,7 @@ def test_worker_imports_a_task_by_its_path_without_registration(
 
 
 def test_a_running_worker_prunes_expired_results_periodically(q: Queue, clock: FakeClock) -> None:
-    @q.task(result_ttl=10)
+    @q.task(name="noop", result_ttl=10)
     def noop() -> int:
         return 1
 
@@ -649,7 +726,7 @@ def test_a_delayed_job_never_starts_before_its_due_time(real_q: Queue) -> None:
     q = real_q
     started_at: list[float] = []
 
-    @q.task()
+    @q.task(name="stamp")
     def stamp() -> None:
         started_at.append(time.time())
 
@@ -664,19 +741,41 @@ def test_a_delayed_job_never_starts_before_its_due_time(real_q: Queue) -> None:
     assert started_at[0] >= job.due_at
 
 
+def test_a_delayed_job_enqueued_while_the_worker_idles_runs_when_due(real_q: Queue) -> None:
+    q = real_q
+
+    @q.task(name="stamp")
+    def stamp() -> float:
+        return time.time()
+
+    thread, stop = run_in_thread(q, concurrency=1)
+    try:
+        stamp.enqueue().result(timeout=WAIT)
+        time.sleep(0.2)  # setup, not a check: the worker has looked, found nothing, idles
+        job = stamp.options(delay=0.1).enqueue()
+        assert job.result(timeout=WAIT) >= job.due_at
+    finally:
+        stop.set()
+        thread.join(WAIT)
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
         ([], None),
         (["a", "b"], ["a", "b"]),
         (["critical:6", "default:3", "low:1"], {"critical": 6, "default": 3, "low": 1}),
+        (["jobs:high", "a:x"], ["jobs:high", "a:x"]),
+        (["jobs:high:3", "low:1"], {"jobs:high": 3, "low": 1}),
     ],
 )
 def test_queue_options_parse_to_order_or_weights(values: list[str], expected: object) -> None:
     assert parse_queue_options(values) == expected
 
 
-@pytest.mark.parametrize("values", [["a:1", "b"], ["a:0"], ["a:x"], [":3"], ["a", "a"]])
+@pytest.mark.parametrize(
+    "values", [["a:1", "b"], ["a:0"], [":3"], ["a", "a"], ["a:1", "a:2"], ["\udcff"]]
+)
 def test_bad_queue_options_are_config_errors(values: list[str]) -> None:
     with pytest.raises(liteq.ConfigError):
         parse_queue_options(values)
@@ -716,11 +815,11 @@ def _blocked_behind_a_slow_job(
 
     started, gate = threading.Event(), threading.Event()
 
-    @q.task()
+    @q.task(name="quick")
     def quick(n: int) -> int:
         return n
 
-    @q.task()
+    @q.task(name="slow")
     def slow() -> None:
         started.set()
         gate.wait(WAIT)
@@ -733,7 +832,7 @@ def _blocked_behind_a_slow_job(
     )
     stop = threading.Event()
     thread = threading.Thread(
-        target=serve, args=(q, settings), kwargs={"stop": stop, "handle_signals": False}
+        target=serve, args=(q._source(), settings), kwargs={"stop": stop, "handle_signals": False}
     )
     thread.start()
     assert started.wait(WAIT)
@@ -776,7 +875,7 @@ def test_stop_gives_back_jobs_claimed_ahead_at_once(real_q: Queue) -> None:
 
 
 def test_short_jobs_are_claimed_and_acked_in_batches(real_q: Queue) -> None:
-    @real_q.task()
+    @real_q.task(name="quick")
     def quick(n: int) -> int:
         return n
 

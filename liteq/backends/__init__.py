@@ -1,19 +1,19 @@
-"""Where jobs are stored: a SQLite file (``Storage``) or a PostgreSQL database, by target.
+"""Where the queue lives: a SQLite file path, or a PostgreSQL URL.
 
-``open_storage`` picks by the target's form: a ``postgresql://`` or ``postgres://`` URL
+``open_backend`` picks by the target's form: a ``postgresql://`` or ``postgres://`` URL
 opens :class:`liteq.backends.postgres.PostgresStorage` (psycopg is imported only then);
-anything else is a SQLite file path.
+anything else is a SQLite file (:class:`liteq.backends.sqlite.SqliteBackend`, apsw).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from liteq.errors import ConfigError
-from liteq.storage import Storage, Synchronous
 
 if TYPE_CHECKING:
+    from liteq.backends.base import Backend
     from liteq.backends.postgres import PostgresStorage
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -35,21 +35,23 @@ def open_postgres(url: str, **options: object) -> PostgresStorage:
     return PostgresStorage(url, **options)  # type: ignore[arg-type]
 
 
-def open_storage(
+def open_backend(
     target: str | os.PathLike[str],
     *,
-    synchronous: Synchronous = "NORMAL",
+    synchronous: str = "NORMAL",
     busy_timeout: float = 5.0,
     create: bool = True,
-) -> Storage:
-    """The store at ``target``: a SQLite file path or a PostgreSQL URL.
-
-    Typed as ``Storage`` until the Backend protocol lands: ``PostgresStorage`` has the same
-    verbs, signatures and rows.
-    """
+) -> Backend:
+    """The backend at ``target``; nothing connects until first use."""
     if is_url(target):
-        storage = open_postgres(
+        return open_postgres(
             os.fspath(target), synchronous=synchronous, busy_timeout=busy_timeout, create=create
         )
-        return cast(Storage, storage)
-    return Storage(target, synchronous=synchronous, busy_timeout=busy_timeout, create=create)
+    from liteq.backends.sqlite import SqliteBackend  # noqa: PLC0415 - apsw only when used
+
+    return SqliteBackend(
+        target,
+        synchronous=synchronous,  # type: ignore[arg-type]
+        busy_timeout=busy_timeout,
+        create=create,
+    )

@@ -1,4 +1,5 @@
-"""The only SQL in liteq: schema migrations and named queries, read from ``.sql`` files."""
+"""The only SQL in liteq: schema migrations and named queries, read from ``.sql`` files,
+one folder per dialect (``sqlite/``, ``postgres/``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 @dataclass(frozen=True, slots=True)
 class Queries:
-    """One field per ``-- name:`` block of ``queries.sql``."""
+    """One field per ``-- name:`` block of ``sqlite/queries.sql``."""
 
     insert_job: str
     find_unique: str
@@ -28,6 +29,8 @@ class Queries:
     bury: str
     insert_dead_letter: str
     release: str
+    release_owners: str
+    defer: str
     heartbeat: str
     expired_leases: str
     running_of_owner: str
@@ -37,6 +40,7 @@ class Queries:
     list_jobs: str
     count_by_queue_and_state: str
     oldest_waiting: str
+    next_due: str
     count_dead_letters: str
     list_dead_letters: str
     get_dead_letter: str
@@ -61,8 +65,13 @@ class Queries:
     prune_fires_before: str
 
 
+def read_sql(dialect: str, name: str) -> str:
+    """The text of ``liteq/sql/<dialect>/<name>``."""
+    return resources.files(__package__).joinpath(dialect, name).read_text(encoding="utf-8")
+
+
 def _read(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return read_sql("sqlite", name)
 
 
 def parse_queries(text: str) -> dict[str, str]:
@@ -81,8 +90,8 @@ def load_queries() -> Queries:
 
 def migrations() -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [_read("schema_1.sql"), _read("schema_2.sql")]
+    return [_read("schema_1.sql"), _read("schema_2.sql"), _read("schema_3.sql")]
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

@@ -9,7 +9,7 @@ from importlib import resources
 
 from liteq.sql import parse_queries
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta)\b"
@@ -21,6 +21,8 @@ class PgQueries:
     """One field per ``-- name:`` block of ``postgres/queries.sql``."""
 
     insert_job: str
+    insert_job_with_id: str
+    next_ids: str
     insert_jobs: str
     notify: str
     find_unique: str
@@ -34,6 +36,9 @@ class PgQueries:
     bury: str
     insert_dead_letter: str
     release: str
+    release_owners: str
+    defer: str
+    next_due: str
     heartbeat: str
     expired_leases: str
     running_of_owner: str
@@ -69,6 +74,10 @@ class PgQueries:
     create_meta: str
     set_version: str
     drop_schema: str
+    has_table: str
+    migration_lock: str
+    create_schema: str
+    listen: str
 
 
 def _read(name: str) -> str:
@@ -98,4 +107,4 @@ def load_pg_queries(schema: str | None) -> PgQueries:
 
 def pg_migrations(schema: str | None) -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [qualify(_read("schema_1.sql"), schema)]
+    return [qualify(_read(f"schema_{n}.sql"), schema) for n in range(1, SCHEMA_VERSION + 1)]

@@ -4,13 +4,34 @@
 -- order as on SQLite, so the code above the store reads them alike.
 
 -- name: insert_job
-INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
-                  timeout, lease, unique_key, unique_until, created_at)
-VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kwargs)s,
-        %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s, %(unique_until)s,
-        %(now)s)
-ON CONFLICT DO NOTHING
-RETURNING id
+-- One job, and its NOTIFY in the same statement (one round trip less). No row back: a live
+-- job holds the unique key (ON CONFLICT waited for its transaction to end).
+WITH inserted AS (
+    INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
+                      timeout, lease, unique_key, unique_until, created_at)
+    VALUES (%(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s, %(kwargs)s,
+            %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s,
+            %(unique_until)s, %(now)s)
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue
+)
+SELECT id, pg_notify(%(channel)s, queue) FROM inserted
+
+-- name: insert_job_with_id
+-- As insert_job, with an id drawn beforehand (a unique batch inserts in key order).
+WITH inserted AS (
+    INSERT INTO jobs (id, task, queue, state, priority, due_at, args, kwargs, options,
+                      max_retries, timeout, lease, unique_key, unique_until, created_at)
+    VALUES (%(id)s, %(task)s, %(queue)s, %(state)s, %(priority)s, %(due_at)s, %(args)s,
+            %(kwargs)s, %(options)s, %(max_retries)s, %(timeout)s, %(lease)s, %(unique_key)s,
+            %(unique_until)s, %(now)s)
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue
+)
+SELECT id, pg_notify(%(channel)s, queue) FROM inserted
+
+-- name: next_ids
+SELECT nextval(pg_get_serial_sequence(%(table)s, 'id')) FROM generate_series(1, %(count)s)
 
 -- name: insert_jobs
 -- A batch without unique keys: one statement, ids handed out in the arrays' order. Binary
@@ -91,8 +112,8 @@ RETURNING j.id
 -- name: retry
 UPDATE jobs
 SET state = %(state)s, due_at = %(due_at)s, error = %(error)s, traceback = %(traceback)s,
-    first_failed_at = coalesce(first_failed_at, %(now)s), lease_owner = NULL,
-    lease_until = NULL
+    first_failed_at = coalesce(first_failed_at, %(now)s), unavailable_since = NULL,
+    lease_owner = NULL, lease_until = NULL
 WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
 
 -- name: bury
@@ -115,6 +136,28 @@ SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until =
     started_at = NULL
 WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
 RETURNING queue
+
+-- name: release_owners
+-- The second Ctrl-C: every job these owners hold goes back, no attempt spent.
+UPDATE jobs
+SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+    started_at = NULL
+WHERE state = 'running' AND lease_owner = ANY(%(owners)s)
+RETURNING queue
+
+-- name: defer
+-- The worker cannot load the job's task (a deployment problem): back to waiting without
+-- spending the attempt, unless it has waited for this reason %(limit)s seconds already.
+UPDATE jobs
+SET state = %(state)s, due_at = %(due_at)s, attempts = attempts - 1, error = %(error)s,
+    traceback = NULL, unavailable_since = coalesce(unavailable_since, %(now)s),
+    lease_owner = NULL, lease_until = NULL, started_at = NULL
+WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
+  AND coalesce(unavailable_since, %(now)s) > %(now)s - %(limit)s
+RETURNING queue
+
+-- name: next_due
+SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > %(now)s
 
 -- name: heartbeat
 UPDATE jobs SET lease_until = %(lease_until)s
@@ -193,7 +236,8 @@ SELECT job_id FROM dead_letters ORDER BY job_id
 -- Run in a savepoint: a live job holding the same unique key makes it fail, and it stays dead.
 UPDATE jobs
 SET state = 'queued', attempts = 0, due_at = %(now)s, error = NULL, traceback = NULL,
-    first_failed_at = NULL, started_at = NULL, finished_at = NULL, expires_at = NULL
+    first_failed_at = NULL, unavailable_since = NULL, started_at = NULL, finished_at = NULL,
+    expires_at = NULL
 WHERE id = %(id)s AND state = 'dead'
 RETURNING queue
 
@@ -284,3 +328,22 @@ UPDATE liteq_meta SET version = %(version)s
 -- name: drop_schema
 -- {schema} is filled with a quoted identifier (psycopg.sql); for liteq bench's schemas.
 DROP SCHEMA IF EXISTS {schema} CASCADE
+
+-- name: has_table
+-- pg_tables, not to_regclass: read under this statement's snapshot, it sees a table
+-- committed while we waited for the migration lock (the catalog cache may not yet).
+SELECT EXISTS (SELECT 1 FROM pg_tables
+               WHERE schemaname = coalesce(%(schema)s, current_schema())
+                 AND tablename = %(table)s)
+
+-- name: migration_lock
+-- Transaction-scoped: released at COMMIT, so no session state outlives the migration.
+SELECT pg_advisory_xact_lock(hashtext(%(key)s))
+
+-- name: create_schema
+-- {schema} is filled with a quoted identifier (psycopg.sql).
+CREATE SCHEMA IF NOT EXISTS {schema}
+
+-- name: listen
+-- {channel} is filled with a quoted identifier (psycopg.sql).
+LISTEN {channel}

@@ -70,7 +70,8 @@ WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :at
 -- name: retry
 UPDATE jobs
 SET state = :state, due_at = :due_at, error = :error, traceback = :traceback,
-    first_failed_at = coalesce(first_failed_at, :now), lease_owner = NULL, lease_until = NULL
+    first_failed_at = coalesce(first_failed_at, :now), unavailable_since = NULL,
+    lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
 
 -- name: bury
@@ -89,6 +90,23 @@ UPDATE jobs
 SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
     started_at = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
+-- name: release_owners
+-- The second Ctrl-C: every job these owners hold goes back, no attempt spent.
+UPDATE jobs
+SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,
+    started_at = NULL
+WHERE state = 'running' AND lease_owner IN (SELECT value FROM json_each(:owners))
+
+-- name: defer
+-- The worker cannot load the job's task (a deployment problem): back to waiting without
+-- spending the attempt, unless it has waited for this reason :limit seconds already.
+UPDATE jobs
+SET state = :state, due_at = :due_at, attempts = attempts - 1, error = :error,
+    traceback = NULL, unavailable_since = coalesce(unavailable_since, :now),
+    lease_owner = NULL, lease_until = NULL, started_at = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+  AND coalesce(unavailable_since, :now) > :now - :limit
 
 -- name: heartbeat
 UPDATE jobs SET lease_until = :lease_until
@@ -137,6 +155,9 @@ FROM jobs GROUP BY queue, shown
 -- name: oldest_waiting
 SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= :now
 
+-- name: next_due
+SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > :now
+
 -- name: count_dead_letters
 SELECT count(*) FROM dead_letters
 
@@ -159,7 +180,8 @@ SELECT job_id FROM dead_letters ORDER BY job_id
 -- name: requeue_dead
 UPDATE OR IGNORE jobs
 SET state = 'queued', attempts = 0, due_at = :now, error = NULL, traceback = NULL,
-    first_failed_at = NULL, started_at = NULL, finished_at = NULL, expires_at = NULL
+    first_failed_at = NULL, unavailable_since = NULL, started_at = NULL, finished_at = NULL,
+    expires_at = NULL
 WHERE id = :id AND state = 'dead'
 
 -- name: delete_dead_letter

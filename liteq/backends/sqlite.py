@@ -1,33 +1,45 @@
-"""The job store: the only module that imports apsw.
+"""The SQLite backend (apsw): the only module that imports apsw.
 
 Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
-Connections are opened per thread (and per process, after spawn) on first use.
+Connections are opened per thread on first use; none crosses a fork (liteq.connections).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import apsw
 
-from liteq.errors import DatabaseBusy, DatabaseError, NotALiteqDatabase, SchemaTooNew
-from liteq.models import ClaimedJob, JobState, Outcome
+from liteq.backends.rows import claimed_job
+from liteq.connections import ThreadConnections
+from liteq.errors import (
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseFull,
+    NotALiteqDatabase,
+    SchemaTooNew,
+)
+from liteq.models import (
+    DEFAULT_RESULT_TTL,
+    ClaimedJob,
+    ClaimPlan,
+    Enqueued,
+    JobState,
+    NewJob,
+    Outcome,
+    Settled,
+    Synchronous,
+)
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
 
-Synchronous = Literal["NORMAL", "FULL"]
-DEFAULT_LEASE = 60.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_RESULT_TTL = 7 * 86400.0
 PAGE_SIZE = 1024  # bytes, for new files
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
@@ -35,23 +47,6 @@ _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 def sqlite_version() -> str:
     """The version of the SQLite library liteq runs on."""
     return str(apsw.sqlite_lib_version())
-
-
-class NewJob(NamedTuple):
-    """A job about to be inserted; payloads already encoded. (A tuple: made per job.)"""
-
-    task: str
-    queue: str
-    priority: int
-    due_at: float
-    args: str | bytes
-    kwargs: str | bytes
-    options: str | None = None
-    max_retries: int | None = None
-    timeout: float | None = None
-    lease: float | None = None
-    unique_key: str | None = None
-    unique_for: float | None = None
 
 
 # The parameters of the insert_job query in their order: rows are bound by position.
@@ -73,58 +68,13 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class Enqueued(NamedTuple):
-    """What ``enqueue`` reports for one job: its id, and whether it already existed."""
-
-    id: int
-    state: JobState
-    duplicate: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What happened to the outcomes handed to :meth:`Storage.exchange`."""
-
-    buried: list[int]
-    lost: list[int]  # outcomes ignored because the lease was no longer ours
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimPlan:
-    """Who claims, how many, and from which queues in order (a quota each; None = any)."""
-
-    owner: str
-    limit: int
-    order: Sequence[tuple[str | None, int]]
-    default_lease: float = DEFAULT_LEASE
-
-
-def _claimed(row: Sequence[Any], owner: str) -> ClaimedJob:
-    options = json.loads(row[9]) if row[9] else {}
-    return ClaimedJob(
-        id=row[0],
-        task=row[1],
-        queue=row[2],
-        priority=row[3],
-        due_at=row[4],
-        attempts=row[5],
-        max_retries=row[6],
-        timeout=row[7],
-        lease=row[8],
-        options=options,
-        args=row[10],
-        kwargs=row[11],
-        owner=owner,
-    )
-
-
 class _SqliteErrors:
     """A context turning apsw errors into liteq errors (a class: cheaper than a generator
     on the enqueue path). Constraint errors pass through for the caller to interpret."""
 
     __slots__ = ("_storage",)
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: SqliteBackend) -> None:
         self._storage = storage
 
     def __enter__(self) -> None:
@@ -139,6 +89,12 @@ class _SqliteErrors:
         if isinstance(exc, apsw.BusyError):
             raise DatabaseBusy(
                 f"{storage.path}: the database stayed locked for more than {storage.busy_timeout}s"
+            ) from None
+        if isinstance(exc, apsw.FullError) or (
+            isinstance(exc, apsw.IOError) and storage.last_errno() == errno.ENOSPC
+        ):
+            raise DatabaseFull(
+                f"{storage.path}: disk full ({exc}): nothing was written; free some space"
             ) from None
         raise DatabaseError(f"{storage.path}: {exc}") from None
 
@@ -169,18 +125,6 @@ class _BusyWait:
         return True
 
 
-class _ConnectionOwner:
-    """Held only by one thread's local storage: its death closes that thread's connection."""
-
-
-def _close_owned(connections: dict[int, apsw.Connection], lock: threading.Lock, key: int) -> None:
-    with lock:
-        conn = connections.pop(key, None)
-    if conn is not None:
-        with suppress(apsw.Error):  # closing on the way out: nothing to report to
-            conn.close(True)
-
-
 @contextmanager
 def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
@@ -199,7 +143,7 @@ def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
         raise
 
 
-class Storage:
+class SqliteBackend:
     """One liteq database file. Safe to share between threads; not across processes."""
 
     def __init__(
@@ -219,31 +163,21 @@ class Storage:
         self.q: Queries = load_queries()
         # apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError.
         self._errors = _SqliteErrors(self)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # Open connections by owner; a thread's connection closes when the thread ends.
-        self._connections: dict[int, apsw.Connection] = {}
+        # One connection per thread, none across a fork (liteq.connections).
+        self._conns: ThreadConnections[apsw.Connection] = ThreadConnections(
+            apsw.Error, fork_wait=busy_timeout
+        )
 
     # -- connections -------------------------------------------------------------------
+    # A thread uses its connection only while it holds its slot's lock, so that a fork in
+    # another thread can close it when idle; the next use reopens it.
 
     @property
     def conn(self) -> apsw.Connection:
         """This thread's connection, opened (and the schema checked) on first use."""
-        local = self._local
-        conn: apsw.Connection | None = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():
-            conn = self._open()
-            local.conn = conn
-            local.pid = os.getpid()
-            # The thread-local value dies with its thread: close the connection then, so a
-            # server that starts a thread per request does not gather open files.
-            owner = _ConnectionOwner()
-            local.owner = owner
-            key = id(owner)
-            with self._lock:
-                self._connections[key] = conn
-            weakref.finalize(owner, _close_owned, self._connections, self._lock, key)
-        return conn
+        slot = self._conns.slot()
+        with slot.lock:
+            return slot.conn or self._conns.reopen(slot, self._open)
 
     def _open(self) -> apsw.Connection:
         path = self.path
@@ -354,39 +288,68 @@ class Storage:
         SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
         taken past the busy timeout); the transaction is rolled back first.
         """
-        with self._errors, _immediate(self.conn) as conn:
+        slot = self._conns.slot()
+        with (
+            self._errors,
+            slot.lock,
+            _immediate(slot.conn or self._conns.reopen(slot, self._open)) as conn,
+        ):
             yield conn
+
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """All rows of one read on this thread's connection."""
+        slot = self._conns.slot()
+        with slot.lock:
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            return conn.execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        slot = self._conns.slot()
+        with slot.lock:
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            row = conn.execute(sql, params).fetchone()
+        return None if row is None else tuple(row)
+
+    def _value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        slot = self._conns.slot()
+        with slot.lock:
+            conn = slot.conn or self._conns.reopen(slot, self._open)
+            row = conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
 
     def close(self) -> None:
         """Close every connection this object opened (call from one thread at the end)."""
-        with self._lock:
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._conns.close()
 
     def close_thread(self) -> None:
         """Close the calling thread's connection, if it opened one."""
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        owner = getattr(self._local, "owner", None)
-        self._local.owner = None
-        with self._lock:
-            self._connections.pop(id(owner), None)
-        conn.close()
+        self._conns.close_thread()
+
+    def last_errno(self) -> int:
+        """The OS error (errno) behind this thread's last SQLite I/O error; 0 if none."""
+        return int(self.conn.system_errno)
+
+    def abandon_transaction(self) -> None:
+        """Roll back this thread's open transaction, if any, so other connections can write.
+
+        For an exit from a signal handler that may have interrupted this thread between
+        ``BEGIN`` and ``COMMIT``; errors are ignored (the process is about to end).
+        """
+        # No slot lock: the signal may have interrupted this very thread while it held it.
+        conn: apsw.Connection | None = self._conns.slot().conn
+        if conn is not None and not conn.get_autocommit():
+            with suppress(apsw.Error):
+                conn.execute("ROLLBACK")
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap cross-process wake-up."""
-        return int(self._scalar(self.conn, "PRAGMA data_version"))
+        return int(self._value("PRAGMA data_version"))
 
     def pragma(self, name: str) -> Any:
         """Read one pragma on this thread's connection (for tests and ``liteq status``)."""
         if not name.replace("_", "").isalnum():
             raise DatabaseError(f"bad pragma name {name!r}")
-        return self._scalar(self.conn, f"PRAGMA {name}")
+        return self._value(f"PRAGMA {name}")
 
     # -- producer verbs ----------------------------------------------------------------
 
@@ -408,8 +371,9 @@ class Storage:
         if job.unique_key is not None:
             return self.enqueue(now, [job])[0]
         # A single INSERT is its own transaction: no BEGIN needed.
-        with self._errors:
-            return self._insert(self.conn, now, job)
+        slot = self._conns.slot()
+        with self._errors, slot.lock:
+            return self._insert(slot.conn or self._conns.reopen(slot, self._open), now, job)
 
     def _insert(self, conn: apsw.Connection, now: float, job: NewJob) -> Enqueued:
         q = self.q
@@ -499,7 +463,7 @@ class Storage:
             # within the queue; queues keep the plan's order.
             claimed.extend(
                 sorted(
-                    (_claimed(row, owner) for row in rows),
+                    (claimed_job(row, owner) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )
@@ -540,6 +504,11 @@ class Storage:
                 key["result"] = outcome.result
                 key["expires_at"] = None if ttl is None else now + ttl
                 conn.execute(q.ack, key)
+            elif outcome.unavailable is not None and outcome.retry_in is not None:
+                kind = self._defer(conn, now, outcome, key)
+                if kind != "deferred":
+                    (buried if kind == "buried" else lost).append(job.id)
+                continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
                 key["due_at"] = due_at
@@ -562,6 +531,38 @@ class Storage:
             if not conn.changes():
                 lost.append(job.id)
         return Settled(buried, lost)
+
+    def _defer(
+        self, conn: apsw.Connection, now: float, outcome: Outcome, key: dict[str, Any]
+    ) -> str:
+        """Put back a job whose task cannot be loaded, its attempt not spent: "deferred".
+
+        A job that has waited for this reason ``limit`` seconds already is "buried"
+        instead; "lost" if the lease was lost.
+        """
+        assert outcome.unavailable is not None and outcome.retry_in is not None
+        due_at = now + outcome.retry_in
+        params = {
+            **key,
+            "due_at": due_at,
+            "state": "queued" if due_at <= now else "scheduled",
+            "error": outcome.error,
+            "limit": outcome.unavailable.limit,
+        }
+        conn.execute(self.q.defer, params)
+        if conn.changes():
+            return "deferred"
+        params = {
+            **key,
+            "error": outcome.unavailable.expired_error,
+            "traceback": None,
+            "expires_at": None,
+        }
+        conn.execute(self.q.bury, params)
+        if not conn.changes():
+            return "lost"
+        conn.execute(self.q.insert_dead_letter, {"id": outcome.job.id, "now": now})
+        return "buried"
 
     def heartbeat(
         self, now: float, jobs: Sequence[ClaimedJob], lease: Mapping[int, float]
@@ -594,6 +595,12 @@ class Storage:
                 released += conn.changes()
         return released
 
+    def release_owners(self, owners: Sequence[str]) -> int:
+        """Put every job these lease owners hold back to queued, no attempt spent."""
+        with self.transaction() as conn:
+            conn.execute(self.q.release_owners, {"owners": json.dumps(list(owners))})
+            return conn.changes()
+
     def reclaim_expired(
         self, now: float, decide: Callable[[ClaimedJob], Outcome]
     ) -> tuple[list[Outcome], Settled]:
@@ -604,52 +611,54 @@ class Storage:
         """
         with self.transaction() as conn:
             rows = conn.execute(self.q.expired_leases, {"now": now}).fetchall()
-            outcomes = [decide(_claimed(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
+            outcomes = [decide(claimed_job(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
             settled = self._settle(conn, now, outcomes)
         return outcomes, settled
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         """Jobs held by ``owner``, with the time each attempt started."""
-        rows = self.conn.execute(self.q.running_of_owner, {"owner": owner}).fetchall()
-        return [(_claimed(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
+        rows = self._rows(self.q.running_of_owner, {"owner": owner})
+        return [(claimed_job(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
 
     def any_due(self, now: float) -> bool:
         """Is some job due? A read: idle workers ask before taking the write lock."""
-        return bool(self._scalar(self.conn, self.q.any_due, {"now": now}))
+        return bool(self._value(self.q.any_due, {"now": now}))
 
     def next_scheduled_at(self) -> float | None:
-        value = self._scalar(self.conn, self.q.next_scheduled_at)
+        value = self._value(self.q.next_scheduled_at)
         return None if value is None else float(value)
 
     # -- reading -----------------------------------------------------------------------
 
     def get_job(self, now: float, job_id: int) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_job, {"id": job_id, "now": now}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_job, {"id": job_id, "now": now})
 
     def list_jobs(
         self, now: float, state: str | None, queue: str | None, limit: int
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
-        return [tuple(row) for row in self.conn.execute(self.q.list_jobs, params)]
+        return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self.conn.execute(self.q.count_by_queue_and_state, {"now": now})
+        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
         return [(row[0], row[1], row[2]) for row in rows]
 
     def oldest_waiting(self, now: float) -> float | None:
-        value = self._scalar(self.conn, self.q.oldest_waiting, {"now": now})
+        value = self._value(self.q.oldest_waiting, {"now": now})
+        return None if value is None else float(value)
+
+    def next_due(self, now: float) -> float | None:
+        value = self._value(self.q.next_due, {"now": now})
         return None if value is None else float(value)
 
     def count_dead(self) -> int:
-        return int(self._scalar(self.conn, self.q.count_dead_letters))
+        return int(self._value(self.q.count_dead_letters))
 
     def dead_letters(self, limit: int) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(self.q.list_dead_letters, {"limit": limit})]
+        return [tuple(row) for row in self._rows(self.q.list_dead_letters, {"limit": limit})]
 
     def dead_letter(self, job_id: int) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_dead_letter, {"id": job_id}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_dead_letter, {"id": job_id})
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -696,11 +705,10 @@ class Storage:
     # -- schedules ---------------------------------------------------------------------
 
     def schedules(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.conn.execute(self.q.list_schedules)]
+        return [tuple(row) for row in self._rows(self.q.list_schedules)]
 
     def schedule(self, name: str) -> tuple[Any, ...] | None:
-        row = self.conn.execute(self.q.get_schedule, {"name": name}).fetchone()
-        return None if row is None else tuple(row)
+        return self._row(self.q.get_schedule, {"name": name})
 
     def sync_schedules(
         self, now: float, declared: Sequence[dict[str, Any]], modules: Sequence[str]
@@ -753,7 +761,7 @@ class Storage:
             return conn.changes() > 0
 
     def next_schedule_at(self) -> float | None:
-        value = self._scalar(self.conn, self.q.next_schedule_at)
+        value = self._value(self.q.next_schedule_at)
         return None if value is None else float(value)
 
     def fire_due_schedules(

@@ -1,0 +1,43 @@
+"""Rows to records, shared by every backend: the claim queries' RETURNING columns
+(id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options, args,
+kwargs) in that order on every dialect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from liteq.models import ClaimedJob
+from liteq.validation import UNDECODABLE
+
+CLAIMED_COLUMNS = 12  # id .. kwargs
+
+
+def stored_options(text: str) -> dict[str, Any]:
+    """A job's options column; text that is not a JSON object is kept for the worker to
+    fail that job with (raising here would stop the claim of every job)."""
+    try:
+        options = json.loads(text)
+    except (ValueError, TypeError):
+        return {UNDECODABLE: text}
+    return options if isinstance(options, dict) else {UNDECODABLE: text}
+
+
+def claimed_job(row: Sequence[Any], owner: str) -> ClaimedJob:
+    options = stored_options(row[9]) if row[9] else {}
+    return ClaimedJob(
+        id=row[0],
+        task=row[1],
+        queue=row[2],
+        priority=row[3],
+        due_at=row[4],
+        attempts=row[5],
+        max_retries=row[6],
+        timeout=row[7],
+        lease=row[8],
+        options=options,
+        args=row[10],
+        kwargs=row[11],
+        owner=owner,
+    )

@@ -1,0 +1,221 @@
+"""How the ``liteq`` command prints: times, durations, tables and the detail views.
+
+Pure functions from records and dicts to text; no click commands and no queue logic.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from liteq.models import DeadJob, JobRecord, JobState
+
+_STATES = [state.value for state in JobState]
+
+
+def iso(timestamp: float | None, precise: bool = False) -> str:
+    """Epoch seconds as ISO 8601 UTC (``Z``); ``-`` for none."""
+    if timestamp is None:
+        return "-"
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds" if precise else "seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def human_duration(seconds: float) -> str:
+    """``4.2s``, ``3m 05s``, ``2h 10m``, ``3d 04h``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns; a column of whole numbers is right-aligned."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    numeric = [all(row[i].lstrip("-").isdigit() for row in rows) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if right else cell.ljust(width)
+            for cell, width, right in zip(cells, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in rows)])
+
+
+def shorten(text: str | None, width: int = 60) -> str:
+    """The first line of ``text``, cut to ``width`` characters."""
+    first = (text or "").strip().splitlines()[:1]
+    line = first[0] if first else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=repr))
+
+
+def details(fields: Sequence[tuple[str, str]], traceback: str | None) -> str:
+    """``key: value`` lines, then the traceback indented."""
+    width = max(len(key) for key, _ in fields) + 1
+    lines = [f"{key + ':':<{width}} {value}" for key, value in fields]
+    if traceback:
+        lines.append("traceback:")
+        lines.extend("  " + line for line in traceback.rstrip().splitlines())
+    return "\n".join(lines)
+
+
+def payload(value: Any) -> str:
+    return json.dumps(value, default=repr)
+
+
+def format_stats(stats: Mapping[str, Any], now: float) -> str:
+    """``liteq status``: a table of queues by state, then the dead and waiting lines."""
+    rows = [
+        [name, *(str(counts.get(state, 0)) for state in _STATES), str(sum(counts.values()))]
+        for name, counts in sorted(stats["queues"].items())
+    ]
+    headers = ["QUEUE", *(state.upper() for state in _STATES), "TOTAL"]
+    lines = [table(headers, rows) if rows else "no jobs", ""]
+    lines.append(f"dead letters:   {stats['dead']}")
+    age = stats["oldest_waiting_age"]
+    oldest = (
+        "-" if age is None else f"{human_duration(age)} (due {iso(stats['oldest_waiting_at'])})"
+    )
+    lines.append(f"oldest waiting: {oldest}")
+    next_due = stats.get("next_due_at")
+    if next_due is not None:
+        wait = max(0.0, next_due - now)
+        lines.append(f"next due:       {iso(next_due)} (in {human_duration(wait)})")
+    return "\n".join(lines)
+
+
+def format_jobs(records: Sequence[JobRecord]) -> str:
+    headers = ["ID", "STATE", "QUEUE", "PRIORITY", "ATTEMPTS", "DUE", "TASK"]
+    rows = [
+        [
+            str(r.id),
+            r.state.value,
+            r.queue,
+            str(r.priority),
+            str(r.attempts),
+            iso(r.due_at),
+            r.task,
+        ]
+        for r in records
+    ]
+    return table(headers, rows)
+
+
+def format_job(r: JobRecord) -> str:
+    retries = "task default" if r.max_retries is None else str(r.max_retries)
+    fields = [
+        ("id", str(r.id)),
+        ("task", r.task),
+        ("state", r.state.value),
+        ("queue", r.queue),
+        ("priority", str(r.priority)),
+        ("attempts", f"{r.attempts} (max retries: {retries})"),
+        ("args", payload(r.args)),
+        ("kwargs", payload(r.kwargs)),
+        ("result", payload(r.result)),
+        ("error", r.error or "-"),
+        ("unique key", r.unique_key or "-"),
+        ("created at", iso(r.created_at, precise=True)),
+        ("due at", iso(r.due_at, precise=True)),
+        ("started at", iso(r.started_at, precise=True)),
+        ("finished at", iso(r.finished_at, precise=True)),
+    ]
+    if r.lease_owner:
+        fields.append(("lease", f"{r.lease_owner} until {iso(r.lease_until, precise=True)}"))
+    return details(fields, r.traceback)
+
+
+def format_dead(e: DeadJob) -> str:
+    fields = [
+        ("id", str(e.id)),
+        ("task", e.task),
+        ("queue", e.queue),
+        ("attempts", str(e.attempts)),
+        ("args", payload(e.args)),
+        ("kwargs", payload(e.kwargs)),
+        ("error", e.error),
+        ("first failed", iso(e.first_failed_at, precise=True)),
+        ("died at", iso(e.died_at, precise=True)),
+    ]
+    return details(fields, e.traceback)
+
+
+def format_schedules(schedules: Sequence[Mapping[str, Any]]) -> str:
+    """``liteq cron list``: one row per schedule; STATE is active or paused, SOURCE is
+    code (declared with ``@q.cron``) or cli (added with ``liteq cron add``)."""
+    headers = [
+        "NAME",
+        "WHEN",
+        "TASK",
+        "QUEUE",
+        "STATE",
+        "SOURCE",
+        "LAST FIRE",
+        "NEXT FIRE (LOCAL)",
+        "NEXT (UTC)",
+    ]
+    rows = [
+        [
+            s["name"],
+            s["expr"] if s["expr"] is not None else f"every {s['every']:g}s",
+            s["task"],
+            s["queue"],
+            "paused" if s["paused"] else "active",
+            s["source"],
+            iso(s["last_fire_at"]),
+            local_time(s["next_fire_at"], s["tz"]) if s["expr"] is not None else "-",
+            iso(s["next_fire_at"]),
+        ]
+        for s in schedules
+    ]
+    return table(headers, rows)
+
+
+def local_time(timestamp: float, tz: str) -> str:
+    """A fire time in the schedule's own timezone, e.g. ``2026-11-22 09:00 KST``."""
+    from liteq.cron import parse_tz  # noqa: PLC0415
+
+    moment = datetime.fromtimestamp(timestamp, parse_tz(tz))
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def progress_bar(width: int = 30) -> Callable[[str, float], None] | None:
+    """A one-line progress bar on stderr, redrawn in place; None when stderr is no terminal."""
+    stream = sys.stderr
+    if not stream.isatty():
+        return None
+    shown = {"label": ""}
+
+    def draw(label: str, fraction: float) -> None:
+        if shown["label"] and label != shown["label"]:
+            stream.write("\n")  # a new phase starts on its own line
+        shown["label"] = label
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = round(fraction * width)
+        bar = "#" * filled + "." * (width - filled)
+        stream.write(f"\r{label[:32]:<32} [{bar}] {fraction:4.0%}")
+        if fraction >= 1.0:
+            stream.write("\n")
+            shown["label"] = ""
+        stream.flush()
+
+    return draw
