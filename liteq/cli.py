@@ -732,6 +732,32 @@ def cron_resume(db: str, name: str, synchronous: str) -> None:
     click.echo(f"resumed schedule {name}")
 
 
+@cli.command(cls=click.Command)
+@click.argument("src", metavar="SRC")
+@click.argument("dst", metavar="DST")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Jobs per transaction at DST.",
+)
+def copy(src: str, dst: str, batch_size: int) -> None:
+    """Copy waiting jobs, dead letters and schedules from SRC to DST.
+
+    SRC and DST are each a database file or a postgresql:// URL (say, a file to a
+    server); DST is created if missing. Copied: queued and scheduled jobs (retries waiting
+    for their backoff too) with every field; dead jobs with their dead letter (requeue them
+    at DST); schedules with their next fire time. Running jobs are not copied: stop the
+    workers on SRC first. Running it again copies nothing twice, also after an interrupted
+    copy. Shows a progress bar when stderr is a terminal, then one summary line.
+    """
+    from liteq.copy import copy_queue  # noqa: PLC0415 - only this command needs it
+
+    report = copy_queue(src, dst, progress=progress_bar(), batch_size=batch_size)
+    click.echo(report.summary())
+
+
 @cli.command()
 @click.option("--jobs", "jobs_", type=click.IntRange(min=1), default=20_000, show_default=True)
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True)

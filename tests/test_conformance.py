@@ -6,6 +6,7 @@ a queue on it with a fake clock.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -17,8 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
+from test_storage import StorageMachine
 
 import liteq
+from liteq.backends import open_postgres
 from liteq.cron import CronTicker
 from liteq.models import ClaimPlan, Outcome
 
@@ -477,3 +482,30 @@ def test_workers_starting_at_once_on_an_empty_database_do_not_race(backend: str)
 def test_bad_synchronous_is_refused_alike(backend: str) -> None:
     with pytest.raises(liteq.DatabaseError, match="synchronous must be NORMAL or FULL"):
         liteq.Queue(backend, synchronous="sometimes")  # type: ignore[arg-type]
+
+
+# -- the storage state machine, on PostgreSQL -----------------------------------------------
+
+
+@pytest.mark.slow
+def test_storage_state_machine_on_postgres(pg_url: str) -> None:
+    """``test_storage``'s state machine (SQLite) over the PostgreSQL store: each example
+    in a fresh schema of one database."""
+    schemas = itertools.count()
+
+    class PgMachine(StorageMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.storage.close()
+            self.schema = f"sm_{next(schemas)}"
+            self.pg = open_postgres(f"{pg_url}&schema={self.schema}&listen=0")
+            self.storage = self.pg  # type: ignore[assignment]
+
+        def teardown(self) -> None:
+            super().teardown()
+            self.pg.drop_schemas([self.schema])
+
+    run_state_machine_as_test(
+        PgMachine, settings=settings(max_examples=40, stateful_step_count=30, deadline=None)
+    )
+    assert next(schemas) >= 40  # every example ran on its own schema

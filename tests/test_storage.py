@@ -18,10 +18,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 import liteq
 from liteq.backends.sqlite import SqliteBackend as Storage
 from liteq.codec import JsonCodec
-from liteq.execution import Executor
 from liteq.models import ClaimedJob, ClaimPlan, NewJob, Outcome
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, load_queries
 from liteq.tasks import TaskResolver
+from liteq.worker.execution import Executor
 
 
 def fresh_connection(path: Path) -> apsw.Connection:

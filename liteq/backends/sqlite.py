@@ -19,6 +19,7 @@ from typing import Any
 import apsw
 
 from liteq.backends.rows import claimed_job
+from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.connections import ThreadConnections
 from liteq.errors import (
     DatabaseBusy,
@@ -143,7 +144,7 @@ def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
         raise
 
 
-class SqliteBackend:
+class SqliteBackend(SqliteTransfer):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     def __init__(

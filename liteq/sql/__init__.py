@@ -90,8 +90,8 @@ def load_queries() -> Queries:
 
 def migrations() -> list[str]:
     """Migration scripts in order; script i brings the schema from version i to i + 1."""
-    return [_read("schema_1.sql"), _read("schema_2.sql"), _read("schema_3.sql")]
+    return [_read(f"schema_{n}.sql") for n in range(1, SCHEMA_VERSION + 1)]
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

@@ -9,10 +9,10 @@ from importlib import resources
 
 from liteq.sql import parse_queries
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
-    r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta)\b"
+    r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs)\b"
 )
 
 

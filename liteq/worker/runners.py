@@ -9,9 +9,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from liteq.execution import Executor, describe
 from liteq.models import ClaimedJob, Outcome
 from liteq.tasks import TaskRegistry
+from liteq.worker.execution import Executor, describe
 
 # How fast the estimate of an attempt's length forgets a slow attempt (per attempt).
 _DECAY = 0.1

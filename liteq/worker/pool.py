@@ -28,16 +28,18 @@ from liteq.codec import make_codec
 from liteq.config import WorkerSettings
 from liteq.databases import check_tasks
 from liteq.errors import DatabaseError, DatabaseFull, LiteqError, WorkerLost, WrongDatabase
-from liteq.execution import Executor
-from liteq.faults import DiskFull, FileWatch
 from liteq.logs import CHILD_LOG_FORMAT, UtcFormatter
 from liteq.models import ClaimedJob
 from liteq.tasks import TaskResolver
 from liteq.validation import usable_seconds
+from liteq.worker.execution import Executor
+from liteq.worker.faults import DiskFull, FileWatch
+from liteq.worker.loop import Worker
+from liteq.worker.source import make_owner
 
 if TYPE_CHECKING:
     from liteq.cron import CronTicker
-    from liteq.worker import Source
+    from liteq.worker.source import Source
 
 log = logging.getLogger("liteq.pool")
 
@@ -97,7 +99,6 @@ def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(UtcFormatter(CHILD_LOG_FORMAT))
     logging.basicConfig(level=spec.log_level, handlers=[handler])
-    from liteq.worker import Worker  # noqa: PLC0415 - avoids a cycle at import
 
     registries = load_apps(spec.apps)
     check_tasks((task for registry in registries for task in registry.tasks()), spec.path)
@@ -162,8 +163,6 @@ class ProcessPool:
         stop: threading.Event,
         ticker: CronTicker | None = None,
     ) -> None:
-        from liteq.worker import make_owner  # noqa: PLC0415
-
         self.storage = source.backend
         self.executor = executor
         self.settings = settings
