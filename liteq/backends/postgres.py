@@ -206,6 +206,7 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
         buried: list[int] = []
         lost: list[int] = []
         requeued: list[str] = []
+        acked = self._ack(conn, now, [outcome for outcome in outcomes if outcome.ok])
         for outcome in outcomes:
             job = outcome.job
             key: dict[str, Any] = {
@@ -215,10 +216,7 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
                 "now": now,
             }
             if outcome.ok:
-                ttl = outcome.result_ttl
-                key["result"] = payload(outcome.result)
-                key["expires_at"] = None if ttl is None else now + ttl
-                changed = conn.execute(q.ack, key).rowcount
+                changed = int(job.id in acked)
             elif outcome.unavailable is not None and outcome.retry_in is not None:
                 kind = self._defer(conn, now, outcome, key, requeued)
                 if kind != "deferred":
@@ -249,6 +247,20 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
                 lost.append(job.id)
         self._notify(conn, requeued)
         return Settled(buried, lost)
+
+    def _ack(self, conn: Conn, now: float, outcomes: Sequence[Outcome]) -> set[int]:
+        """Ack every successful attempt in one statement; the ids whose lease held."""
+        if not outcomes:
+            return set()
+        params = {
+            "id": [o.job.id for o in outcomes],
+            "owner": [o.job.owner for o in outcomes],
+            "attempts": [o.job.attempts for o in outcomes],
+            "result": [payload(o.result) for o in outcomes],
+            "expires_at": [None if o.result_ttl is None else now + o.result_ttl for o in outcomes],
+            "now": now,
+        }
+        return {row[0] for row in conn.execute(self.q.ack_many, params)}
 
     def _defer(
         self, conn: Conn, now: float, outcome: Outcome, key: dict[str, Any], requeued: list[str]

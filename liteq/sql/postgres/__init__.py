@@ -31,7 +31,7 @@ class PgQueries:
     next_scheduled_at: str
     claim_in_queue: str
     claim_any: str
-    ack: str
+    ack_many: str
     retry: str
     bury: str
     insert_dead_letter: str

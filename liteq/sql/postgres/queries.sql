@@ -34,14 +34,15 @@ SELECT id, pg_notify(%(channel)s, queue) FROM inserted
 SELECT nextval(pg_get_serial_sequence(%(table)s, 'id')) FROM generate_series(1, %(count)s)
 
 -- name: insert_jobs
--- A batch without unique keys: one statement, ids handed out in the arrays' order.
+-- A batch without unique keys: one statement, ids handed out in the arrays' order. Binary
+-- parameters: psycopg sends the arrays without escaping each element as text.
 INSERT INTO jobs (task, queue, state, priority, due_at, args, kwargs, options, max_retries,
                   timeout, lease, created_at)
 SELECT task, queue, state, priority, due_at, args, kwargs, options, max_retries, timeout,
        lease, %(now)s
-FROM unnest(%(task)s::text[], %(queue)s::text[], %(state)s::text[], %(priority)s::integer[],
-            %(due_at)s::float8[], %(args)s::bytea[], %(kwargs)s::bytea[], %(options)s::text[],
-            %(max_retries)s::integer[], %(timeout)s::float8[], %(lease)s::float8[])
+FROM unnest(%(task)b::text[], %(queue)b::text[], %(state)b::text[], %(priority)b::integer[],
+            %(due_at)b::float8[], %(args)b::bytea[], %(kwargs)b::bytea[], %(options)b::text[],
+            %(max_retries)b::integer[], %(timeout)b::float8[], %(lease)b::float8[])
      WITH ORDINALITY AS batch (task, queue, state, priority, due_at, args, kwargs, options,
                                max_retries, timeout, lease, ord)
 ORDER BY ord
@@ -96,11 +97,17 @@ WHERE id IN (SELECT id FROM jobs
 RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
           args, kwargs
 
--- name: ack
-UPDATE jobs
-SET state = 'succeeded', result = %(result)s, finished_at = %(now)s, expires_at = %(expires_at)s,
+-- name: ack_many
+-- Every successful attempt of one exchange in one statement; the ids returned were acked,
+-- the others had lost their lease. Parameters go in binary: no text escaping of the arrays.
+UPDATE jobs AS j
+SET state = 'succeeded', result = b.result, finished_at = %(now)s, expires_at = b.expires_at,
     lease_owner = NULL, lease_until = NULL
-WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
+FROM unnest(%(id)b::bigint[], %(owner)b::text[], %(attempts)b::integer[], %(result)b::bytea[],
+            %(expires_at)b::float8[]) AS b (id, owner, attempts, result, expires_at)
+WHERE j.id = b.id AND j.state = 'running' AND j.lease_owner = b.owner
+  AND j.attempts = b.attempts
+RETURNING j.id
 
 -- name: retry
 UPDATE jobs
