@@ -25,13 +25,10 @@ from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
 from liteq.models import Enqueued, JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
+from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, TaskOptions
 from liteq.tasks import (
-    DEFAULT_OPTIONS,
     Call,
-    EnqueueOptions,
-    FailureHook,
     Task,
-    TaskOptions,
     TaskRegistry,
     chain_hooks,
     declared_schedules,
