@@ -1,4 +1,4 @@
-"""What ``Queue.enqueue`` builds: row templates, unique keys, the records of new jobs,
+"""What ``Queue.enqueue`` builds: row templates, unique keys, the handles on new jobs,
 and the wait for a job to finish. No database access here."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from liteq.checks import unencodable_field
 from liteq.errors import ConfigError
+from liteq.job import Job, JobSource
 from liteq.models import Enqueued, JobRecord, NewJob
 from liteq.options import EnqueueOptions, TaskOptions
 from liteq.tasks import Call, Task
@@ -77,10 +78,13 @@ def row_template(task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob:
     )
 
 
-def new_record(now: float, row: NewJob, call: Call, done: Enqueued) -> JobRecord:
-    """The record of a job just inserted, built without reading it back."""
+def new_job(source: JobSource, now: float, row: NewJob, call: Call, done: Enqueued) -> Job:
+    """The handle on a job just inserted, its record built without reading it back (a
+    duplicate of a live unique job is read)."""
+    if done.duplicate:
+        return Job(source, source._job_record(done.id), duplicate=True)
     # Positional, in JobRecord's field order (made once per job: keywords cost more).
-    return JobRecord(
+    record = JobRecord(
         done.id,  # id
         row.task,
         row.queue,
@@ -101,6 +105,7 @@ def new_record(now: float, row: NewJob, call: Call, done: Enqueued) -> JobRecord
         None,  # started_at
         None,  # finished_at
     )
+    return Job(source, record)
 
 
 def wait_for(

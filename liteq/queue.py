@@ -19,7 +19,7 @@ from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, QueueSpec, WorkerSettings
 from liteq.databases import resolve_path
 from liteq.enqueueing import (
-    new_record,
+    new_job,
     row_template,
     to_timestamp,
     unique_key_for,
@@ -28,7 +28,7 @@ from liteq.enqueueing import (
 )
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
-from liteq.models import Enqueued, JobRecord, JobState, NewJob
+from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
 from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, TaskOptions
 from liteq.tasks import (
@@ -292,7 +292,7 @@ class Queue(Inspection):
         if not self.wakeup.is_set():  # a worker in this process may be idle: wake it
             self.wakeup.set()
         jobs = [
-            self._new_job(now, row, call, done)
+            new_job(self, now, row, call, done)
             for row, call, done in zip(rows, calls, results, strict=True)
         ]
         if self.eager:
@@ -307,11 +307,6 @@ class Queue(Inspection):
                 template = self._templates[task] = row_template(task, eo)
             return template
         return row_template(task, eo)
-
-    def _new_job(self, now: float, row: NewJob, call: Call, done: Enqueued) -> Job:
-        if done.duplicate:
-            return Job(self, self._job_record(done.id), duplicate=True)
-        return Job(self, new_record(now, row, call, done))
 
     def _run_eagerly(self, jobs: list[Job]) -> None:
         """Eager mode: run each new job now, retries back to back, until it finishes."""
