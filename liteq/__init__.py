@@ -19,8 +19,9 @@ from liteq.errors import (
 )
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
+from liteq.options import FailureInfo
 from liteq.queue import Queue
-from liteq.tasks import FailureInfo, Task, TaskCall
+from liteq.tasks import Task, TaskCall
 
 __all__ = [
     "Clock",

@@ -11,7 +11,8 @@ from typing import Any
 
 from liteq.errors import ConfigError
 from liteq.job import Job
-from liteq.tasks import Call, EnqueueOptions, Task, TaskOptions
+from liteq.options import EnqueueOptions, TaskOptions
+from liteq.tasks import Call, Task
 
 
 class _Unbound:

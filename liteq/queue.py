@@ -6,32 +6,34 @@ Inspection and maintenance verbs come from :class:`liteq.admin.Inspection`.
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from liteq.admin import Inspection
 from liteq.backends import open_backend
-from liteq.checks import option_names, unencodable_field, unknown_options
+from liteq.checks import option_names, unknown_options
 from liteq.clock import Clock, SystemClock
 from liteq.codec import Codec, dumps_call, make_codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, QueueSpec, WorkerSettings
 from liteq.databases import resolve_path
+from liteq.enqueueing import (
+    new_job,
+    row_template,
+    to_timestamp,
+    unique_key_for,
+    unstorable,
+    wait_for,
+)
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.job import Job
-from liteq.models import Enqueued, JobRecord, JobState, NewJob
+from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
+from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, TaskOptions
 from liteq.tasks import (
-    DEFAULT_OPTIONS,
     Call,
-    EnqueueOptions,
-    FailureHook,
     Task,
-    TaskOptions,
     TaskRegistry,
     chain_hooks,
     declared_schedules,
@@ -46,34 +48,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEAD_RETENTION = 30 * 86400.0
-# The defaults of a task this process does not know (enqueued by name); checked once.
-_UNKNOWN_TASK = TaskOptions(name="unknown")
-
-
-def to_timestamp(eta: datetime) -> float:
-    """An ETA as epoch seconds; a naive datetime is taken as UTC."""
-    if eta.tzinfo is None:
-        eta = eta.replace(tzinfo=UTC)
-    return eta.timestamp()
-
-
-def unique_key_for(task_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
-    """The key ``unique=True`` derives: task name plus canonical JSON of the arguments."""
-    canonical = json.dumps(
-        [list(args), dict(kwargs)], sort_keys=True, separators=(",", ":"), default=repr
-    )
-    return f"{task_name}:{canonical}"
-
-
-def _unstorable(rows: Sequence[NewJob]) -> ConfigError:
-    """The error for rows SQLite could not encode: which field holds a lone surrogate."""
-    for row in rows:
-        names = {"task": "task name", "queue": "queue", "unique_key": "unique_key"}
-        fields = {f"enqueue: {names.get(k, k)}": v for k, v in row._asdict().items()}
-        error = unencodable_field(fields)
-        if error is not None:
-            return error
-    return ConfigError("enqueue: a value holds text that cannot be stored as UTF-8")
 
 
 class Queue(Inspection):
@@ -314,11 +288,11 @@ class Queue(Inspection):
             else:
                 results = self.storage.enqueue(now, rows)
         except UnicodeEncodeError:
-            raise _unstorable(rows) from None
+            raise unstorable(rows) from None
         if not self.wakeup.is_set():  # a worker in this process may be idle: wake it
             self.wakeup.set()
         jobs = [
-            self._new_job(now, row, call, done)
+            new_job(self, now, row, call, done)
             for row, call, done in zip(rows, calls, results, strict=True)
         ]
         if self.eager:
@@ -330,67 +304,9 @@ class Queue(Inspection):
         if eo is DEFAULT_OPTIONS and isinstance(task, Task):
             template = self._templates.get(task)
             if template is None:
-                template = self._templates[task] = self._make_row_template(task, eo)
+                template = self._templates[task] = row_template(task, eo)
             return template
-        return self._make_row_template(task, eo)
-
-    @staticmethod
-    def _make_row_template(task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob:
-        known = isinstance(task, Task)
-        opts = task.opts if isinstance(task, Task) else _UNKNOWN_TASK
-        overrides = {
-            key: value
-            for key in (
-                "retry_delay",
-                "retry_backoff",
-                "retry_max_delay",
-                "retry_jitter",
-                "result_ttl",
-            )
-            if (value := getattr(eo, key)) is not None
-        }
-        max_retries = eo.max_retries if eo.max_retries is not None else opts.max_retries
-        return NewJob(
-            task=opts.name if known else str(task),
-            queue=eo.queue or opts.queue,
-            priority=eo.priority if eo.priority is not None else opts.priority,
-            due_at=0.0,
-            args="",
-            kwargs="",
-            options=json.dumps(overrides) if overrides else None,
-            max_retries=max_retries if known or eo.max_retries is not None else None,
-            timeout=eo.timeout if eo.timeout is not None else opts.timeout,
-            lease=eo.lease if eo.lease is not None else (opts.lease if known else None),
-            unique_key=eo.unique_key,
-            unique_for=eo.unique_for if eo.unique_for is not None else opts.unique_for,
-        )
-
-    def _new_job(self, now: float, row: NewJob, call: Call, done: Enqueued) -> Job:
-        if done.duplicate:
-            return Job(self, self._job_record(done.id), duplicate=True)
-        # Positional, in JobRecord's field order (made once per job: keywords cost more).
-        record = JobRecord(
-            done.id,  # id
-            row.task,
-            row.queue,
-            done.state,
-            row.priority,
-            row.due_at,
-            0,  # attempts
-            row.max_retries,
-            list(call[0]),  # args
-            dict(call[1]),  # kwargs
-            None,  # result
-            None,  # error
-            None,  # traceback
-            None,  # lease_owner
-            None,  # lease_until
-            row.unique_key,
-            now,  # created_at
-            None,  # started_at
-            None,  # finished_at
-        )
-        return Job(self, record)
+        return row_template(task, eo)
 
     def _run_eagerly(self, jobs: list[Job]) -> None:
         """Eager mode: run each new job now, retries back to back, until it finishes."""
@@ -410,19 +326,7 @@ class Queue(Inspection):
         return self.storage.cancel(self.clock.now(), job_id, 7 * 86400.0)
 
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord:
-        # Real time on purpose: this blocks a caller, it is not queue semantics.
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.001
-        while True:
-            record = self._job_record(job_id)
-            if record.state.finished:
-                return record
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} is still {record.state.value} after {timeout}s")
-            time.sleep(
-                pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
-            )
-            pause = min(pause * 2, 0.05)
+        return wait_for(self._job_record, job_id, timeout)
 
     def job(self, job_id: int) -> Job:
         """A handle on an existing job."""

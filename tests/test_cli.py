@@ -18,8 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import liteq
-from liteq.cli import cli
-from liteq.cli_format import human_duration, table
+from liteq.cli import cli, human_duration, table
 
 # An importable task: the CLI refuses names no worker could resolve.
 NOOP = "liteq._benchtasks:noop"

@@ -1,33 +1,21 @@
-"""The SQLite backend (apsw): the only module that imports apsw.
+"""The SQLite backend (apsw): the producer and worker verbs.
 
 Each verb is one transaction and takes ``now`` from its caller; none reads the clock.
-Connections are opened per thread on first use; none crosses a fork (liteq.connections).
+Connections, migration and error mapping live in liteq.backends.sqlite_session; reading,
+dead letters, pruning and schedule maintenance in liteq.backends.sqlite_admin.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import apsw
 
 from liteq.backends.rows import claimed_job
+from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_transfer import SqliteTransfer
-from liteq.connections import ThreadConnections
-from liteq.errors import (
-    DatabaseBusy,
-    DatabaseError,
-    DatabaseFull,
-    NotALiteqDatabase,
-    SchemaTooNew,
-)
 from liteq.models import (
     DEFAULT_RESULT_TTL,
     ClaimedJob,
@@ -37,11 +25,8 @@ from liteq.models import (
     NewJob,
     Outcome,
     Settled,
-    Synchronous,
 )
-from liteq.sql import APPLICATION_ID, SCHEMA_VERSION, Queries, load_queries, migrations
 
-PAGE_SIZE = 1024  # bytes, for new files
 _CLAIMED_COLUMNS = 12  # id .. kwargs in the claim queries' RETURNING
 
 
@@ -69,288 +54,8 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class _SqliteErrors:
-    """A context turning apsw errors into liteq errors (a class: cheaper than a generator
-    on the enqueue path). Constraint errors pass through for the caller to interpret."""
-
-    __slots__ = ("_storage",)
-
-    def __init__(self, storage: SqliteBackend) -> None:
-        self._storage = storage
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        if exc is None or not isinstance(exc, apsw.Error) or isinstance(exc, apsw.ConstraintError):
-            return
-        storage = self._storage
-        if isinstance(exc, apsw.BusyError):
-            raise DatabaseBusy(
-                f"{storage.path}: the database stayed locked for more than {storage.busy_timeout}s"
-            ) from None
-        if isinstance(exc, apsw.FullError) or (
-            isinstance(exc, apsw.IOError) and storage.last_errno() == errno.ENOSPC
-        ):
-            raise DatabaseFull(
-                f"{storage.path}: disk full ({exc}): nothing was written; free some space"
-            ) from None
-        raise DatabaseError(f"{storage.path}: {exc}") from None
-
-
-class _BusyWait:
-    """SQLite's busy handler: retry a locked database for up to ``timeout`` seconds.
-
-    SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms between tries, so a writer
-    that just missed a short transaction waits milliseconds for a lock held for tens of
-    microseconds. Short random sleeps keep the tail of an enqueue near the length of the
-    transactions ahead of it; the randomness keeps waiters from retrying in step.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-        self._since = 0.0
-        self._rng = random.Random()
-
-    def __call__(self, prior_calls: int) -> bool:
-        now = time.monotonic()
-        if prior_calls == 0:
-            self._since = now
-        elif now - self._since >= self._timeout:
-            return False  # SQLITE_BUSY reaches the caller
-        # 0.3-1.5 ms at first, growing to 3-15 ms for a lock held long (a big batch).
-        scale = 0.0003 * min(1 + prior_calls // 4, 10)
-        time.sleep(scale * (1 + 4 * self._rng.random()))
-        return True
-
-
-@contextmanager
-def _immediate(conn: apsw.Connection) -> Iterator[apsw.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
-
-    Not ``with conn:``: apsw's context manager waits out a busy lock without releasing
-    the GIL, so the thread that holds the lock (needing the GIL to finish) cannot commit
-    and both threads stall until the busy timeout. ``execute`` releases the GIL.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if not conn.get_autocommit():  # some errors already rolled the transaction back
-            conn.execute("ROLLBACK")
-        raise
-
-
-class SqliteBackend(SqliteTransfer):
+class SqliteBackend(SqliteTransfer, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        synchronous: Synchronous = "NORMAL",
-        busy_timeout: float = 5.0,
-        create: bool = True,
-    ) -> None:
-        if synchronous.upper() not in ("NORMAL", "FULL"):
-            raise DatabaseError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-        self.path = Path(path)
-        self.synchronous = synchronous.upper()
-        self.busy_timeout = busy_timeout
-        self.create = create
-        self.q: Queries = load_queries()
-        # apsw errors as liteq errors: DatabaseBusy past the busy timeout, else DatabaseError.
-        self._errors = _SqliteErrors(self)
-        # One connection per thread, none across a fork (liteq.connections).
-        self._conns: ThreadConnections[apsw.Connection] = ThreadConnections(
-            apsw.Error, fork_wait=busy_timeout
-        )
-
-    # -- connections -------------------------------------------------------------------
-    # A thread uses its connection only while it holds its slot's lock, so that a fork in
-    # another thread can close it when idle; the next use reopens it.
-
-    @property
-    def conn(self) -> apsw.Connection:
-        """This thread's connection, opened (and the schema checked) on first use."""
-        slot = self._conns.slot()
-        with slot.lock:
-            return slot.conn or self._conns.reopen(slot, self._open)
-
-    def _open(self) -> apsw.Connection:
-        path = self.path
-        if not path.parent.exists():
-            raise DatabaseError(f"cannot open {path}: directory {path.parent} does not exist")
-        if path.is_dir():
-            raise DatabaseError(f"cannot open {path}: it is a directory")
-        exists = path.exists()
-        if not exists and not self.create:
-            raise DatabaseError(f"no liteq database at {path}")
-        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
-        try:
-            conn = apsw.Connection(str(path), flags=flags)
-        except apsw.Error as exc:
-            raise DatabaseError(f"cannot open {path}: {exc}") from None
-        try:
-            conn.set_busy_handler(_BusyWait(self.busy_timeout))
-            if not self._check_identity(conn):
-                # Create the schema before switching to WAL: on a brand-new file, connections
-                # that race through the switch and the first write can deadlock each other.
-                self._migrate(conn)
-            self._configure(conn)
-        except apsw.NotADBError:
-            conn.close()
-            raise NotALiteqDatabase(f"{path} is not a liteq database (not SQLite)") from None
-        except apsw.Error as exc:
-            conn.close()
-            raise DatabaseError(f"cannot use {path}: {exc}") from None
-        except BaseException:
-            conn.close()
-            raise
-        conn.transaction_mode = "IMMEDIATE"
-        return conn
-
-    def _check_identity(self, conn: apsw.Connection) -> bool:
-        """Refuse, without writing anything, a file that some other program owns.
-
-        True if the file holds liteq's current schema; False if it needs migrating.
-        """
-        # One statement, so one snapshot: three separate reads could straddle another
-        # process's first migration and mistake a half-seen liteq file for a foreign one.
-        row: Sequence[Any] = conn.execute(
-            "SELECT (SELECT application_id FROM pragma_application_id),"
-            " (SELECT user_version FROM pragma_user_version),"
-            " (SELECT count(*) FROM sqlite_schema)"
-        ).fetchall()[0]
-        app_id, version, objects = (int(value) for value in row)
-        if app_id == APPLICATION_ID:
-            if version > SCHEMA_VERSION:
-                raise SchemaTooNew(
-                    f"{self.path} has liteq schema version {version}; this liteq knows up to "
-                    f"{SCHEMA_VERSION}: upgrade liteq"
-                )
-            return version == SCHEMA_VERSION
-        if app_id != 0 or version != 0 or objects != 0:
-            raise NotALiteqDatabase(
-                f"{self.path} is a SQLite database that liteq did not create; refusing to touch it"
-            )
-        return False
-
-    def _configure(self, conn: apsw.Connection) -> None:
-        # One pragma per call: apsw runs a multi-statement string lazily.
-        mode = self._switch_to_wal(conn)
-        if str(mode).lower() != "wal":
-            raise DatabaseError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA journal_size_limit=67108864")
-        conn.execute("PRAGMA temp_store=MEMORY")
-
-    def _switch_to_wal(self, conn: apsw.Connection) -> Any:
-        # The switch needs an exclusive lock and SQLite may answer BUSY at once, without
-        # the busy handler, while another connection creates the file: retry for a while.
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                return self._scalar(conn, "PRAGMA journal_mode=WAL")
-            except apsw.BusyError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.005)
-
-    def _migrate(self, conn: apsw.Connection) -> None:
-        # Only a file with nothing in it takes a page size; on any other this does nothing.
-        # A commit writes a page per index a job is in (the row and two claim indexes):
-        # 1 KiB pages make a single enqueue about a third cheaper than the 4 KiB default.
-        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-        with _immediate(conn):
-            # Check again inside the write lock: another process may have migrated meanwhile.
-            if self._check_identity(conn):
-                return
-            version = self._scalar(conn, "PRAGMA user_version")
-            for script in migrations()[version:]:
-                for _ in conn.execute(script):
-                    pass
-            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    @staticmethod
-    def _scalar(conn: apsw.Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        row = conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
-
-    @contextmanager
-    def transaction(self) -> Iterator[apsw.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on this thread's connection.
-
-        SQLite errors leave as ``DatabaseError`` (``DatabaseBusy`` when the lock stayed
-        taken past the busy timeout); the transaction is rolled back first.
-        """
-        slot = self._conns.slot()
-        with (
-            self._errors,
-            slot.lock,
-            _immediate(slot.conn or self._conns.reopen(slot, self._open)) as conn,
-        ):
-            yield conn
-
-    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        """All rows of one read on this thread's connection."""
-        slot = self._conns.slot()
-        with slot.lock:
-            conn = slot.conn or self._conns.reopen(slot, self._open)
-            return conn.execute(sql, params).fetchall()
-
-    def _row(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
-        slot = self._conns.slot()
-        with slot.lock:
-            conn = slot.conn or self._conns.reopen(slot, self._open)
-            row = conn.execute(sql, params).fetchone()
-        return None if row is None else tuple(row)
-
-    def _value(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        slot = self._conns.slot()
-        with slot.lock:
-            conn = slot.conn or self._conns.reopen(slot, self._open)
-            row = conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
-
-    def close(self) -> None:
-        """Close every connection this object opened (call from one thread at the end)."""
-        self._conns.close()
-
-    def close_thread(self) -> None:
-        """Close the calling thread's connection, if it opened one."""
-        self._conns.close_thread()
-
-    def last_errno(self) -> int:
-        """The OS error (errno) behind this thread's last SQLite I/O error; 0 if none."""
-        return int(self.conn.system_errno)
-
-    def abandon_transaction(self) -> None:
-        """Roll back this thread's open transaction, if any, so other connections can write.
-
-        For an exit from a signal handler that may have interrupted this thread between
-        ``BEGIN`` and ``COMMIT``; errors are ignored (the process is about to end).
-        """
-        # No slot lock: the signal may have interrupted this very thread while it held it.
-        conn: apsw.Connection | None = self._conns.slot().conn
-        if conn is not None and not conn.get_autocommit():
-            with suppress(apsw.Error):
-                conn.execute("ROLLBACK")
-
-    def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap cross-process wake-up."""
-        return int(self._value("PRAGMA data_version"))
-
-    def pragma(self, name: str) -> Any:
-        """Read one pragma on this thread's connection (for tests and ``liteq status``)."""
-        if not name.replace("_", "").isalnum():
-            raise DatabaseError(f"bad pragma name {name!r}")
-        return self._value(f"PRAGMA {name}")
 
     # -- producer verbs ----------------------------------------------------------------
 
@@ -629,142 +334,6 @@ class SqliteBackend(SqliteTransfer):
         value = self._value(self.q.next_scheduled_at)
         return None if value is None else float(value)
 
-    # -- reading -----------------------------------------------------------------------
-
-    def get_job(self, now: float, job_id: int) -> tuple[Any, ...] | None:
-        return self._row(self.q.get_job, {"id": job_id, "now": now})
-
-    def list_jobs(
-        self, now: float, state: str | None, queue: str | None, limit: int
-    ) -> list[tuple[Any, ...]]:
-        params = {"now": now, "state": state, "queue": queue, "limit": limit}
-        return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
-
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], row[2]) for row in rows]
-
-    def oldest_waiting(self, now: float) -> float | None:
-        value = self._value(self.q.oldest_waiting, {"now": now})
-        return None if value is None else float(value)
-
-    def next_due(self, now: float) -> float | None:
-        value = self._value(self.q.next_due, {"now": now})
-        return None if value is None else float(value)
-
-    def count_dead(self) -> int:
-        return int(self._value(self.q.count_dead_letters))
-
-    def dead_letters(self, limit: int) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._rows(self.q.list_dead_letters, {"limit": limit})]
-
-    def dead_letter(self, job_id: int) -> tuple[Any, ...] | None:
-        return self._row(self.q.get_dead_letter, {"id": job_id})
-
-    # -- maintenance -------------------------------------------------------------------
-
-    def _dead_ids(self, conn: apsw.Connection, ids: Sequence[int] | None) -> list[int]:
-        if ids is not None:
-            return list(ids)
-        return [row[0] for row in conn.execute(self.q.dead_letter_ids)]
-
-    def requeue_dead(self, now: float, ids: Sequence[int] | None) -> int:
-        """Dead jobs back to queued with a fresh attempt budget.
-
-        A job whose unique key is held by a live job stays dead (its key would collide).
-        """
-        count = 0
-        with self.transaction() as conn:
-            for job_id in self._dead_ids(conn, ids):
-                conn.execute(self.q.requeue_dead, {"id": job_id, "now": now})
-                if conn.changes():
-                    conn.execute(self.q.delete_dead_letter, {"id": job_id})
-                    count += 1
-        return count
-
-    def purge_dead(self, ids: Sequence[int] | None) -> int:
-        count = 0
-        with self.transaction() as conn:
-            for job_id in self._dead_ids(conn, ids):
-                conn.execute(self.q.purge_dead_job, {"id": job_id})
-                count += conn.changes()
-        return count
-
-    def prune(self, now: float, finished_before: float | None, dead_before: float | None) -> int:
-        """Delete expired results, finished jobs older than a cut-off, and old dead letters."""
-        with self.transaction() as conn:
-            conn.execute(self.q.prune_expired, {"now": now})
-            count = conn.changes()
-            if finished_before is not None:
-                conn.execute(self.q.prune_finished_before, {"before": finished_before})
-                count += conn.changes()
-            if dead_before is not None:
-                conn.execute(self.q.prune_dead_before, {"before": dead_before})
-                count += conn.changes()
-        return count
-
-    # -- schedules ---------------------------------------------------------------------
-
-    def schedules(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._rows(self.q.list_schedules)]
-
-    def schedule(self, name: str) -> tuple[Any, ...] | None:
-        return self._row(self.q.get_schedule, {"name": name})
-
-    def sync_schedules(
-        self, now: float, declared: Sequence[dict[str, Any]], modules: Sequence[str]
-    ) -> list[str]:
-        """Upsert schedules declared in code; drop those ``modules`` no longer declare.
-
-        A schedule whose definition did not change keeps its next fire time, so a tick
-        missed while no worker ran still fires (once). Returns the names removed.
-        """
-        removed: list[str] = []
-        with self.transaction() as conn:
-            names = {schedule["name"] for schedule in declared}
-            for module in modules:
-                for (name,) in conn.execute(
-                    self.q.code_schedules_of_module, {"module": module}
-                ).fetchall():
-                    if name not in names:
-                        conn.execute(self.q.delete_schedule, {"name": name})
-                        removed.append(str(name))
-            for schedule in declared:
-                self._upsert_schedule(conn, now, schedule)
-        return removed
-
-    def add_schedule(self, now: float, schedule: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            self._upsert_schedule(conn, now, schedule)
-
-    def _upsert_schedule(self, conn: apsw.Connection, now: float, schedule: dict[str, Any]) -> None:
-        existing = conn.execute(self.q.get_schedule, {"name": schedule["name"]}).fetchone()
-        params = {**schedule, "now": now}
-        if existing is not None:
-            same_timing = (existing[2], existing[3], existing[4]) == (
-                schedule["expr"],
-                schedule["every"],
-                schedule["tz"],
-            )
-            if same_timing:
-                params["anchor"] = existing[11]
-                params["next_fire_at"] = existing[12]
-        conn.execute(self.q.upsert_schedule, params)
-
-    def remove_schedule(self, name: str) -> bool:
-        with self.transaction() as conn:
-            conn.execute(self.q.delete_schedule, {"name": name})
-            return conn.changes() > 0
-
-    def pause_schedule(self, now: float, name: str, paused: bool) -> bool:
-        with self.transaction() as conn:
-            conn.execute(self.q.pause_schedule, {"name": name, "paused": int(paused), "now": now})
-            return conn.changes() > 0
-
-    def next_schedule_at(self) -> float | None:
-        value = self._value(self.q.next_schedule_at)
-        return None if value is None else float(value)
-
     def fire_due_schedules(
         self, now: float, next_after: Callable[[tuple[Any, ...], float], float]
     ) -> list[tuple[str, int | None, float]]:
@@ -808,8 +377,3 @@ class SqliteBackend(SqliteTransfer):
                     },
                 )
         return fired
-
-    def prune_fires(self, before: float) -> int:
-        with self.transaction() as conn:
-            conn.execute(self.q.prune_fires_before, {"before": before})
-            return conn.changes()

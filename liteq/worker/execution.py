@@ -27,8 +27,9 @@ from liteq.errors import (
     WrongDatabase,
 )
 from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome, Unavailable
+from liteq.options import FailureInfo
 from liteq.retry import RetryPolicy, next_delay
-from liteq.tasks import FailureInfo, Task, TaskResolver
+from liteq.tasks import Task, TaskResolver
 from liteq.validation import check_seconds, check_stored_options
 
 log = logging.getLogger("liteq.worker")
