@@ -50,6 +50,9 @@ def parse_queue_options(values: Sequence[str]) -> QueueSpec:
     weights: dict[str, int] = {}
     for value in values:
         name, sep, weight = value.rpartition(":")
+        number = weight.removeprefix("-").removeprefix("+")
+        if sep and number.isascii() and number.isdigit() and weight != number:
+            raise ConfigError(f"bad weight in {value!r}: a whole number >= 1")  # a:-1
         if not sep or not (weight.isascii() and weight.isdigit()):
             name, weight = value, ""
         if not name:

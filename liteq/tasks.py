@@ -251,6 +251,10 @@ class TaskResolver:
         # WrongDatabase (its jobs' follow-ups would land where no worker looks).
         self._database = database
 
+    def registered(self, name: str) -> bool:
+        """Is ``name`` in the registries given (known at start, not found by import)?"""
+        return any(name in registry for registry in self._registries)
+
     def resolve(self, name: str) -> Task[Any, Any]:
         task = self._cache.get(name)
         if task is None:

@@ -774,7 +774,7 @@ def test_queue_options_parse_to_order_or_weights(values: list[str], expected: ob
 
 
 @pytest.mark.parametrize(
-    "values", [["a:1", "b"], ["a:0"], [":3"], ["a", "a"], ["a:1", "a:2"], ["\udcff"]]
+    "values", [["a:1", "b"], ["a:0"], ["a:-1"], [":3"], ["a", "a"], ["a:1", "a:2"], ["\udcff"]]
 )
 def test_bad_queue_options_are_config_errors(values: list[str]) -> None:
     with pytest.raises(liteq.ConfigError):

@@ -92,3 +92,34 @@ def test_start_up_line_counts_tasks_and_names_schedules(tmp_path: Path) -> None:
     pool = worker(tmp_path, "app.db", "--burst", "--pool", "process", "-c", "1", "-q", "a:2")
     assert pool.returncode == 0, pool.stderr
     assert "pool=process concurrency=1 queues=a:2 tasks=0" in startup_line(pool.stderr)
+
+
+README_TASKS = """
+import liteq
+
+q = liteq.Queue("app.db")
+
+
+@q.task(max_retries=3, timeout=30)
+def send_email(to, subject):
+    return "sent"
+
+
+if __name__ == "__main__":
+    send_email.enqueue("ana@example.com", subject="hi")
+"""
+
+
+@pytest.mark.slow
+def test_the_readme_worker_warns_that_a_thread_cannot_be_killed(tmp_path: Path) -> None:
+    """The README's own steps: `python tasks.py`, then `liteq worker app.db` with no --app:
+    the task is found by import when its job comes, and the warning is said then, once."""
+    (tmp_path / "tasks.py").write_text(README_TASKS)
+    enqueued = subprocess.run(
+        [sys.executable, "tasks.py"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    done = worker(tmp_path, "app.db", "--burst")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "cannot kill a thread" in line]
+    assert len(warnings) == 1 and "tasks:send_email" in warnings[0], done.stderr

@@ -77,7 +77,8 @@ class _Listener:
                             self.count += 1
             except psycopg.Error as exc:
                 self.count += 1
-                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+                reason = " ".join(str(exc).split())  # psycopg's messages span lines
+                log.warning("LISTEN connection lost (%s); polling until it is back", reason)
                 self._stop.wait(1.0)
 
     def stop(self) -> None:

@@ -75,6 +75,16 @@ class Executor:
             task = self.resolver.resolve(job.task)
         except TaskUnavailable as exc:
             return self.unavailable(job, exc)
+        except WrongDatabase as exc:
+            # Running it would enqueue its follow-ups into a file no worker serves: a
+            # deployment problem, like a module that does not import. The job waits.
+            elsewhere = TaskUnavailable(
+                str(exc),
+                subject=job.task,
+                what=f"task {job.task!r} cannot run here",
+                cause=str(exc),
+            )
+            return self.unavailable(job, elsewhere)
         except TaskNotFound as exc:
             return self.fail(job, exc, None, retryable=False)
         if self._missing:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
-from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull, WrongDatabase
+from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
 from liteq.validation import usable_seconds
 from liteq.worker.execution import Executor
@@ -94,10 +94,8 @@ class Worker(Upkeep):
         self.full = DiskFull(storage.path)
         self.ran = 0
         self.died: list[int] = []
-        # Set when a claimed job's task belongs to another database: stop, then raise it.
-        self.fatal: WrongDatabase | None = None
-        self._vetted: set[str] = set()  # task names checked against the served database
         self.concurrency = settings.concurrency if mode == "thread" else 1
+        self._timeout_warned: set[str] = set()  # tasks whose thread-pool timeout was told
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
@@ -129,31 +127,18 @@ class Worker(Upkeep):
                     " the process",
                     runner.abandoned(),
                 )
-        if self.fatal is not None:
-            raise self.fatal
         return self.ran
 
-    def _vet(self, claimed: list[ClaimedJob]) -> list[ClaimedJob]:
-        """``claimed``, or none of them (all released untouched) if one's task belongs to
-        another database: running it would enqueue its follow-ups where no worker looks."""
-        for job in claimed:
-            if job.task in self._vetted:
-                continue
-            error = self.executor.wrong_database(job)
-            if error is None:
-                self._vetted.add(job.task)
-                continue
-            self.fatal = error  # raised by run(): the caller reports it
-            for _ in range(3):
-                try:
-                    self.storage.release(claimed)
-                    break
-                except DatabaseBusy as exc:
-                    log.warning("%s; releasing again", exc)
-            else:
-                log.error("could not release %d job(s): their leases will expire", len(claimed))
-            return []
-        return claimed
+    def _warn_thread_timeout(self, task: str) -> None:
+        """Say once per task that its timeout cannot stop a thread. Tasks known at start were
+        named in ``serve``'s start-up warning; this covers those found by import later."""
+        self._timeout_warned.add(task)
+        if not self.executor.resolver.registered(task):
+            log.warning(
+                "Python cannot kill a thread: a timed-out attempt of %s is abandoned and runs"
+                " on in the background; use --pool process to enforce timeouts",
+                task,
+            )
 
     def _lease_of(self, job: ClaimedJob) -> float:
         if job.lease is not None and usable_seconds(job.lease):  # else the attempt fails
@@ -226,7 +211,7 @@ class Worker(Upkeep):
                             job, error, self.executor.task_for(job), respect_retry_on=False
                         )
                     )
-            stopping = self.stop.is_set() or self.fatal is not None
+            stopping = self.stop.is_set()
             if stopping and stop_deadline is None:
                 stop_deadline = mono + s.grace
                 log.info(
@@ -292,8 +277,10 @@ class Worker(Upkeep):
                 if want and len(claimed) < capacity:
                     may_have_work = False
                     next_scheduled = storage.next_scheduled_at()
-                for job in self._vet(claimed):
+                for job in claimed:
                     timeout = self._timeout_of(job) if enforce_timeouts else None
+                    if timeout is not None and job.task not in self._timeout_warned:
+                        self._warn_thread_timeout(job.task)
                     running[job.id] = Running(job, timeout)
                     heartbeat.track(job, self._lease_of(job))
                     self.ran += 1
