@@ -102,6 +102,28 @@ class Inspection:
         if not self.storage.pause_schedule(self.clock.now(), name, paused):
             raise ConfigError(f"no schedule named {name!r}")
 
+    # -- flow control ------------------------------------------------------------------
+
+    def pause_queue(self, name: str) -> None:
+        """Stop every worker on the database from claiming jobs of queue ``name``.
+
+        Persisted: it holds across workers and restarts until :meth:`resume_queue`. Running
+        jobs finish; waiting ones stay queued and spend no attempt. The queue need not have
+        jobs yet.
+        """
+        self._set_queue_paused(name, True)
+
+    def resume_queue(self, name: str) -> None:
+        """Let workers claim from queue ``name`` again (a queue not paused: no change)."""
+        self._set_queue_paused(name, False)
+        self.wakeup.set()
+
+    def _set_queue_paused(self, name: str, paused: bool) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"queue name must be a non-empty string, not {name!r}")
+        check_storable("queue", name)
+        self.storage.set_queue_paused(self.clock.now(), name, paused)
+
     # -- reading -----------------------------------------------------------------------
 
     def _record(self, row: tuple[Any, ...]) -> JobRecord:
@@ -157,6 +179,8 @@ class Inspection:
         - ``oldest_waiting_age``: how long that job has waited, in seconds, or None.
         - ``next_due_at``: the earliest due time of jobs not due yet (scheduled, or
           waiting for a retry), or None.
+        - ``paused_queues``: the names of the paused queues, sorted (a paused queue may
+          have no jobs, so it may be missing from ``queues``).
         """
         now = self.clock.now()
         queues: dict[str, dict[str, int]] = {}
@@ -169,6 +193,7 @@ class Inspection:
             "oldest_waiting_at": oldest,
             "oldest_waiting_age": None if oldest is None else max(0.0, now - oldest),
             "next_due_at": self.storage.next_due(now),
+            "paused_queues": self.storage.paused_queues(),
         }
 
     def _dead(self, row: tuple[Any, ...]) -> DeadJob:

@@ -103,6 +103,15 @@ class Backend(Protocol):
     ) -> list[tuple[str, int | None, float]]: ...
     def prune_fires(self, before: float) -> int: ...
 
+    # -- flow control
+    def set_queue_paused(self, now: float, name: str, paused: bool) -> None:
+        """Pause (or resume) claiming from queue ``name``; it need not have jobs yet."""
+        ...
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        ...
+
     # -- liteq copy (liteq/copy.py)
     def database_id(self) -> str:
         """This database's identity, made at random once: ``liteq copy`` names sources by it."""

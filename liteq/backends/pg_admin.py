@@ -157,6 +157,19 @@ class PgAdmin(PgSession):
         params = {"name": name, "paused": int(paused), "now": now}
         return self._run(lambda conn: conn.execute(self.q.pause_schedule, params).rowcount > 0)
 
+    # -- flow control
+
+    def set_queue_paused(self, now: float, name: str, paused: bool) -> None:
+        def work(conn: Conn) -> None:
+            conn.execute(self.q.set_queue_paused, {"name": name, "paused": paused, "now": now})
+            if not paused:
+                self._notify(conn, [name])  # idle workers claim at once
+
+        self._run(work)
+
+    def paused_queues(self) -> list[str]:
+        return [str(row[0]) for row in self._read(self.q.paused_queues)]
+
     def next_schedule_at(self) -> float | None:
         value = self._read_one(self.q.next_schedule_at)[0]
         return None if value is None else float(value)

@@ -145,6 +145,15 @@ class SqliteAdmin(SqliteSession):
             conn.execute(self.q.pause_schedule, {"name": name, "paused": int(paused), "now": now})
             return conn.changes() > 0
 
+    # -- flow control
+
+    def set_queue_paused(self, now: float, name: str, paused: bool) -> None:
+        with self.transaction() as conn:
+            conn.execute(self.q.set_queue_paused, {"name": name, "paused": int(paused), "now": now})
+
+    def paused_queues(self) -> list[str]:
+        return [str(row[0]) for row in self._rows(self.q.paused_queues)]
+
     def next_schedule_at(self) -> float | None:
         value = self._value(self.q.next_schedule_at)
         return None if value is None else float(value)

@@ -84,9 +84,16 @@ def payload(value: Any) -> str:
 
 def format_stats(stats: Mapping[str, Any], now: float) -> str:
     """``liteq status``: a table of queues by state, then the dead and waiting lines."""
+    paused = set(stats.get("paused_queues", ()))
+    queues: dict[str, Mapping[str, int]] = {name: {} for name in paused}
+    queues.update(stats["queues"])
     rows = [
-        [name, *(str(counts.get(state, 0)) for state in _STATES), str(sum(counts.values()))]
-        for name, counts in sorted(stats["queues"].items())
+        [
+            f"{name} (paused)" if name in paused else name,
+            *(str(counts.get(state, 0)) for state in _STATES),
+            str(sum(counts.values())),
+        ]
+        for name, counts in sorted(queues.items())
     ]
     headers = ["QUEUE", *(state.upper() for state in _STATES), "TOTAL"]
     lines = [table(headers, rows) if rows else "no jobs", ""]
@@ -219,3 +226,13 @@ def progress_bar(width: int = 30) -> Callable[[str, float], None] | None:
         stream.flush()
 
     return draw
+
+
+def format_queues(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``liteq queue DB list``: one row per queue; STATE is active or paused."""
+    headers = ["QUEUE", "WAITING", "RUNNING", "STATE"]
+    cells = [
+        [r["name"], str(r["waiting"]), str(r["running"]), "paused" if r["paused"] else "active"]
+        for r in rows
+    ]
+    return table(headers, cells)

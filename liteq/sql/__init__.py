@@ -63,6 +63,8 @@ class Queries:
     advance_schedule: str
     next_schedule_at: str
     prune_fires_before: str
+    set_queue_paused: str
+    paused_queues: str
 
 
 def read_sql(dialect: str, name: str) -> str:
@@ -93,5 +95,5 @@ def migrations() -> list[str]:
     return [_read(f"schema_{n}.sql") for n in range(1, SCHEMA_VERSION + 1)]
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

@@ -9,10 +9,11 @@ from importlib import resources
 
 from liteq.sql import parse_queries
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
-    r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs)\b"
+    r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
+    r"|queue_settings)\b"
 )
 
 
@@ -70,6 +71,8 @@ class PgQueries:
     advance_schedule: str
     next_schedule_at: str
     prune_fires_before: str
+    set_queue_paused: str
+    paused_queues: str
     schema_version: str
     create_meta: str
     set_version: str

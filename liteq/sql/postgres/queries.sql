@@ -67,7 +67,8 @@ WHERE id IN (SELECT id FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s
              FOR UPDATE SKIP LOCKED)
 
 -- name: any_due
-SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')
+SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued'
+                 AND queue NOT IN (SELECT name FROM queue_settings WHERE paused))
        OR EXISTS (SELECT 1 FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s)
 
 -- name: next_scheduled_at
@@ -79,6 +80,8 @@ SET state = 'running', attempts = attempts + 1, lease_owner = %(owner)s,
     lease_until = %(now)s + coalesce(lease, %(default_lease)s), started_at = %(now)s
 WHERE id IN (SELECT id FROM jobs
              WHERE state = 'queued' AND queue = %(queue)s
+               AND NOT EXISTS (SELECT 1 FROM queue_settings
+                               WHERE name = %(queue)s AND paused)
              ORDER BY priority DESC, due_at, id
              LIMIT %(limit)s
              FOR UPDATE SKIP LOCKED)
@@ -86,11 +89,13 @@ RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lea
           args, kwargs
 
 -- name: claim_any
+-- A paused queue's jobs are passed over, not waited on: no head-of-line blocking.
 UPDATE jobs
 SET state = 'running', attempts = attempts + 1, lease_owner = %(owner)s,
     lease_until = %(now)s + coalesce(lease, %(default_lease)s), started_at = %(now)s
 WHERE id IN (SELECT id FROM jobs
              WHERE state = 'queued'
+               AND queue NOT IN (SELECT name FROM queue_settings WHERE paused)
              ORDER BY priority DESC, due_at, id
              LIMIT %(limit)s
              FOR UPDATE SKIP LOCKED)
@@ -314,6 +319,14 @@ SELECT min(next_fire_at) FROM schedules WHERE paused = 0
 
 -- name: prune_fires_before
 DELETE FROM schedule_fires WHERE fire_at <= %(before)s
+
+-- name: set_queue_paused
+INSERT INTO queue_settings (name, paused, updated_at)
+VALUES (%(name)s, %(paused)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at
+
+-- name: paused_queues
+SELECT name FROM queue_settings WHERE paused ORDER BY name
 
 -- name: schema_version
 SELECT version FROM liteq_meta

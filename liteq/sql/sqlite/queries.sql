@@ -20,7 +20,16 @@ LIMIT 1
 UPDATE jobs SET state = 'queued' WHERE state = 'scheduled' AND due_at <= :now
 
 -- name: any_due
-SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')
+-- Due jobs in a queue that is not paused: the skip-scan of queued_queues, stopped at the
+-- first such queue, so a paused queue's backlog costs one index seek.
+WITH RECURSIVE queued (name) AS (
+    SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued')
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued' AND queue > queued.name)
+    FROM queued WHERE queued.name IS NOT NULL
+)
+SELECT EXISTS (SELECT 1 FROM queued WHERE name IS NOT NULL
+                 AND name NOT IN (SELECT name FROM queue_settings WHERE paused))
        OR EXISTS (SELECT 1 FROM jobs WHERE state = 'scheduled' AND due_at <= :now)
 
 -- name: next_scheduled_at
@@ -32,20 +41,23 @@ SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
     lease_until = :now + coalesce(lease, :default_lease), started_at = :now
 WHERE id IN (SELECT id FROM jobs
              WHERE state = 'queued' AND queue = :queue
+               AND NOT EXISTS (SELECT 1 FROM queue_settings WHERE name = :queue AND paused)
              ORDER BY priority DESC, due_at, id
              LIMIT :limit)
 RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
           args, kwargs
 
 -- name: queued_queues
--- The queues that have due jobs: one seek of the queue index per queue (a skip-scan).
+-- The queues that have due jobs and are not paused: one seek of the queue index per queue
+-- (a skip-scan).
 WITH RECURSIVE queued (name) AS (
     SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued')
     UNION ALL
     SELECT (SELECT min(queue) FROM jobs WHERE state = 'queued' AND queue > queued.name)
     FROM queued WHERE queued.name IS NOT NULL
 )
-SELECT name FROM queued WHERE name IS NOT NULL
+SELECT name FROM queued
+WHERE name IS NOT NULL AND name NOT IN (SELECT name FROM queue_settings WHERE paused)
 
 -- name: due_in_queue
 SELECT id, priority, due_at FROM jobs
@@ -253,3 +265,10 @@ SELECT min(next_fire_at) FROM schedules WHERE paused = 0
 
 -- name: prune_fires_before
 DELETE FROM schedule_fires WHERE fire_at <= :before
+
+-- name: set_queue_paused
+INSERT INTO queue_settings (name, paused, updated_at) VALUES (:name, :paused, :now)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at
+
+-- name: paused_queues
+SELECT name FROM queue_settings WHERE paused ORDER BY name
