@@ -155,6 +155,7 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
         claimed: list[ClaimedJob] = []
         owner = plan.owner
         params: dict[str, Any] = {"owner": owner, "now": now, "default_lease": plan.default_lease}
+        paused: set[str] | None = None
         for queue, quota in plan.order:
             want = min(quota, plan.limit - len(claimed))
             if want <= 0:
@@ -163,6 +164,10 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
             if queue is None:
                 rows = self._claim_across_queues(conn, params, want)
             else:
+                if paused is None:  # read in this transaction: a pause holds at once
+                    paused = {row[0] for row in conn.execute(q.paused_queues)}
+                if queue in paused:
+                    continue
                 params["queue"] = queue
                 rows = conn.execute(q.claim_in_queue, params).fetchall()
             # RETURNING gives no order: restore the claim order (priority, due time, FIFO)

@@ -29,19 +29,20 @@ WITH RECURSIVE queued (name) AS (
     FROM queued WHERE queued.name IS NOT NULL
 )
 SELECT EXISTS (SELECT 1 FROM queued WHERE name IS NOT NULL
-                 AND name NOT IN (SELECT name FROM queue_settings WHERE paused))
+                 AND NOT EXISTS (SELECT 1 FROM queue_settings AS s
+                                 WHERE s.name = queued.name AND s.paused))
        OR EXISTS (SELECT 1 FROM jobs WHERE state = 'scheduled' AND due_at <= :now)
 
 -- name: next_scheduled_at
 SELECT min(due_at) FROM jobs WHERE state = 'scheduled'
 
 -- name: claim_in_queue
+-- For a queue that is not paused: the caller checked, in the same transaction.
 UPDATE jobs
 SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
     lease_until = :now + coalesce(lease, :default_lease), started_at = :now
 WHERE id IN (SELECT id FROM jobs
              WHERE state = 'queued' AND queue = :queue
-               AND NOT EXISTS (SELECT 1 FROM queue_settings WHERE name = :queue AND paused)
              ORDER BY priority DESC, due_at, id
              LIMIT :limit)
 RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
@@ -57,7 +58,8 @@ WITH RECURSIVE queued (name) AS (
     FROM queued WHERE queued.name IS NOT NULL
 )
 SELECT name FROM queued
-WHERE name IS NOT NULL AND name NOT IN (SELECT name FROM queue_settings WHERE paused)
+WHERE name IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM queue_settings AS s WHERE s.name = queued.name AND s.paused)
 
 -- name: due_in_queue
 SELECT id, priority, due_at FROM jobs
