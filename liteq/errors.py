@@ -79,11 +79,20 @@ class ConfigError(LiteqError):
 class Retry(Exception):
     """Raise from a task to ask for another attempt after ``delay`` seconds.
 
-    It spends an attempt like any failure; when no attempt is left the job dies.
+    It spends an attempt like any failure; when no attempt is left the job dies. With
+    ``count_attempt=False`` ("the service told me to slow down", an HTTP 429) the job is
+    rescheduled without spending one, however often: it keeps its attempt budget.
     """
 
-    def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
+    def __init__(
+        self,
+        delay: float | None = None,
+        reason: str = "retry requested",
+        *,
+        count_attempt: bool = True,
+    ) -> None:
         self.delay = delay
+        self.count_attempt = count_attempt
         super().__init__(reason)
 
 

@@ -156,6 +156,8 @@ class Outcome(NamedTuple):
     dead_letter: bool = True
     # Set: the attempt never started; the job waits ``retry_in`` seconds, attempt not spent.
     unavailable: Unavailable | None = None
+    # For retries: False puts the attempt back (``Retry(count_attempt=False)``).
+    spend_attempt: bool = True
 
 
 class NewJob(NamedTuple):

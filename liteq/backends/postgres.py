@@ -228,7 +228,9 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
                 key["state"] = "queued" if due_at <= now else "scheduled"
                 key["error"] = outcome.error
                 key["traceback"] = outcome.traceback
-                changed = conn.execute(q.retry, key).rowcount
+                changed = conn.execute(
+                    q.retry if outcome.spend_attempt else q.reschedule, key
+                ).rowcount
                 if changed and due_at <= now:
                     requeued.append(job.queue)
             else:

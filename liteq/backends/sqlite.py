@@ -226,7 +226,7 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
                 key["state"] = "queued" if due_at <= now else "scheduled"
                 key["error"] = outcome.error
                 key["traceback"] = outcome.traceback
-                conn.execute(q.retry, key)
+                conn.execute(q.retry if outcome.spend_attempt else q.reschedule, key)
             else:
                 key["error"] = outcome.error or "failed"
                 key["traceback"] = outcome.traceback

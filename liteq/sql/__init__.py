@@ -26,6 +26,7 @@ class Queries:
     claim_ids: str
     ack: str
     retry: str
+    reschedule: str
     bury: str
     insert_dead_letter: str
     release: str

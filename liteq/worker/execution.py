@@ -209,6 +209,7 @@ class Executor:
             retry_in=retry_in,
             result_ttl=_result_ttl(job, task),
             dead_letter=keep,
+            spend_attempt=not (retry_in is not None and _unspent(exc)),
         )
 
     def _retry_in(
@@ -226,7 +227,7 @@ class Executor:
         if retry_on is not None and not isinstance(exc, (Retry, *retry_on)):
             return None
         policy = self.policy(job, task)
-        if job.attempts > policy.max_retries:
+        if job.attempts > policy.max_retries and not _unspent(exc):
             return None
         if isinstance(exc, Retry) and exc.delay is not None:
             delay = exc.delay
@@ -295,3 +296,8 @@ def _chained(first: str | None, second: str) -> str:
     return (
         f"{first}\nDuring handling of the above exception, another exception occurred:\n\n{second}"
     )
+
+
+def _unspent(exc: BaseException) -> bool:
+    """``Retry(count_attempt=False)``: the attempt goes back, whatever the budget."""
+    return isinstance(exc, Retry) and exc.count_attempt is False

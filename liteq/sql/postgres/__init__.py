@@ -34,6 +34,7 @@ class PgQueries:
     claim_any: str
     ack_many: str
     retry: str
+    reschedule: str
     bury: str
     insert_dead_letter: str
     release: str

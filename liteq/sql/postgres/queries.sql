@@ -121,6 +121,13 @@ SET state = %(state)s, due_at = %(due_at)s, error = %(error)s, traceback = %(tra
     lease_owner = NULL, lease_until = NULL
 WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
 
+-- name: reschedule
+-- Retry(count_attempt=False): back to waiting, the attempt given back (an HTTP 429).
+UPDATE jobs
+SET state = %(state)s, due_at = %(due_at)s, attempts = attempts - 1, error = %(error)s,
+    traceback = %(traceback)s, lease_owner = NULL, lease_until = NULL, started_at = NULL
+WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
+
 -- name: bury
 UPDATE jobs
 SET state = 'dead', error = %(error)s, traceback = %(traceback)s, finished_at = %(now)s,

@@ -88,6 +88,13 @@ SET state = :state, due_at = :due_at, error = :error, traceback = :traceback,
     lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
 
+-- name: reschedule
+-- Retry(count_attempt=False): back to waiting, the attempt given back (an HTTP 429).
+UPDATE jobs
+SET state = :state, due_at = :due_at, attempts = attempts - 1, error = :error,
+    traceback = :traceback, lease_owner = NULL, lease_until = NULL, started_at = NULL
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+
 -- name: bury
 UPDATE jobs
 SET state = 'dead', error = :error, traceback = :traceback, finished_at = :now,
