@@ -7,13 +7,12 @@ only list them as a base class.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple
 
-from liteq.sql import parse_queries
+from liteq.sql import load_named
 
 
 class ExportedJob(NamedTuple):
@@ -100,13 +99,7 @@ def load_copy_queries(
     where = resources.files(package)
     where = where.joinpath(folder) if folder else where
     text = where.joinpath("copy.sql").read_text(encoding="utf-8")
-    found = parse_queries(text)
-    expected = {field.name for field in dataclasses.fields(CopyQueries)}
-    if set(found) != expected:
-        raise RuntimeError(
-            f"{package}/copy.sql does not match CopyQueries: {set(found) ^ expected}"
-        )
-    return CopyQueries(**{name: edit(sql) for name, sql in found.items()})
+    return load_named(CopyQueries, text, f"{package}/{folder or '.'}/copy.sql", edit)
 
 
 def job_params(job: ExportedJob, payload: Callable[[Any], Any]) -> dict[str, Any]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TypeVar
 
+Q = TypeVar("Q")
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
@@ -83,12 +86,22 @@ def parse_queries(text: str) -> dict[str, str]:
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
-def load_queries() -> Queries:
-    found = parse_queries(_read("queries.sql"))
-    expected = {field.name for field in dataclasses.fields(Queries)}
+def load_named(
+    kind: type[Q], text: str, source: str, edit: Callable[[str], str] | None = None
+) -> Q:
+    """The ``-- name:`` blocks of ``text`` as a ``kind`` dataclass (one field per name),
+    each passed through ``edit``; a name missing on either side is a RuntimeError."""
+    found = parse_queries(text)
+    expected = {field.name for field in dataclasses.fields(kind)}  # type: ignore[arg-type]
     if set(found) != expected:
-        raise RuntimeError(f"queries.sql does not match Queries: {set(found) ^ expected}")
-    return Queries(**found)
+        raise RuntimeError(f"{source} does not match {kind.__name__}: {set(found) ^ expected}")
+    if edit is not None:
+        found = {name: edit(sql) for name, sql in found.items()}
+    return kind(**found)
+
+
+def load_queries() -> Queries:
+    return load_named(Queries, _read("queries.sql"), "sqlite/queries.sql")
 
 
 def migrations() -> list[str]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from importlib import resources
 
-from liteq.sql import parse_queries
+from liteq.sql import load_named
 
 SCHEMA_VERSION = 4
 _TABLE = re.compile(
@@ -101,12 +100,8 @@ def qualify(sql: str, schema: str | None) -> str:
 
 
 def load_pg_queries(schema: str | None) -> PgQueries:
-    found = parse_queries(_read("queries.sql"))
-    expected = {field.name for field in dataclasses.fields(PgQueries)}
-    if set(found) != expected:
-        mismatch = set(found) ^ expected
-        raise RuntimeError(f"postgres/queries.sql does not match PgQueries: {mismatch}")
-    return PgQueries(**{name: qualify(sql, schema) for name, sql in found.items()})
+    text = _read("queries.sql")
+    return load_named(PgQueries, text, "postgres/queries.sql", lambda sql: qualify(sql, schema))
 
 
 def pg_migrations(schema: str | None) -> list[str]:
