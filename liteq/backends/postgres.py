@@ -14,7 +14,7 @@ from typing import Any
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
-from liteq.backends.rows import claimed_job
+from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.errors import DatabaseBusy
 from liteq.models import (
     DEFAULT_RESULT_TTL,
@@ -373,15 +373,7 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
                 name, fire_at = str(row[0]), float(row[12])
                 job_id: int | None = None
                 if conn.execute(q.insert_fire, {"name": name, "fire_at": fire_at}).rowcount:
-                    job = NewJob(
-                        task=row[1],
-                        queue=row[7],
-                        priority=row[8],
-                        due_at=now,
-                        args=row[5],
-                        kwargs=row[6],
-                    )
-                    job_id = self._insert(conn, now, job).id
+                    job_id = self._insert(conn, now, scheduled_job(row, now)).id
                     conn.execute(
                         q.set_fire_job, {"name": name, "fire_at": fire_at, "job_id": job_id}
                     )

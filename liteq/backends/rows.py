@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from liteq.models import ClaimedJob
+from liteq.models import ClaimedJob, NewJob
 from liteq.validation import UNDECODABLE
 
 CLAIMED_COLUMNS = 12  # id .. kwargs
@@ -40,4 +40,12 @@ def claimed_job(row: Sequence[Any], owner: str) -> ClaimedJob:
         args=row[10],
         kwargs=row[11],
         owner=owner,
+    )
+
+
+def scheduled_job(row: Sequence[Any], now: float) -> NewJob:
+    """The job a due schedule fires, from a ``due_schedules`` row (same columns on every
+    dialect: name, task, expr, every, tz, args, kwargs, queue, priority, ...)."""
+    return NewJob(
+        task=row[1], queue=row[7], priority=row[8], due_at=now, args=row[5], kwargs=row[6]
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import apsw
 
-from liteq.backends.rows import claimed_job
+from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
@@ -359,15 +359,7 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
                 job_id: int | None = None
                 conn.execute(self.q.insert_fire, {"name": name, "fire_at": fire_at})
                 if conn.changes():
-                    job = NewJob(
-                        task=row[1],
-                        queue=row[7],
-                        priority=row[8],
-                        due_at=now,
-                        args=row[5],
-                        kwargs=row[6],
-                    )
-                    job_id = self._insert(conn, now, job).id
+                    job_id = self._insert(conn, now, scheduled_job(row, now)).id
                     conn.execute(
                         self.q.set_fire_job, {"name": name, "fire_at": fire_at, "job_id": job_id}
                     )
