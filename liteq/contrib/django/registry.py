@@ -1,0 +1,98 @@
+"""The worker's side: Django tasks found by their job name, run as liteq tasks.
+
+``manage.py liteq_worker`` starts ``liteq worker`` with ``--app
+liteq.contrib.django.registry:DjangoTasks``. The worker makes one ``DjangoTasks`` in every
+process that runs jobs (the pool's spawned children included), which runs
+``django.setup()`` there before any task module is imported. A job name
+``module:function`` that names a ``django.tasks.Task`` then resolves to a liteq task
+that calls it; any other object is never called (the worker's usual rule).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import django
+from django.apps import apps
+from django.tasks import Task as DjangoTask
+from django.tasks import TaskContext, task_backends
+
+from liteq.options import TaskOptions
+from liteq.tasks import Task, TaskRegistry
+
+APP_SPEC = "liteq.contrib.django.registry:DjangoTasks"
+
+
+def setup_django() -> None:
+    """``django.setup()`` unless this process already did (``manage.py`` does)."""
+    if not apps.ready:
+        django.setup()
+
+
+def django_task(name: str) -> DjangoTask | None:
+    """The Django task a job name ``module:function`` points to, or None."""
+    module_name, sep, qualname = name.partition(":")
+    if not sep or not module_name or not qualname:
+        return None
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:  # the worker's resolver imports it again and reports why
+        return None
+    return found if isinstance(found, DjangoTask) else None
+
+
+class _NoProducer:
+    """Django tasks enqueue through ``Task.enqueue`` (their backend), never through this."""
+
+    def _enqueue_calls(self, task: Any, options: Any, calls: Any) -> Any:
+        raise RuntimeError(f"{task!r} is a Django task: enqueue it with .enqueue() of Django")
+
+
+class DjangoTasks(TaskRegistry):
+    """Django's tasks, by job name; made once per worker process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        setup_django()
+
+    def get(self, name: str) -> Task[Any, Any] | None:
+        known = super().get(name)
+        if known is not None:
+            return known
+        target = django_task(name)
+        if target is None:  # not a Django task: the worker's own resolution goes on
+            return None
+        wrapped: Task[Any, Any] = Task(
+            runner(target), _NoProducer(), TaskOptions(name=name, max_retries=0)
+        )
+        self.add(wrapped)
+        return wrapped
+
+
+def runner(target: DjangoTask) -> Callable[..., Any]:
+    """The function a liteq job of ``target`` calls: the task (``Task.call`` runs an
+    ``async def`` one on an event loop), with its ``TaskContext`` when it takes one."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if target.takes_context:
+            context = TaskContext(task_result=current_result(target))
+            return target.call(context, *args, **kwargs)
+        return target.call(*args, **kwargs)
+
+    run.__qualname__ = run.__name__ = target.name
+    run.__module__ = target.func.__module__
+    return run
+
+
+def current_result(target: DjangoTask) -> Any:
+    """The ``TaskResult`` of the job running in this thread, read from its backend."""
+    from liteq import current_job  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    job = current_job()
+    if job is None:
+        raise RuntimeError("a Django task's context is only known inside a liteq worker")
+    return task_backends[target.backend].get_result(str(job.id))
