@@ -1,6 +1,7 @@
 """liteq: an embedded task queue in one SQLite file. No broker; at-least-once delivery."""
 
 from liteq._version import __version__
+from liteq.attempts import Attempt
 from liteq.clock import Clock, FakeClock, SystemClock
 from liteq.errors import (
     ConfigError,
@@ -24,6 +25,7 @@ from liteq.queue import Queue
 from liteq.tasks import Task, TaskCall
 
 __all__ = [
+    "Attempt",
     "Clock",
     "ConfigError",
     "DatabaseBusy",

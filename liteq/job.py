@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from liteq.attempts import Attempt
 from liteq.errors import JobFailed
 from liteq.models import JobRecord, JobState
 
@@ -16,6 +17,8 @@ class JobSource(Protocol):
     def _cancel_job(self, job_id: int) -> bool: ...
 
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
+
+    def _job_history(self, job_id: int) -> list[Attempt]: ...
 
 
 class Job:
@@ -47,6 +50,13 @@ class Job:
     def attempts(self) -> int:
         """Attempts started so far, including one running now."""
         return self._record.attempts
+
+    @property
+    def history(self) -> list[Attempt]:
+        """Every attempt so far, oldest first, read from the database now: who ran it,
+        when, how it ended (``Attempt.outcome``) and, if it failed, the error's class path,
+        message and traceback. Deleted with the job (prune)."""
+        return self._source._job_history(self.id)
 
     @property
     def task(self) -> str:

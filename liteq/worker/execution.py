@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from liteq.attempts import class_path
 from liteq.codec import Codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
 from liteq.errors import (
@@ -185,11 +186,13 @@ class Executor:
         buried with that error. Never raises: a reclaim and a timeout call this too.
         """
         error = describe(exc)
+        error_class = class_path(exc)
         try:
             retry_in = self._retry_in(job, exc, task, retryable, respect_retry_on)
         except BaseException as problem:  # bury the job with the reason
             retry_in = None
             error = f"{describe(problem)} (after the attempt failed with {error})"
+            error_class = class_path(problem)
             tb = _chained(tb, traceback.format_exc())
         log.warning(
             "job %s (%s) attempt %s failed: %s%s",
@@ -210,6 +213,7 @@ class Executor:
             result_ttl=_result_ttl(job, task),
             dead_letter=keep,
             spend_attempt=not (retry_in is not None and _unspent(exc)),
+            error_class=error_class,
         )
 
     def _retry_in(
