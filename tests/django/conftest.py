@@ -49,7 +49,6 @@ def pg_site(django_project: Path, tmp_path: Path, pg_url: str) -> Iterator[Site]
 def _site(django_project: Path, db: str, pg_url: str | None) -> Iterator[Site]:
     from django.tasks import task_backends  # noqa: PLC0415
     from django.test import override_settings  # noqa: PLC0415
-
     from testproject.settings import tasks_setting  # noqa: PLC0415
 
     with override_settings(TASKS=tasks_setting(db, pg_url)):
@@ -58,8 +57,6 @@ def _site(django_project: Path, db: str, pg_url: str | None) -> Iterator[Site]:
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
-
-
 
 
 @pytest.fixture

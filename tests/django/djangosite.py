@@ -48,7 +48,7 @@ class Site:
 
     def manage(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``python manage.py ARGS`` to its end."""
-        return subprocess.run(
+        return subprocess.run(  # noqa: PLW1510 - the caller checks returncode
             [sys.executable, "manage.py", *args],
             cwd=PROJECT,
             env=self.env,
@@ -84,4 +84,3 @@ def wait_finished(result: Any, timeout: float = 20) -> Any:
             return result
         assert time.monotonic() < deadline, f"task {result.id} not finished: {result.status}"
         time.sleep(0.05)
-

@@ -42,7 +42,11 @@ def test_enqueue_stores_a_job_named_by_import_path(site: Site, tasks: ModuleType
         job = q.job(int(result.id))
         assert job.task == "testproject.tasks:email_users"
         assert job.queue == "emails"
-        assert job.kwargs == {"emails": ["a@example.com"], "subject": "You have a message", "content": "Hello"}
+        assert job.kwargs == {
+            "emails": ["a@example.com"],
+            "subject": "You have a message",
+            "content": "Hello",
+        }
         assert job.record.max_retries == 0  # Django's tasks do not retry unless asked
 
 

@@ -31,7 +31,7 @@ def job_name(task: Task) -> str:
     return f"{task.func.__module__}:{task.func.__qualname__}"
 
 
-class LiteqBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no types
+class LiteqBackend(BaseTaskBackend):
     """Stores Django tasks as liteq jobs; ``manage.py liteq_worker`` runs them.
 
     OPTIONS: ``DB`` (a SQLite path or a ``postgresql://`` URL; required), and the
@@ -89,14 +89,10 @@ class LiteqBackend(BaseTaskBackend):  # type: ignore[misc]  # Django ships no ty
         task = django_task(job.task)
         if task is None:  # a plain liteq job, not a Django task
             raise TaskResultDoesNotExist(result_id)
-        return task_result(self.alias, task, job.record, attempts_of(job))
+        if task.backend != self.alias:  # refresh() must come back here
+            task = task.using(backend=self.alias)
+        return task_result(self.alias, task, job.record, job.history)
 
     def close(self) -> None:
         if self._queue is not None:
             self._queue.close()
-
-
-def attempts_of(job: Any) -> list[Any]:
-    """The job's attempt history (``Job.attempts`` with the history, or none)."""
-    history = getattr(job, "history", None)
-    return list(history) if history is not None else []

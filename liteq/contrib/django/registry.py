@@ -11,18 +11,22 @@ that calls it; any other object is never called (the worker's usual rule).
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
 import django
 from django.apps import apps
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskContext, task_backends
 from django.tasks import Task as DjangoTask
-from django.tasks import TaskContext, task_backends
 
 from liteq.options import TaskOptions
 from liteq.tasks import Task, TaskRegistry
 
 APP_SPEC = "liteq.contrib.django.registry:DjangoTasks"
+# The TASKS alias the worker serves, for every process of its pool (spawned children
+# inherit the environment): a task's context is read through that backend.
+BACKEND_ENV = "LITEQ_DJANGO_BACKEND"
 
 
 def setup_django() -> None:
@@ -58,6 +62,7 @@ class DjangoTasks(TaskRegistry):
     def __init__(self) -> None:
         super().__init__()
         setup_django()
+        self.alias = os.environ.get(BACKEND_ENV, DEFAULT_TASK_BACKEND_ALIAS)
 
     def get(self, name: str) -> Task[Any, Any] | None:
         known = super().get(name)
@@ -67,19 +72,19 @@ class DjangoTasks(TaskRegistry):
         if target is None:  # not a Django task: the worker's own resolution goes on
             return None
         wrapped: Task[Any, Any] = Task(
-            runner(target), _NoProducer(), TaskOptions(name=name, max_retries=0)
+            runner(target, self.alias), _NoProducer(), TaskOptions(name=name, max_retries=0)
         )
         self.add(wrapped)
         return wrapped
 
 
-def runner(target: DjangoTask) -> Callable[..., Any]:
+def runner(target: DjangoTask, alias: str) -> Callable[..., Any]:
     """The function a liteq job of ``target`` calls: the task (``Task.call`` runs an
     ``async def`` one on an event loop), with its ``TaskContext`` when it takes one."""
 
     def run(*args: Any, **kwargs: Any) -> Any:
         if target.takes_context:
-            context = TaskContext(task_result=current_result(target))
+            context = TaskContext(task_result=current_result(alias))
             return target.call(context, *args, **kwargs)
         return target.call(*args, **kwargs)
 
@@ -88,11 +93,12 @@ def runner(target: DjangoTask) -> Callable[..., Any]:
     return run
 
 
-def current_result(target: DjangoTask) -> Any:
-    """The ``TaskResult`` of the job running in this thread, read from its backend."""
+def current_result(alias: str) -> Any:
+    """The ``TaskResult`` of the job running in this thread, read through the backend
+    ``alias`` (the one the worker serves)."""
     from liteq import current_job  # type: ignore[attr-defined]  # noqa: PLC0415
 
     job = current_job()
     if job is None:
         raise RuntimeError("a Django task's context is only known inside a liteq worker")
-    return task_backends[target.backend].get_result(str(job.id))
+    return task_backends[alias].get_result(str(job.id))

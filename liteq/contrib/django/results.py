@@ -11,6 +11,7 @@ from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.base import TaskError
 from django.utils import timezone
 
+from liteq.attempts import Attempt
 from liteq.models import JobRecord
 
 # liteq state -> Django status. Django has no "cancelled": a cancelled job will never run,
@@ -38,18 +39,20 @@ def status_of(record: JobRecord) -> Any:
     return _STATUS.get(str(record.state), TaskResultStatus.READY)
 
 
-def task_result(alias: str, task: Task, record: JobRecord, attempts: Sequence[Any]) -> TaskResult:
+def task_result(
+    alias: str, task: Task, record: JobRecord, attempts: Sequence[Attempt]
+) -> TaskResult:
     """The ``TaskResult`` of ``record``; ``attempts`` is its attempt history, oldest first.
 
     ``worker_ids`` has one entry per attempt (Django counts attempts by it), ``errors``
     one per failed attempt with the exception's class path and traceback.
     """
     errors = [
-        TaskError(exception_class_path=a.error_type or "", traceback=a.traceback or "")
+        TaskError(exception_class_path=a.error_class, traceback=a.traceback or a.error or "")
         for a in attempts
-        if a.error_type is not None
+        if a.error_class is not None
     ]
-    workers = [str(a.worker) for a in attempts]
+    workers = [a.worker or "" for a in attempts]
     if not attempts and record.attempts:  # history pruned or not kept: what the row says
         workers = [record.lease_owner or ""] * record.attempts
         if record.error is not None:

@@ -25,7 +25,7 @@ _JOB_OPTIONS = {
 DEFAULT_MAX_RETRIES = 0
 
 
-class BackendConfigError(ConfigError, InvalidTaskBackend):  # type: ignore[misc]
+class BackendConfigError(ConfigError, InvalidTaskBackend):
     """A ``TASKS`` entry for ``LiteqBackend`` that cannot work: a liteq ``ConfigError``
     that Django also sees as ``InvalidTaskBackend`` (``ImproperlyConfigured``)."""
 

@@ -1,6 +1,7 @@
 """Tasks as Django's documentation writes them (docs/topics/tasks), plus a few for tests."""
 
 import asyncio
+import time
 
 from django.core.mail import send_mail
 from django.tasks import task
@@ -36,7 +37,11 @@ def charge(context, amount):  # type: ignore[no-untyped-def]
     """Declined on the first attempt, charged on the next."""
     if context.attempt == 1:
         raise CardDeclined(f"card declined for {amount}")
-    return {"charged": amount, "attempt": context.attempt, "workers": context.task_result.worker_ids}
+    return {
+        "charged": amount,
+        "attempt": context.attempt,
+        "workers": context.task_result.worker_ids,
+    }
 
 
 @task
@@ -58,3 +63,9 @@ async def add_async(a: int, b: int) -> int:
 @task
 def thing_name(thing_id: int) -> str:
     return Thing.objects.get(pk=thing_id).name
+
+
+@task
+def clock_in(name: str) -> list[object]:
+    """When it ran, by the worker's clock (the order of runs, for priority tests)."""
+    return [name, time.time_ns()]

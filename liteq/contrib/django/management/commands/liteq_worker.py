@@ -18,7 +18,7 @@ from django.tasks.exceptions import InvalidTaskBackend
 from liteq.cli.base import LiteqGroup
 from liteq.cli.worker import worker
 from liteq.contrib.django.backend import LiteqBackend
-from liteq.contrib.django.registry import APP_SPEC
+from liteq.contrib.django.registry import APP_SPEC, BACKEND_ENV
 from liteq.errors import ConfigError
 
 NAME = "liteq_worker"
@@ -39,7 +39,10 @@ def backend_db(alias: str) -> str:
 
 
 def _run(backend: str, apps: tuple[str, ...], **options: Any) -> None:
-    worker.callback(db=backend_db(backend), apps=(*apps, APP_SPEC), **options)  # type: ignore[misc]
+    db = backend_db(backend)
+    os.environ[BACKEND_ENV] = backend  # read by DjangoTasks in every process of the pool
+    assert worker.callback is not None
+    worker.callback(db=db, apps=(*apps, APP_SPEC), **options)
 
 
 def command() -> click.Command:
@@ -67,7 +70,7 @@ def main(args: list[str], prog_name: str, *, standalone: bool) -> None:
     group.main([NAME, *args], prog_name=prog_name, standalone_mode=standalone)
 
 
-class _PassThrough(CommandParser):  # type: ignore[misc]
+class _PassThrough(CommandParser):
     """Leaves every argument to the click command, which parses them."""
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
@@ -76,7 +79,7 @@ class _PassThrough(CommandParser):  # type: ignore[misc]
         return parsed
 
 
-class Command(BaseCommand):  # type: ignore[misc]
+class Command(BaseCommand):
     help = "Run a liteq worker for this project's django.tasks (options of `liteq worker`)."
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
