@@ -26,7 +26,7 @@ from liteq.errors import JobNotFound
 from liteq.queue import Queue
 
 
-def job_name(task: Task) -> str:
+def job_name(task: Task[Any, Any]) -> str:
     """The liteq job name of a Django task: its import path, ``module:function``."""
     return f"{task.func.__module__}:{task.func.__qualname__}"
 
@@ -45,7 +45,7 @@ class LiteqBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
 
-    def __init__(self, alias: str, params: Mapping[str, Any]) -> None:
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.settings = BackendOptions.parse(alias, self.options)
         self._queue: Queue | None = None
@@ -57,7 +57,9 @@ class LiteqBackend(BaseTaskBackend):
             self._queue = Queue(os.fspath(self.settings.db))
         return self._queue
 
-    def enqueue(self, task: Task, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TaskResult:
+    def enqueue(
+        self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> TaskResult[Any, Any]:
         self.validate_task(task)
         eta = task.run_after
         if eta is not None and timezone.is_naive(eta):  # USE_TZ=False: local time
@@ -75,7 +77,7 @@ class LiteqBackend(BaseTaskBackend):
         task_enqueued.send(type(self), task_result=result)
         return result
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> TaskResult[Any, Any]:
         try:
             job_id = int(result_id)
         except (TypeError, ValueError):

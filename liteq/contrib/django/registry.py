@@ -35,7 +35,7 @@ def setup_django() -> None:
         django.setup()
 
 
-def django_task(name: str) -> DjangoTask | None:
+def django_task(name: str) -> DjangoTask[Any, Any] | None:
     """The Django task a job name ``module:function`` points to, or None."""
     module_name, sep, qualname = name.partition(":")
     if not sep or not module_name or not qualname:
@@ -78,13 +78,13 @@ class DjangoTasks(TaskRegistry):
         return wrapped
 
 
-def runner(target: DjangoTask, alias: str) -> Callable[..., Any]:
+def runner(target: DjangoTask[Any, Any], alias: str) -> Callable[..., Any]:
     """The function a liteq job of ``target`` calls: the task (``Task.call`` runs an
     ``async def`` one on an event loop), with its ``TaskContext`` when it takes one."""
 
     def run(*args: Any, **kwargs: Any) -> Any:
         if target.takes_context:
-            context = TaskContext(task_result=current_result(alias))
+            context: TaskContext[Any, Any] = TaskContext(task_result=current_result(alias))
             return target.call(context, *args, **kwargs)
         return target.call(*args, **kwargs)
 

@@ -40,8 +40,8 @@ def status_of(record: JobRecord) -> Any:
 
 
 def task_result(
-    alias: str, task: Task, record: JobRecord, attempts: Sequence[Attempt]
-) -> TaskResult:
+    alias: str, task: Task[Any, Any], record: JobRecord, attempts: Sequence[Attempt]
+) -> TaskResult[Any, Any]:
     """The ``TaskResult`` of ``record``; ``attempts`` is its attempt history, oldest first.
 
     ``worker_ids`` has one entry per attempt (Django counts attempts by it), ``errors``
@@ -63,7 +63,7 @@ def task_result(
         task = task.using(run_after=as_datetime(record.due_at))
     if task.priority != record.priority or task.queue_name != record.queue:
         task = task.using(priority=record.priority, queue_name=record.queue)
-    result = TaskResult(
+    result: TaskResult[Any, Any] = TaskResult(
         task=task,
         id=str(record.id),
         status=status_of(record),
