@@ -122,9 +122,11 @@ def test_on_commit_enqueue_sees_the_committed_row(site: Site, tasks: ModuleType)
 
 def test_retried_task_has_each_attempt(site: Site, tasks: ModuleType) -> None:
     result = tasks.charge.using(backend="retrying").enqueue(30)
-    done = site.manage("liteq_worker", "--backend", "retrying", "--burst")
-    assert done.returncode == 0, done.stderr
-    result.refresh()
+    worker = site.start_worker("--backend", "retrying", "--pool", "process", "-c", "1")
+    try:
+        wait_finished(result)
+    finally:
+        site.stop_worker(worker)
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value["attempt"] == 2 and result.attempts == 2
     assert result.return_value["workers"] == result.worker_ids[:2]

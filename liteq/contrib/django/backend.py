@@ -20,6 +20,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
+from liteq.aio import Offload
 from liteq.contrib.django.results import task_result
 from liteq.contrib.django.settings import BackendOptions
 from liteq.errors import JobNotFound
@@ -41,7 +42,7 @@ class LiteqBackend(BaseTaskBackend):
     """
 
     supports_defer = True
-    supports_async_task = True  # run by the worker on an event loop (Task.call)
+    supports_async_task = True  # run on the worker's event loop (liteq's async tasks)
     supports_get_result = True
     supports_priority = True
 
@@ -49,6 +50,7 @@ class LiteqBackend(BaseTaskBackend):
         super().__init__(alias, params)
         self.settings = BackendOptions.parse(alias, self.options)
         self._queue: Queue | None = None
+        self._offload = Offload()  # threads for aget_result: the event loop runs on
 
     @property
     def queue(self) -> Queue:
@@ -61,21 +63,32 @@ class LiteqBackend(BaseTaskBackend):
         self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> TaskResult[Any, Any]:
         self.validate_task(task)
-        eta = task.run_after
-        if eta is not None and timezone.is_naive(eta):  # USE_TZ=False: local time
-            eta = timezone.make_aware(eta)
-        job = self.queue.enqueue(
-            job_name(task),
-            list(args),
-            dict(kwargs),
-            priority=task.priority,
-            queue=task.queue_name,
-            eta=eta,
-            **self.settings.enqueue_options(),
-        )
+        job = self.queue.enqueue(job_name(task), list(args), dict(kwargs), **self._options(task))
         result = task_result(self.alias, task, job.record, [])
         task_enqueued.send(type(self), task_result=result)
         return result
+
+    async def aenqueue(
+        self, task: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> TaskResult[Any, Any]:
+        """``enqueue`` for async code: the commit runs in liteq's threads, not the loop's."""
+        self.validate_task(task)
+        name = job_name(task)
+        job = await self.queue.aenqueue(name, list(args), dict(kwargs), **self._options(task))
+        result = task_result(self.alias, task, job.record, [])
+        await task_enqueued.asend(type(self), task_result=result)
+        return result
+
+    def _options(self, task: Task[Any, Any]) -> dict[str, Any]:
+        eta = task.run_after
+        if eta is not None and timezone.is_naive(eta):  # USE_TZ=False: local time
+            eta = timezone.make_aware(eta)
+        return {
+            "priority": task.priority,
+            "queue": task.queue_name,
+            "eta": eta,
+            **self.settings.enqueue_options(),
+        }
 
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:
         try:
@@ -95,6 +108,10 @@ class LiteqBackend(BaseTaskBackend):
             task = task.using(backend=self.alias)
         return task_result(self.alias, task, job.record, job.history)
 
+    async def aget_result(self, result_id: str) -> TaskResult[Any, Any]:
+        return await self._offload.run(self.get_result, result_id)
+
     def close(self) -> None:
+        self._offload.close()
         if self._queue is not None:
             self._queue.close()

@@ -11,6 +11,7 @@ that calls it; any other object is never called (the worker's usual rule).
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,9 @@ class _NoProducer:
     def _enqueue_calls(self, task: Any, options: Any, calls: Any) -> Any:
         raise RuntimeError(f"{task!r} is a Django task: enqueue it with .enqueue() of Django")
 
+    async def _aenqueue_calls(self, task: Any, options: Any, calls: Any) -> Any:
+        raise RuntimeError(f"{task!r} is a Django task: enqueue it with .aenqueue() of Django")
+
 
 class DjangoTasks(TaskRegistry):
     """Django's tasks, by job name; made once per worker process."""
@@ -79,26 +83,41 @@ class DjangoTasks(TaskRegistry):
 
 
 def runner(target: DjangoTask[Any, Any], alias: str) -> Callable[..., Any]:
-    """The function a liteq job of ``target`` calls: the task (``Task.call`` runs an
-    ``async def`` one on an event loop), with its ``TaskContext`` when it takes one."""
+    """The function a liteq job of ``target`` calls: the task, with its ``TaskContext``
+    when it takes one. An ``async def`` task gets an ``async def`` runner, so the worker
+    runs it on its event loop (``-c N`` runs N at once without N threads)."""
+    if inspect.iscoroutinefunction(target.func):
+
+        async def arun(*args: Any, **kwargs: Any) -> Any:
+            if target.takes_context:
+                result = await task_backends[alias].aget_result(str(running_id()))
+                context: TaskContext[Any, Any] = TaskContext(task_result=result)
+                return await target.func(context, *args, **kwargs)
+            return await target.func(*args, **kwargs)
+
+        return _named(arun, target)
 
     def run(*args: Any, **kwargs: Any) -> Any:
         if target.takes_context:
-            context: TaskContext[Any, Any] = TaskContext(task_result=current_result(alias))
-            return target.call(context, *args, **kwargs)
-        return target.call(*args, **kwargs)
+            result = task_backends[alias].get_result(str(running_id()))
+            context: TaskContext[Any, Any] = TaskContext(task_result=result)
+            return target.func(context, *args, **kwargs)
+        return target.func(*args, **kwargs)
 
-    run.__qualname__ = run.__name__ = target.name
-    run.__module__ = target.func.__module__
-    return run
+    return _named(run, target)
 
 
-def current_result(alias: str) -> Any:
-    """The ``TaskResult`` of the job running in this thread, read through the backend
-    ``alias`` (the one the worker serves)."""
+def _named(fn: Callable[..., Any], target: DjangoTask[Any, Any]) -> Callable[..., Any]:
+    fn.__qualname__ = fn.__name__ = target.func.__name__
+    fn.__module__ = target.func.__module__
+    return fn
+
+
+def running_id() -> int:
+    """The id of the job running in this thread or task."""
     from liteq import current_job  # type: ignore[attr-defined]  # noqa: PLC0415
 
     job = current_job()
     if job is None:
         raise RuntimeError("a Django task's context is only known inside a liteq worker")
-    return task_backends[alias].get_result(str(job.id))
+    return int(job.id)
