@@ -3,6 +3,7 @@
 from liteq._version import __version__
 from liteq.attempts import Attempt
 from liteq.clock import Clock, FakeClock, SystemClock
+from liteq.context import JobContext, current_job
 from liteq.errors import (
     ConfigError,
     DatabaseBusy,
@@ -35,6 +36,7 @@ __all__ = [
     "FailureInfo",
     "FakeClock",
     "Job",
+    "JobContext",
     "JobFailed",
     "JobNotFound",
     "JobRecord",
@@ -51,4 +53,5 @@ __all__ = [
     "TaskNotFound",
     "WorkerLost",
     "__version__",
+    "current_job",
 ]

@@ -15,6 +15,7 @@ import apsw
 
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
+from liteq.backends.sqlite_control import SqliteControl
 from liteq.backends.sqlite_history import SqliteHistory
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
@@ -55,7 +56,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteTransfer, SqliteHistory, SqliteAdmin):
+class SqliteBackend(SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------

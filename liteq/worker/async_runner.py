@@ -22,10 +22,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from liteq.context import bind, unbind
 from liteq.errors import LiteqError
 from liteq.models import ClaimedJob, Outcome
 from liteq.tasks import Task, TaskResolver
 from liteq.validation import usable_seconds
+from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.runners import ThreadRunner
 
@@ -63,8 +65,10 @@ class AsyncRunner:
         *,
         enforce_timeouts: bool,
         monotonic: Callable[[], float] = time.monotonic,
+        control: JobControl | None = None,
     ) -> None:
         self._executor = executor
+        self._control = control  # liteq.current_job() in each attempt's asyncio task
         self._size = size
         self._report = report
         self._enforce = enforce_timeouts
@@ -147,6 +151,17 @@ class AsyncRunner:
             self._fill()
 
     async def _attempt(self, job: ClaimedJob) -> None:
+        if self._control is None:
+            return await self._attempt_bound(job)
+        context = self._control.open(job)
+        token = bind(context)  # this asyncio task's own copy of the context
+        try:
+            return await self._attempt_bound(job)
+        finally:
+            unbind(token)
+            self._control.close(job, context)
+
+    async def _attempt_bound(self, job: ClaimedJob) -> None:
         me = asyncio.current_task()
         assert me is not None
         timer = None
@@ -253,8 +268,9 @@ class MixedRunner(ThreadRunner):
         monotonic: Callable[[], float] = time.monotonic,
         *,
         enforce_timeouts: bool = True,
+        control: JobControl | None = None,
     ) -> None:
-        super().__init__(executor, 0, monotonic)
+        super().__init__(executor, 0, monotonic, control)
         self._size = size
         self._enforce_timeouts = enforce_timeouts
         self._kinds: dict[str, bool] = {}  # task name -> is async
@@ -284,6 +300,7 @@ class MixedRunner(ThreadRunner):
                 self._arrived,
                 enforce_timeouts=self._enforce_timeouts,
                 monotonic=self._monotonic,
+                control=self._control,
             )
         self._async.submit(job)
 

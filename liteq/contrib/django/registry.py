@@ -115,7 +115,7 @@ def _named(fn: Callable[..., Any], target: DjangoTask[Any, Any]) -> Callable[...
 
 def running_id() -> int:
     """The id of the job running in this thread or task."""
-    from liteq import current_job  # type: ignore[attr-defined]  # noqa: PLC0415
+    from liteq import current_job  # noqa: PLC0415
 
     job = current_job()
     if job is None:
