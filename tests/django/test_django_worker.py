@@ -29,12 +29,13 @@ def enqueue_examples(tasks: ModuleType, backend: str = "default") -> dict[str, o
         "emails": tasks.email_users.using(backend=backend).enqueue(**EMAILS),
         "async": tasks.add_async.using(backend=backend).enqueue(2, 3),
         "context": tasks.email_users_with_context.using(backend=backend).enqueue(**EMAILS),
+        "async_context": tasks.attempt_async.using(backend=backend).enqueue(),
         "failing": tasks.always_declined.using(backend=backend).enqueue(5),
     }
 
 
 def check_examples(results: dict[str, object], tasks: ModuleType) -> None:
-    meaning, emails, async_, context, failing = (results[k] for k in results)
+    meaning, emails, async_, context, async_context, failing = results.values()
     for result in results.values():
         result.refresh()  # type: ignore[attr-defined]
     assert meaning.status == TaskResultStatus.SUCCESSFUL  # type: ignore[attr-defined]
@@ -42,7 +43,8 @@ def check_examples(results: dict[str, object], tasks: ModuleType) -> None:
     assert emails.return_value == 1  # type: ignore[attr-defined]
     assert async_.return_value == 5  # type: ignore[attr-defined]
     assert context.return_value == {"attempt": 1, "result_id": context.id, "sent": 1}  # type: ignore[attr-defined]
-    for result in (meaning, emails, async_, context):
+    assert async_context.return_value == {"attempt": 1, "result_id": async_context.id}  # type: ignore[attr-defined]
+    for result in (meaning, emails, async_, context, async_context):
         assert result.started_at is not None  # type: ignore[attr-defined]
         assert result.enqueued_at <= result.started_at <= result.finished_at  # type: ignore[attr-defined]
         assert result.last_attempted_at == result.started_at  # type: ignore[attr-defined]

@@ -69,3 +69,9 @@ def thing_name(thing_id: int) -> str:
 def clock_in(name: str) -> list[object]:
     """When it ran, by the worker's clock (the order of runs, for priority tests)."""
     return [name, time.time_ns()]
+
+
+@task(takes_context=True)
+async def attempt_async(context):  # type: ignore[no-untyped-def]
+    await asyncio.sleep(0)
+    return {"attempt": context.attempt, "result_id": context.task_result.id}
