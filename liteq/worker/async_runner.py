@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from liteq.context import bind, unbind
+from liteq.context import bind
 from liteq.errors import LiteqError
 from liteq.models import ClaimedJob, Outcome
 from liteq.tasks import Task, TaskResolver
@@ -154,11 +154,12 @@ class AsyncRunner:
         if self._control is None:
             return await self._attempt_bound(job)
         context = self._control.open(job)
-        token = bind(context)  # this asyncio task's own copy of the context
+        # Set in this asyncio task's own copy of the context, which ends with it: no reset
+        # (a coroutine closed at shutdown runs its finally outside that context).
+        bind(context)
         try:
             return await self._attempt_bound(job)
         finally:
-            unbind(token)
             self._control.close(job, context)
 
     async def _attempt_bound(self, job: ClaimedJob) -> None:
