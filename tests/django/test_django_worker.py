@@ -157,3 +157,17 @@ def test_worker_options_and_errors(site: Site) -> None:
     assert missing.returncode != 0 and "--create" in missing.stderr
     created = site.manage("liteq_worker", "--burst", "--create")
     assert created.returncode == 0, created.stderr
+
+
+def test_call_command_runs_the_worker_in_process(
+    site: Site, tasks: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.management import call_command  # noqa: PLC0415
+
+    monkeypatch.setenv("LITEQ_DJANGO_BACKEND", "default")  # the command sets it; restored
+    result = tasks.label.enqueue("in process")
+    call_command("liteq_worker", "--burst", "-c", "1")
+    result.refresh()
+    assert result.return_value == "in process"
+    with pytest.raises(liteq.ConfigError, match=r"not liteq\.contrib\.django\.LiteqBackend"):
+        call_command("liteq_worker", "--backend", "immediate", "--burst")
