@@ -160,8 +160,8 @@ class AsyncRunner:
             if timeout is not None:
                 timer = self._loop.call_later(timeout, self._time_out, job, task, timeout, me)
             outcome = await self._call(job, task, args, kwargs)
-        except asyncio.CancelledError:
-            return  # timed out (reported already), cancelled, or the worker is closing
+        except (asyncio.CancelledError, GeneratorExit):
+            raise  # timed out (reported already), cancelled, or the worker is closing
         except BaseException as exc:  # as Executor.run: the job fails, the loop goes on
             outcome = self._executor.fail(job, exc, None, retryable=False, tb=_format())
         finally:
@@ -178,6 +178,8 @@ class AsyncRunner:
             if me is not None and me.cancelling():
                 raise  # we asked for it
             return self._executor.fail(job, exc, task, tb=_format())
+        except GeneratorExit:
+            raise  # the loop is gone and drops the coroutine: no outcome
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
             return self._executor.fail(job, exc, task, tb=_format())
         return self._executor.finish(job, task, value)
