@@ -2,6 +2,7 @@
 
 from liteq._version import __version__
 from liteq.clock import Clock, FakeClock, SystemClock
+from liteq.context import JobContext, current_job
 from liteq.errors import (
     ConfigError,
     DatabaseBusy,
@@ -33,6 +34,7 @@ __all__ = [
     "FailureInfo",
     "FakeClock",
     "Job",
+    "JobContext",
     "JobFailed",
     "JobNotFound",
     "JobRecord",
@@ -49,4 +51,5 @@ __all__ = [
     "TaskNotFound",
     "WorkerLost",
     "__version__",
+    "current_job",
 ]
