@@ -104,6 +104,8 @@ class AsyncProducer:
             self, task: Task[Any, Any] | str, eo: EnqueueOptions, calls: Sequence[Call]
         ) -> list[Job]: ...
 
+        def job(self, job_id: int) -> Job: ...
+
     async def aenqueue(
         self,
         task: str,
@@ -113,6 +115,11 @@ class AsyncProducer:
     ) -> Job:
         """``enqueue`` for async code; the event loop runs on while it commits."""
         return await self._offload.run(self.enqueue, task, args, kwargs, **options)
+
+    async def ajob(self, job_id: int) -> Job:
+        """``job`` for async code: a handle on an existing job, read without blocking the
+        event loop (``JobNotFound`` if there is none)."""
+        return await self._offload.run(self.job, job_id)
 
     async def _aenqueue_calls(
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
