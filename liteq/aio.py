@@ -9,8 +9,10 @@ must wait for it (``drain``, eager mode).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +56,10 @@ class Offload:
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         return await loop.run_in_executor(self._executor(), call)
 
+    def submit(self, fn: Callable[[], object]) -> None:
+        """Run ``fn()`` in one of the threads; nobody waits for it."""
+        self._executor().submit(fn)
+
     def close(self) -> None:
         """Wait for calls under way, then end the threads (their connections close)."""
         with self._lock:
@@ -82,6 +88,7 @@ class AsyncProducer:
     queue's threads (``Offload``) and the event loop runs on meanwhile."""
 
     _offload: Offload
+    _batches: EnqueueBatches
 
     if TYPE_CHECKING:
 
@@ -97,6 +104,8 @@ class AsyncProducer:
             self, task: Task[Any, Any] | str, eo: EnqueueOptions, calls: Sequence[Call]
         ) -> list[Job]: ...
 
+        def job(self, job_id: int) -> Job: ...
+
     async def aenqueue(
         self,
         task: str,
@@ -107,10 +116,116 @@ class AsyncProducer:
         """``enqueue`` for async code; the event loop runs on while it commits."""
         return await self._offload.run(self.enqueue, task, args, kwargs, **options)
 
+    async def ajob(self, job_id: int) -> Job:
+        """``job`` for async code: a handle on an existing job, read without blocking the
+        event loop (``JobNotFound`` if there is none)."""
+        return await self._offload.run(self.job, job_id)
+
     async def _aenqueue_calls(
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]:
-        return await self._offload.run(self._enqueue, task, options, calls)
+        return await self._batches.add(task, options, calls)
 
     def _in_thread(self, fn: Callable[[], T]) -> Awaitable[T]:
         return self._offload.run(fn)
+
+
+Batch = tuple["Task[Any, Any]", "EnqueueOptions", "Sequence[Call]", asyncio.Future[Any]]
+
+
+class EnqueueBatches:
+    """Group commit for ``aenqueue``: calls made while a commit is under way wait, then
+    go in one transaction (per task and options), like one ``enqueue_many``.
+
+    The event loop only appends to a list and awaits a future (a few microseconds per
+    call); one of the queue's threads writes. A group that fails is written again call
+    by call, so each caller gets its own job or its own error. Each group runs in the
+    context (contextvars) of its first call.
+    """
+
+    def __init__(
+        self,
+        offload: Offload,
+        enqueue: Callable[[Task[Any, Any], EnqueueOptions, Sequence[Call]], list[Job]],
+    ) -> None:
+        self._offload = offload
+        self._enqueue = enqueue
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Batch, contextvars.Context]] = []
+        self._flushing = False
+
+    async def add(
+        self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
+    ) -> list[Job]:
+        future: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._pending.append(((task, options, calls, future), contextvars.copy_context()))
+            start, self._flushing = not self._flushing, True
+        if start:
+            try:
+                self._offload.submit(self._flush)
+            except BaseException:
+                with self._lock:
+                    self._flushing = False
+                raise
+        return await future
+
+    def _flush(self) -> None:
+        while True:
+            with self._lock:
+                pending, self._pending = self._pending, []
+                if not pending:
+                    self._flushing = False
+                    return
+            groups: dict[tuple[int, int], list[tuple[Batch, contextvars.Context]]] = {}
+            for item in pending:
+                task, options = item[0][0], item[0][1]
+                groups.setdefault((id(task), id(options)), []).append(item)
+            for group in groups.values():
+                self._write(group)
+
+    def _write(self, group: list[tuple[Batch, contextvars.Context]]) -> None:
+        (task, options, _, _), context = group[0]
+        results: list[tuple[asyncio.Future[Any], BaseException | list[Job]]] = []
+        try:
+            calls = [call for (_, _, some, _), _ in group for call in some]
+            jobs = context.run(self._enqueue, task, options, calls)
+        except BaseException:
+            if len(group) == 1:
+                results.append((group[0][0][3], _error()))
+            else:
+                for item in group:  # one by one: each caller gets its own error
+                    self._write([item])
+                return
+        else:
+            start = 0
+            for (_, _, some, future), _ in group:
+                results.append((future, jobs[start : start + len(some)]))
+                start += len(some)
+        _settle(results)
+
+
+def _error() -> BaseException:
+    error = sys.exc_info()[1]
+    assert error is not None
+    return error
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], BaseException | list[Job]]]) -> None:
+    """Hand each result to its future, on the future's own loop (one wake-up per loop)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for future, result in results:
+        by_loop.setdefault(future.get_loop(), []).append((future, result))
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, items)
+
+
+def _resolve(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in items:
+        if future.done():  # the caller was cancelled; its job was written all the same
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

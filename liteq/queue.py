@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from liteq.admin import Inspection
-from liteq.aio import AsyncProducer, Offload
+from liteq.aio import AsyncProducer, EnqueueBatches, Offload
 from liteq.backends import open_backend
 from liteq.checks import option_names, unknown_options
 from liteq.clock import Clock, SystemClock
@@ -82,6 +82,7 @@ class Queue(Inspection, AsyncProducer):
         self.wakeup = threading.Event()
         self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
         self._offload = Offload()  # threads of this queue for aenqueue, aresult, arefresh
+        self._batches = EnqueueBatches(self._offload, self._enqueue)
 
     def __repr__(self) -> str:
         return f"<liteq.Queue {self.path!r}>"

@@ -63,8 +63,8 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.producer = producer
         self.opts = options
-        # An ``async def`` task runs on the worker's event loop (liteq.worker.async_runner).
-        self.is_async = inspect.iscoroutinefunction(fn)
+        self.is_async: bool = inspect.iscoroutinefunction(fn)
+        """True for an ``async def`` task: it runs on the worker's event loop."""
         functools.update_wrapper(self, fn)
 
     @property

@@ -148,3 +148,34 @@ def test_aenqueue_checks_options_at_once(bq: liteq.Queue) -> None:  # noqa: F811
 
     with pytest.raises(liteq.ConfigError, match="bogus"):
         asyncio.run(bad())
+
+
+def test_concurrent_aenqueues_each_get_their_own_job_or_error(rq: liteq.Queue) -> None:
+    @rq.task(name="echo")
+    def echo(x: object) -> object:
+        return x
+
+    @rq.task(name="once", unique=True)
+    def once(n: int) -> None: ...
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(
+            *(echo.aenqueue(n) for n in range(40)),
+            echo.aenqueue(object()),  # cannot be stored: fails alone
+            *(echo.options(priority=1).aenqueue(n) for n in range(40, 60)),
+            once.aenqueue(7),
+            once.aenqueue(7),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(scenario())
+    bad = results[40]
+    assert isinstance(bad, liteq.SerializationError)
+    jobs = [r for r in results if isinstance(r, liteq.Job)]
+    assert len(jobs) == 62
+    assert [job.args for job in jobs[:60]] == [[n] for n in range(60)]
+    assert [job.priority for job in jobs[:60]] == [0] * 40 + [1] * 20
+    assert len({job.id for job in jobs[:60]}) == 60
+    first, second = jobs[60:]
+    assert first.id == second.id and (first.duplicate, second.duplicate) == (False, True)
+    assert rq.stats()["queues"]["default"]["queued"] == 61

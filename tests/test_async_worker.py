@@ -312,3 +312,61 @@ def test_process_pool_runs_async_tasks_and_kills_on_timeout(async_tasks: ModuleT
     assert plain.result(timeout=0)[0] == 99
     hung.refresh()
     assert (hung.state, hung.error) == ("dead", "TimeoutError: attempt 1 timed out after 0.5s")
+
+
+# -- current_job() and cancelling a running coroutine -----------------------------------
+
+
+def test_current_job_inside_async_tasks_and_what_they_start(rq: liteq.Queue) -> None:
+    @rq.task(name="who")
+    async def who(n: int) -> list[object]:
+        job = liteq.current_job()
+        assert job is not None
+        await asyncio.sleep(0.01)  # other attempts run meanwhile on the same loop
+
+        async def child() -> int | None:
+            inner = liteq.current_job()
+            return None if inner is None else inner.id
+
+        return [n, job.id, job.attempt, await asyncio.create_task(child())]
+
+    jobs = who.enqueue_many([(n,) for n in range(5)])
+    rq.run_worker(concurrency=5, burst=True)
+    assert [job.result(timeout=0) for job in jobs] == [
+        [n, j.id, 1, j.id] for n, j in enumerate(jobs)
+    ]
+    assert liteq.current_job() is None
+
+
+def test_cancel_cancels_a_running_coroutine(rq: liteq.Queue) -> None:
+    started, stopped = threading.Event(), threading.Event()
+
+    @rq.task(name="forever", max_retries=3, retry_delay=0)
+    async def forever() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(WAIT)
+        except asyncio.CancelledError:
+            stopped.set()  # a real stop, without looking at cancel_requested
+            raise
+        return "ran to the end"
+
+    @rq.task(name="next_one")
+    async def next_one() -> str:
+        return "ok"
+
+    job = forever.enqueue()
+    thread, stop = run_in_thread(rq, concurrency=1)
+    try:
+        assert started.wait(WAIT)
+        assert job.cancel() and job.state == "cancelled"
+        assert stopped.wait(WAIT)
+        after = next_one.enqueue()  # the slot is free again
+        assert after.result(timeout=WAIT) == "ok"
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    job.refresh()
+    assert (job.state, job.attempts, job.record.result) == ("cancelled", 1, None)
+    assert rq.dead_jobs() == []

@@ -68,7 +68,7 @@ class AsyncRunner:
         control: JobControl | None = None,
     ) -> None:
         self._executor = executor
-        self._control = control  # liteq.current_job() in each attempt's asyncio task
+        self._control = control  # liteq.current_job() and cancel requests
         self._size = size
         self._report = report
         self._enforce = enforce_timeouts
@@ -78,6 +78,7 @@ class AsyncRunner:
         # Started attempts by job id; only the loop's thread changes it.
         self._running: dict[int, asyncio.Task[None]] = {}
         self._given_up: set[asyncio.Task[None]] = set()  # timed out, not ended yet
+        self._cancelled: set[int] = set()  # jobs whose cancel was asked while they ran
         self._closing = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="liteq-async", daemon=True)
@@ -114,9 +115,8 @@ class AsyncRunner:
         return taken
 
     def cancel(self, job_id: int) -> None:
-        """Cancel the running attempt of ``job_id``, if any (its outcome is not reported).
-
-        The seam for cancelling a running job: the coroutine gets ``CancelledError``."""
+        """Cancel the running attempt of ``job_id``, if any (a cancel request: the job is
+        ``cancelled`` in the database already). The coroutine gets ``CancelledError``."""
         self._loop.call_soon_threadsafe(self._cancel, job_id)
 
     def abandoned(self) -> int:
@@ -152,17 +152,22 @@ class AsyncRunner:
 
     async def _attempt(self, job: ClaimedJob) -> None:
         if self._control is None:
-            return await self._attempt_bound(job)
+            return await self._attempt_in_context(job)
+        # The task's own copy of the context: current_job() is this job for the task and
+        # whatever it starts, and a cancel request cancels it.
         context = self._control.open(job)
-        # Set in this asyncio task's own copy of the context, which ends with it: no reset
-        # (a coroutine closed at shutdown runs its finally outside that context).
-        bind(context)
+        bind(context)  # in this task's own context, which ends with it
+        context.on_cancel(lambda: self.cancel(job.id))
         try:
-            return await self._attempt_bound(job)
-        finally:
+            await self._attempt_in_context(job)
+        except GeneratorExit:
+            raise  # dropped with the loop (it ignored its cancellation): nothing to do
+        except BaseException:
             self._control.close(job, context)
+            raise
+        self._control.close(job, context)
 
-    async def _attempt_bound(self, job: ClaimedJob) -> None:
+    async def _attempt_in_context(self, job: ClaimedJob) -> None:
         me = asyncio.current_task()
         assert me is not None
         timer = None
@@ -177,14 +182,23 @@ class AsyncRunner:
                 timer = self._loop.call_later(timeout, self._time_out, job, task, timeout, me)
             outcome = await self._call(job, task, args, kwargs)
         except asyncio.CancelledError:
-            return  # timed out (reported already), cancelled, or the worker is closing
+            if job.id not in self._cancelled:
+                raise  # timed out (reported already), or the worker is closing
+            outcome = Outcome(job, ok=False, error="CancelledError: cancelled while running")
+        except GeneratorExit:
+            raise  # the loop is gone and drops the coroutine: no outcome
         except BaseException as exc:  # as Executor.run: the job fails, the loop goes on
             outcome = self._executor.fail(job, exc, None, retryable=False, tb=_format())
         finally:
             if timer is not None:
                 timer.cancel()
-        if not me.cancelling():  # else it swallowed a cancellation: its outcome is given
-            self._report(outcome)
+        if job.id in self._cancelled:
+            # Cancelled by request: the job is `cancelled` already; the database refuses
+            # this outcome, which lets the worker forget the job.
+            self._cancelled.discard(job.id)
+        elif me.cancelling():
+            return  # timed out and it swallowed the cancellation: its outcome is given
+        self._report(outcome)
 
     async def _call(self, job: ClaimedJob, task: Task[Any, Any], args: Any, kwargs: Any) -> Outcome:
         try:
@@ -194,6 +208,8 @@ class AsyncRunner:
             if me is not None and me.cancelling():
                 raise  # we asked for it
             return self._executor.fail(job, exc, task, tb=_format())
+        except GeneratorExit:
+            raise  # the loop is gone and drops the coroutine: no outcome
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
             return self._executor.fail(job, exc, task, tb=_format())
         return self._executor.finish(job, task, value)
@@ -231,10 +247,10 @@ class AsyncRunner:
             )
 
     def _cancel(self, job_id: int) -> None:
-        attempt = self._running.pop(job_id, None)
-        if attempt is not None:
+        attempt = self._running.get(job_id)
+        if attempt is not None and not attempt.done():
+            self._cancelled.add(job_id)
             attempt.cancel()
-            self._fill()
 
     def _begin_shutdown(self) -> None:
         self._loop.create_task(self._shutdown())
@@ -267,9 +283,9 @@ class MixedRunner(ThreadRunner):
         executor: Executor,
         size: int,
         monotonic: Callable[[], float] = time.monotonic,
+        control: JobControl | None = None,
         *,
         enforce_timeouts: bool = True,
-        control: JobControl | None = None,
     ) -> None:
         super().__init__(executor, 0, monotonic, control)
         self._size = size

@@ -55,7 +55,6 @@ class JobControl:
         # job id -> (the claimed attempt, its context); dict operations are atomic.
         self._live: dict[int, tuple[ClaimedJob, JobContext]] = {}
         self._written: dict[int, int] = {}  # job id -> sequence number of progress written
-        self._ended_cancelled: set[int] = set()  # attempts that ended after a cancel request
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -102,17 +101,16 @@ class JobControl:
         return context
 
     def close(self, job: ClaimedJob, context: JobContext) -> None:
-        """The attempt ended: write its last progress, and let go of it if it was cancelled."""
+        """The attempt ended: write its last progress. (A cancelled job's hold is let go
+        when its outcome is refused: ``cancelled_among``.)"""
         if self._live.get(job.id, (None, None))[1] is context:
             del self._live[job.id]
         written = self._written.pop(job.id, None)
         pending = context._pending_progress()
+        if pending is None or pending[2] == written:
+            return
         try:
-            if pending is not None and pending[2] != written:
-                self._storage.write_progress(self._clock.now(), [_write(job, pending)])
-            if context.cancel_requested:
-                self._ended_cancelled.add(job.id)
-                self._storage.stopped([held(job)])
+            self._storage.write_progress(self._clock.now(), [_write(job, pending)])
         except Exception as exc:  # the attempt's outcome matters more than its progress
             log.warning("job %s: last progress not written: %s", job.id, exc)
 
@@ -150,11 +148,8 @@ class JobControl:
 
     def cancelled_among(self, jobs: Sequence[ClaimedJob]) -> set[int]:
         """Of ``jobs``, whose outcome the database refused (``Settled.lost``), the ones
-        cancelled while running (not a lost lease); lets go of those still held."""
-        ended = {job.id for job in jobs if job.id in self._ended_cancelled}
-        self._ended_cancelled.difference_update(ended)
-        unknown = [held(job) for job in jobs if job.id not in ended]
-        return ended | set(self._storage.stopped(unknown))
+        cancelled while running (not a lost lease): their hold is let go."""
+        return set(self._storage.stopped([held(job) for job in jobs]))
 
 
 def _write(job: ClaimedJob, pending: tuple[float, str | None, int]) -> ProgressWrite:

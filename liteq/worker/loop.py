@@ -106,8 +106,8 @@ class Worker(Upkeep):
                 self.executor,
                 self.concurrency,
                 self.clock.monotonic,
+                self.control,
                 enforce_timeouts=self.settings.enforce_timeouts,
-                control=self.control,
             )
         return InlineRunner(self.executor, self.control)
 
