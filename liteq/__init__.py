@@ -1,6 +1,7 @@
 """liteq: an embedded task queue in one SQLite file. No broker; at-least-once delivery."""
 
 from liteq._version import __version__
+from liteq.attempts import Attempt
 from liteq.clock import Clock, FakeClock, SystemClock
 from liteq.context import JobContext, current_job
 from liteq.errors import (
@@ -25,6 +26,7 @@ from liteq.queue import Queue
 from liteq.tasks import Task, TaskCall
 
 __all__ = [
+    "Attempt",
     "Clock",
     "ConfigError",
     "DatabaseBusy",

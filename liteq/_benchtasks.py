@@ -23,6 +23,11 @@ class _Unbound:
     ) -> list[Job]:
         raise ConfigError(f"{task.name} belongs to no queue: bind it with queue.task(name=...)")
 
+    async def _aenqueue_calls(
+        self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
+    ) -> list[Job]:
+        return self._enqueue_calls(task, options, calls)
+
 
 def _noop() -> None:
     """Does nothing: the bench measures the queue, not the task."""

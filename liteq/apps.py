@@ -21,7 +21,10 @@ def _registries_in(obj: Any) -> list[TaskRegistry]:
 
 
 def load_app(spec: str) -> list[TaskRegistry]:
-    """Import ``module`` or ``module:attr`` and return the task registries it defines."""
+    """Import ``module`` or ``module:attr`` and return the task registries it defines.
+
+    ``attr`` may be a ``TaskRegistry`` subclass: it is instantiated here, in each worker
+    process (``liteq.contrib.django`` resolves Django's tasks that way)."""
     module_name, _, attr = spec.partition(":")
     if not module_name:
         raise ConfigError(f"bad --app {spec!r}: expected MODULE or MODULE:ATTR")
@@ -36,6 +39,8 @@ def load_app(spec: str) -> list[TaskRegistry]:
             target = getattr(module, attr)
         except AttributeError:
             raise ConfigError(f"app module {module_name!r} has no attribute {attr!r}") from None
+        if isinstance(target, type) and issubclass(target, TaskRegistry):
+            return [target()]  # a registry class, made in each process (Django's tasks)
         found = _registries_in(target)
         if not found:
             raise ConfigError(f"{spec!r} is neither a liteq.Queue nor a task")

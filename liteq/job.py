@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
+from liteq.attempts import Attempt
 from liteq.errors import JobFailed
 from liteq.models import JobRecord, JobState
+
+T = TypeVar("T")
+
+# How often ``aresult`` looks: from the first value, doubling up to the last (seconds).
+FIRST_POLL = 0.001
+LAST_POLL = 0.05
 
 
 class JobSource(Protocol):
@@ -16,6 +25,10 @@ class JobSource(Protocol):
     def _cancel_job(self, job_id: int) -> bool: ...
 
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
+
+    def _job_history(self, job_id: int) -> list[Attempt]: ...
+
+    def _in_thread(self, fn: Callable[[], T]) -> Awaitable[T]: ...
 
     def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None: ...
 
@@ -49,6 +62,13 @@ class Job:
     def attempts(self) -> int:
         """Attempts started so far, including one running now."""
         return self._record.attempts
+
+    @property
+    def history(self) -> list[Attempt]:
+        """Every attempt so far, oldest first, read from the database now: who ran it,
+        when, how it ended (``Attempt.outcome``) and, if it failed, the error's class path,
+        message and traceback. Deleted with the job (prune)."""
+        return self._source._job_history(self.id)
 
     @property
     def task(self) -> str:
@@ -115,6 +135,28 @@ class Job:
         Raises ``TimeoutError`` if it has not finished within ``timeout`` seconds.
         """
         self._record = self._source._wait_for_job(self.id, timeout)
+        return self._value()
+
+    async def arefresh(self) -> Job:
+        """``refresh`` for async code: the read runs in a thread, the loop runs on."""
+        self._record = await self._source._in_thread(lambda: self._source._job_record(self.id))
+        return self
+
+    async def aresult(self, timeout: float | None = None) -> Any:
+        """``result`` for async code: polls without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        pause = FIRST_POLL
+        while not (await self.arefresh())._record.state.finished:
+            left = pause if deadline is None else deadline - loop.time()
+            if left <= 0:
+                state = self._record.state.value
+                raise TimeoutError(f"job {self.id} is still {state} after {timeout}s")
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, LAST_POLL)
+        return self._value()
+
+    def _value(self) -> Any:
         record = self._record
         if record.state is JobState.SUCCEEDED:
             return record.result

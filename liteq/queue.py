@@ -5,13 +5,13 @@ Inspection and maintenance verbs come from :class:`liteq.admin.Inspection`.
 
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from liteq.admin import Inspection
+from liteq.aio import AsyncProducer, EnqueueBatches, Offload
 from liteq.backends import open_backend
 from liteq.checks import option_names, unknown_options
 from liteq.clock import Clock, SystemClock
@@ -50,7 +50,7 @@ R = TypeVar("R")
 DEAD_RETENTION = 30 * 86400.0
 
 
-class Queue(Inspection):
+class Queue(Inspection, AsyncProducer):
     """A task queue in one SQLite file. Nothing touches the disk until first use."""
 
     def __init__(
@@ -81,12 +81,16 @@ class Queue(Inspection):
         # Set on every enqueue through this object: wakes a worker running in this process.
         self.wakeup = threading.Event()
         self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
+        self._offload = Offload()  # threads of this queue for aenqueue, aresult, arefresh
+        self._batches = EnqueueBatches(self._offload, self._enqueue)
 
     def __repr__(self) -> str:
         return f"<liteq.Queue {self.path!r}>"
 
     def close(self) -> None:
-        """Close this queue's database connections (they reopen on next use)."""
+        """Close this queue's database connections and its threads for async callers
+        (they reopen on next use)."""
+        self._offload.close()
         self.storage.close()
 
     def __enter__(self) -> Queue:
@@ -150,8 +154,6 @@ class Queue(Inspection):
             raise ConfigError(f"{fn!r} is already a task")
         if not callable(fn):
             raise ConfigError(f"@q.task decorates a function, not {type(fn).__name__}")
-        if inspect.iscoroutinefunction(fn):
-            raise ConfigError(f"{fn.__qualname__} is async: liteq runs plain functions only")
         retry_on = options.get("retry_on")
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)

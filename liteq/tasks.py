@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,6 +51,10 @@ class Producer(Protocol):
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]: ...
 
+    async def _aenqueue_calls(
+        self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
+    ) -> list[Job]: ...
+
 
 class Task(Generic[P, R]):
     """A function registered with ``@q.task``. Calling it runs it here and now."""
@@ -58,6 +63,8 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.producer = producer
         self.opts = options
+        self.is_async: bool = inspect.iscoroutinefunction(fn)
+        """True for an ``async def`` task: it runs on the worker's event loop."""
         functools.update_wrapper(self, fn)
 
     @property
@@ -78,6 +85,14 @@ class Task(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Persist many calls in one transaction; each is an args tuple or a kwargs dict."""
         return self.producer._enqueue_calls(self, DEFAULT_OPTIONS, _as_calls(calls))
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """``enqueue`` for async code: the event loop runs on while it commits."""
+        return (await self.producer._aenqueue_calls(self, DEFAULT_OPTIONS, [(args, kwargs)]))[0]
+
+    async def aenqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
+        """``enqueue_many`` for async code (one transaction; the loop runs on)."""
+        return await self.producer._aenqueue_calls(self, DEFAULT_OPTIONS, _as_calls(calls))
 
     def options(
         self,
@@ -140,6 +155,16 @@ class TaskCall(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Persist many calls with these options in one transaction."""
         return self._task.producer._enqueue_calls(self._task, self._options, _as_calls(calls))
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """``enqueue`` for async code: the event loop runs on while it commits."""
+        producer = self._task.producer
+        return (await producer._aenqueue_calls(self._task, self._options, [(args, kwargs)]))[0]
+
+    async def aenqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
+        """``enqueue_many`` with these options, for async code."""
+        producer = self._task.producer
+        return await producer._aenqueue_calls(self._task, self._options, _as_calls(calls))
 
 
 def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:

@@ -16,6 +16,7 @@ import apsw
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_control import SqliteControl
+from liteq.backends.sqlite_history import SqliteHistory
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
     DEFAULT_RESULT_TTL,
@@ -55,7 +56,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteControl, SqliteTransfer, SqliteAdmin):
+class SqliteBackend(SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------
@@ -211,6 +212,8 @@ class SqliteBackend(SqliteControl, SqliteTransfer, SqliteAdmin):
         for outcome in outcomes:
             job = outcome.job
             key = {"id": job.id, "owner": job.owner, "attempts": job.attempts, "now": now}
+            if not outcome.ok and outcome.unavailable is None:  # it ran: keep the attempt
+                self._record_attempt(conn, now, outcome, key)
             if outcome.ok:
                 ttl = outcome.result_ttl
                 key["result"] = outcome.result

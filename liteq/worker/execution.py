@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from liteq.aio import run_to_end
+from liteq.attempts import class_path
 from liteq.codec import Codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
 from liteq.errors import (
@@ -79,6 +81,20 @@ class Executor:
             return self.fail(job, exc, None, retryable=False, tb=traceback.format_exc())
 
     def _attempt(self, job: ClaimedJob) -> Outcome:
+        ready = self.prepare(job)
+        if isinstance(ready, Outcome):
+            return ready
+        task, args, kwargs = ready
+        try:
+            value = task.fn(*args, **kwargs)
+            if task.is_async:  # inline (drain, eager): this thread waits for the coroutine
+                value = run_to_end(value)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
+            return self.fail(job, exc, task, tb=traceback.format_exc())
+        return self.finish(job, task, value)
+
+    def prepare(self, job: ClaimedJob) -> Outcome | tuple[Task[Any, Any], Any, Any]:
+        """The task and decoded arguments of ``job``, or the outcome if it cannot run."""
         check_stored_options(job.options, job.max_retries, job.timeout, job.lease)
         try:
             task = self.resolver.resolve(job.task)
@@ -104,10 +120,10 @@ class Executor:
         except Exception as exc:
             error = SerializationError(f"stored arguments cannot be decoded: {describe(exc)}")
             return self.fail(job, error, task, retryable=False)
-        try:
-            value = task.fn(*args, **kwargs)
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
-            return self.fail(job, exc, task, tb=traceback.format_exc())
+        return task, args, kwargs
+
+    def finish(self, job: ClaimedJob, task: Task[Any, Any], value: Any) -> Outcome:
+        """The outcome of an attempt that returned ``value``."""
         try:
             result = self.codec.dumps(value, "the result")
         except SerializationError as exc:
@@ -194,11 +210,13 @@ class Executor:
         buried with that error. Never raises: a reclaim and a timeout call this too.
         """
         error = describe(exc)
+        error_class = class_path(exc)
         try:
             retry_in = self._retry_in(job, exc, task, retryable, respect_retry_on)
         except BaseException as problem:  # bury the job with the reason
             retry_in = None
             error = f"{describe(problem)} (after the attempt failed with {error})"
+            error_class = class_path(problem)
             tb = _chained(tb, traceback.format_exc())
         log.warning(
             "job %s (%s) attempt %s failed: %s%s",
@@ -219,6 +237,7 @@ class Executor:
             result_ttl=_result_ttl(job, task),
             dead_letter=keep,
             spend_attempt=not (retry_in is not None and _unspent(exc)),
+            error_class=error_class,
         )
 
     def _retry_in(

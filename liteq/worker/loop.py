@@ -15,11 +15,12 @@ from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
 from liteq.validation import usable_seconds
+from liteq.worker.async_runner import MixedRunner, is_async_task
 from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.heartbeat import Heartbeat
-from liteq.worker.runners import InlineRunner, Runner, ThreadRunner
+from liteq.worker.runners import InlineRunner, Runner
 from liteq.worker.source import StopFlag, make_owner
 from liteq.worker.upkeep import Running, Upkeep
 
@@ -101,7 +102,13 @@ class Worker(Upkeep):
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
-            return ThreadRunner(self.executor, self.concurrency, self.clock.monotonic, self.control)
+            return MixedRunner(
+                self.executor,
+                self.concurrency,
+                self.clock.monotonic,
+                self.control,
+                enforce_timeouts=self.settings.enforce_timeouts,
+            )
         return InlineRunner(self.executor, self.control)
 
     def run(self) -> int:
@@ -137,7 +144,8 @@ class Worker(Upkeep):
         """Say once per task that its timeout cannot stop a thread. Tasks known at start were
         named in ``serve``'s start-up warning; this covers those found by import later."""
         self._timeout_warned.add(task)
-        if not self.executor.resolver.registered(task):
+        resolver = self.executor.resolver
+        if not resolver.registered(task) and not is_async_task(resolver, task):
             log.warning(
                 "Python cannot kill a thread: a timed-out attempt of %s is abandoned and runs"
                 " on in the background; use --pool process to enforce timeouts",

@@ -274,7 +274,9 @@ def thread_timeout_warning(registries: Sequence[TaskRegistry]) -> str | None:
             name
             for registry in registries
             for name in registry.names()
-            if (task := registry.get(name)) is not None and task.opts.timeout is not None
+            if (task := registry.get(name)) is not None
+            and task.opts.timeout is not None
+            and not task.is_async  # a timeout cancels a coroutine (async_runner)
         }
     )
     if not names:
