@@ -18,6 +18,7 @@ from liteq.errors import (
     TaskNotFound,
     WorkerLost,
 )
+from liteq.hooks import StartInfo, SuccessInfo
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.options import FailureInfo
@@ -45,6 +46,8 @@ __all__ = [
     "Retry",
     "SchemaTooNew",
     "SerializationError",
+    "StartInfo",
+    "SuccessInfo",
     "SystemClock",
     "Task",
     "TaskCall",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from liteq.databases import wrong_database
 from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
-from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, FailureInfo, TaskOptions
+from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, TaskOptions
 
 if TYPE_CHECKING:
     from liteq.cron import Schedule
@@ -27,20 +27,6 @@ R = TypeVar("R")
 
 
 Call = tuple[Sequence[Any], Mapping[str, Any]]
-
-
-def chain_hooks(first: FailureHook | None, second: FailureHook | None) -> FailureHook | None:
-    """One hook calling both (the task's, then the queue's); either may be None."""
-    if first is None or second is None:
-        return first or second
-
-    def both(info: FailureInfo) -> None:
-        try:
-            first(info)
-        finally:
-            second(info)
-
-    return both
 
 
 class Producer(Protocol):
