@@ -109,10 +109,7 @@ class Executor:
             result = self.codec.dumps(value, "the result")
         except SerializationError as exc:
             # The task ran to its end: retrying would repeat its side effects to no avail.
-            error = SerializationError(
-                f"task {job.task} ran, but its result cannot be stored ({exc}); "
-                f"return {self.codec.name} data"
-            )
+            error = unstorable_result(job, value, exc, self.codec.name)
             return self.fail(job, error, task, retryable=False)
         ttl = job.options.get("result_ttl", task.opts.result_ttl)
         return Outcome(job, ok=True, result=result, result_ttl=ttl)
@@ -309,6 +306,29 @@ class Executor:
                 raise  # Ctrl-C still stops a worker; the job is settled already
             except BaseException:  # SystemExit too: a hook never stops the worker
                 log.exception("hook %r of task %s raised", hook, job.task)
+
+
+_JSON_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
+
+
+def unstorable_result(
+    job: ClaimedJob, value: Any, exc: SerializationError, codec: str
+) -> SerializationError:
+    """The error of a task whose return value cannot be stored: it names the task and the
+    type, and says that the task ran (its side effects happened) so the job is not retried."""
+    kind = type(value).__name__
+    after = "; the task ran to its end (its side effects happened), so it is not retried"
+    if codec != "json":
+        return SerializationError(
+            f"task {job.task} returned a {kind}, which cannot be stored ({exc}){after}"
+        )
+    if type(value) not in _JSON_TYPES:
+        what = f"a {kind}, which is not JSON"
+    else:
+        what = f"a {kind} that is not JSON ({exc})"
+    return SerializationError(
+        f"task {job.task} returned {what}: return lists/dicts/str/int/float/bool/None{after}"
+    )
 
 
 def _result_ttl(job: ClaimedJob, task: Task[Any, Any] | None) -> float | None:
