@@ -145,6 +145,9 @@ class EnqueueOptions:
     """Seconds the key stays taken after the job finishes."""
     result_ttl: float | None = None
     """Seconds a finished job (and its result) is kept."""
+    connection: Any = None
+    """The outbox: an apsw or psycopg connection on the queue's database, in an open
+    transaction; the job is inserted in that transaction (liteq.outbox)."""
 
     def __post_init__(self) -> None:
         check_priority(self.priority)

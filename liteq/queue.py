@@ -32,6 +32,7 @@ from liteq.job import Job
 from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
 from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, TaskOptions
+from liteq.outbox import outbox_enqueue
 from liteq.tasks import (
     Call,
     Task,
@@ -289,6 +290,8 @@ class Queue(Inspection):
                     t.unique_for,
                 )
             )
+        if eo.connection is not None:  # the outbox: in the caller's open transaction
+            return outbox_enqueue(self, eo.connection, now, rows, calls)
         try:
             if len(rows) == 1:
                 results = [self.storage.enqueue_one(now, rows[0])]

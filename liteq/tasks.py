@@ -82,8 +82,13 @@ class Task(Generic[P, R]):
         unique_key: str | None = None,
         unique_for: float | None = None,
         result_ttl: float | None = None,
+        connection: Any = None,
     ) -> TaskCall[P, R]:
-        """A frozen copy of this task that enqueues with these options."""
+        """A frozen copy of this task that enqueues with these options.
+
+        ``connection``: an apsw or psycopg connection on the queue's database, in an open
+        transaction: the job is inserted in it and exists only if you commit (the outbox).
+        """
         return TaskCall(
             self,
             EnqueueOptions(
@@ -101,6 +106,7 @@ class Task(Generic[P, R]):
                 unique_key=unique_key,
                 unique_for=unique_for,
                 result_ttl=result_ttl,
+                connection=connection,
             ),
         )
 
