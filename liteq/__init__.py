@@ -19,6 +19,7 @@ from liteq.errors import (
     TaskNotFound,
     WorkerLost,
 )
+from liteq.hooks import StartInfo, SuccessInfo
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.options import FailureInfo
@@ -47,6 +48,8 @@ __all__ = [
     "Retry",
     "SchemaTooNew",
     "SerializationError",
+    "StartInfo",
+    "SuccessInfo",
     "SystemClock",
     "Task",
     "TaskCall",
