@@ -17,7 +17,7 @@ from test_conformance import backend, bq, fake  # noqa: F401
 
 import liteq
 from liteq.cli import cli
-from liteq.context import HeldJob
+from liteq.context import HeldJob, JobContext
 from liteq.models import ClaimPlan, Outcome
 
 WAIT = 30.0  # real-time bound; never reached when all is well
@@ -90,6 +90,17 @@ def test_stopped_lets_go_of_a_cancelled_job_once(
     assert finished.refresh().state == "succeeded"
 
 
+def test_on_cancel_callbacks_run_once_whenever_they_are_added() -> None:
+    context = JobContext(1, "t", "default", 1, 0.0)
+    calls: list[str] = []
+    context.on_cancel(lambda: calls.append("before"))
+    context.on_cancel(lambda: 1 / 0)  # a failing hook is logged, the others still run
+    assert not context.cancel_requested and calls == []
+    assert context._request_cancel() and not context._request_cancel()
+    context.on_cancel(lambda: calls.append("after"))
+    assert context.cancel_requested and calls == ["before", "after"]
+
+
 # -- the thread pool: cooperative ---------------------------------------------------------
 
 
@@ -124,6 +135,8 @@ def test_thread_pool_task_sees_cancel_requested_and_liteq_cancel_stops_it(
     def long_loop() -> str:
         job = liteq.current_job()
         assert job is not None
+        # The hook an async runner uses to cancel its coroutine: called once, off-thread.
+        job.on_cancel(lambda: seen.setdefault("hook", threading.current_thread().name))
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             if job.cancel_requested:
@@ -139,7 +152,7 @@ def test_thread_pool_task_sees_cancel_requested_and_liteq_cancel_stops_it(
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"job {job.id}: cancelled while running; its worker stops it"
     wait_until(lambda: not held_by_a_worker(job), "the attempt to end")
-    assert seen == {"stopped": True}
+    assert seen == {"hook": "liteq-control", "stopped": True}
     assert job.state == "cancelled" and job.attempts == 1
     assert job.error is None and rq.dead_jobs() == []
     with pytest.raises(liteq.JobFailed, match="cancelled"):
