@@ -207,13 +207,14 @@ def test_a_coroutine_that_ignores_cancellation_is_abandoned(
 
 def test_drain_runs_async_tasks(bq: liteq.Queue) -> None:  # noqa: F811
     @bq.task(name="double")
-    async def double(n: int) -> int:
+    async def double(n: int) -> list[int]:
         await asyncio.sleep(0)
-        return n * 2
+        job = liteq.current_job()
+        return [n * 2, job.id if job is not None else -1]
 
     job = double.enqueue(21)
     assert bq.drain() == 1
-    assert job.result(timeout=0) == 42
+    assert job.result(timeout=0) == [42, job.id]
 
 
 def test_eager_mode_runs_async_tasks_inside_and_outside_a_loop(tmp_path: Path) -> None:

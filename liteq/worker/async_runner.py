@@ -153,19 +153,19 @@ class AsyncRunner:
     async def _attempt(self, job: ClaimedJob) -> None:
         if self._control is None:
             return await self._attempt_in_context(job)
-        # The task's own copy of the context: current_job() is this job for the task and
-        # whatever it starts, and a cancel request cancels it.
-        context = self._control.open(job)
-        bind(context)  # in this task's own context, which ends with it
-        context.on_cancel(lambda: self.cancel(job.id))
+        # In the task's own copy of the context (it ends with the task): current_job() is
+        # this job for the task and whatever it starts. The job's context is made now, so
+        # a cancel request cancels the coroutine even if it never asks for it.
+        bind((job, self._control))
+        self._control.context_of(job).on_cancel(lambda: self.cancel(job.id))
         try:
             await self._attempt_in_context(job)
         except GeneratorExit:
             raise  # dropped with the loop (it ignored its cancellation): nothing to do
         except BaseException:
-            self._control.close(job, context)
+            self._control.close(job)
             raise
-        self._control.close(job, context)
+        self._control.close(job)
 
     async def _attempt_in_context(self, job: ClaimedJob) -> None:
         me = asyncio.current_task()
