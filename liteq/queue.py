@@ -27,6 +27,7 @@ from liteq.enqueueing import (
     wait_for,
 )
 from liteq.errors import ConfigError, JobFailed, JobNotFound
+from liteq.flowcontrol import ProducerLimits
 from liteq.job import Job
 from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
@@ -81,6 +82,7 @@ class Queue(Inspection):
         # Set on every enqueue through this object: wakes a worker running in this process.
         self.wakeup = threading.Event()
         self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
+        self._limits = ProducerLimits(self.storage)
 
     def __repr__(self) -> str:
         return f"<liteq.Queue {self.path!r}>"
@@ -123,6 +125,9 @@ class Queue(Inspection):
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
         dead_letter: bool = True,
+        rate_limit: str | None = None,
+        concurrency: int | None = None,
+        concurrency_key: str | Callable[..., Any] | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -133,7 +138,8 @@ class Queue(Inspection):
         Options (all optional): ``name``, ``queue``, ``priority``, ``max_retries``,
         ``retry_delay``, ``retry_backoff``, ``retry_max_delay``, ``retry_jitter``,
         ``retry_on``, ``timeout``, ``lease``, ``unique``, ``unique_for``, ``result_ttl``,
-        ``dead_letter``, ``on_failure``, ``on_dead``. Unknown options raise ``ConfigError``.
+        ``dead_letter``, ``on_failure``, ``on_dead``, ``rate_limit``, ``concurrency``,
+        ``concurrency_key`` (docs/flow-control.md). Unknown options raise ``ConfigError``.
         """
 
         unknown = unknown_options("@q.task", options, option_names(TaskOptions))
@@ -262,6 +268,7 @@ class Queue(Inspection):
             due_at = to_timestamp(eo.eta)
         t = self._row_template(task, eo)
         unique = isinstance(task, Task) and task.opts.unique and eo.unique_key is None
+        keyed = self._limits.prepare(task, eo, t.options, now)  # flow control
         rows: list[NewJob] = []
         for args, kwargs in calls:
             payload_args, payload_kwargs = dumps_call(self.codec, args, kwargs)
@@ -274,7 +281,7 @@ class Queue(Inspection):
                     due_at,
                     payload_args,
                     payload_kwargs,
-                    t.options,
+                    t.options if keyed is None else keyed(args, kwargs),
                     t.max_retries,
                     t.timeout,
                     t.lease,

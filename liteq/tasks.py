@@ -96,6 +96,7 @@ class Task(Generic[P, R]):
         unique_key: str | None = None,
         unique_for: float | None = None,
         result_ttl: float | None = None,
+        concurrency_key: str | None = None,
     ) -> TaskCall[P, R]:
         """A frozen copy of this task that enqueues with these options."""
         return TaskCall(
@@ -115,6 +116,7 @@ class Task(Generic[P, R]):
                 unique_key=unique_key,
                 unique_for=unique_for,
                 result_ttl=result_ttl,
+                concurrency_key=concurrency_key,
             ),
         )
 

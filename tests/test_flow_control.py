@@ -1,0 +1,204 @@
+"""Rate and concurrency limits (issue 16, docs/flow-control.md) on both backends: what the
+claim lets start, what it holds and why, and the errors of bad limits. Time is a
+FakeClock; claims are the backend's own verb. Real workers: test_flow_workers.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_conformance import backend, bq, claim_ids, fake  # noqa: F401
+
+import liteq
+from liteq.models import ClaimPlan, Outcome
+
+
+def settle_ok(q: liteq.Queue, ids: list[int]) -> None:
+    jobs = [job for job in q.storage.running_of("w") if job[0].id in ids]
+    q.storage.settle(q.clock.now(), [Outcome(job, ok=True, result="1") for job, _ in jobs])
+
+
+def test_a_rate_limit_allows_that_many_starts_in_any_window(
+    bq: liteq.Queue,  # noqa: F811
+    fake: liteq.FakeClock,  # noqa: F811
+) -> None:
+    @bq.task(name="api.call", rate_limit="3/s")
+    def call(n: int) -> int:
+        return n
+
+    jobs = [call.enqueue(n).id for n in range(8)]
+    assert claim_ids(bq, 10) == jobs[:3]  # a burst of 3 at once
+    fake.advance(0.5)
+    assert claim_ids(bq, 10) == []
+    fake.advance(0.499)
+    assert claim_ids(bq, 10) == []
+    fake.advance(0.001)  # the first starts leave the window: exactly one second later
+    assert claim_ids(bq, 10) == jobs[3:6]
+    fake.advance(0.2)
+    assert claim_ids(bq, 10) == []
+    # Held jobs stayed queued, attempts unspent; next_scheduled_at names the window's end.
+    assert {(bq.job(i).state, bq.job(i).attempts) for i in jobs[6:]} == {("queued", 0)}
+    assert bq.storage.next_scheduled_at() == pytest.approx(fake.now() + 0.8, abs=1e-3)
+
+
+def test_held_jobs_do_not_block_others_and_keep_their_priority(
+    bq: liteq.Queue,  # noqa: F811
+    fake: liteq.FakeClock,  # noqa: F811
+) -> None:
+    @bq.task(name="limited", rate_limit="2/m")
+    def limited() -> None: ...
+
+    @bq.task(name="free")
+    def free() -> None: ...
+
+    held = [limited.options(priority=9).enqueue().id for _ in range(5)]
+    others = [free.enqueue().id for _ in range(4)]
+    # The two allowed starts go first (priority), then the claim fills up with others.
+    assert claim_ids(bq, 5) == held[:2] + others[:3]
+    assert claim_ids(bq, 5) == others[3:]  # the held backlog does not block the claim
+    assert [bq.job(i).record.priority for i in held[2:]] == [9, 9, 9]
+    assert bq.held(held + others) == {i: "rate limit" for i in held[2:]}
+    stats = bq.stats()
+    assert stats["held"] == {"default": 3}
+    assert stats["queues"]["default"]["queued"] == 3  # held jobs still count as queued
+    assert {"scope": "task", "name": "limited", "rate_limit": "2/m", "concurrency": None} in (
+        stats["limits"]
+    )
+    fake.advance(60)
+    assert claim_ids(bq, 5, "default") == held[2:4]
+    assert bq.job(held[2]).attempts == 1  # one attempt per start, none for the wait
+
+
+def test_concurrency_per_key_frees_on_settle_and_on_reclaim(
+    bq: liteq.Queue,  # noqa: F811
+    fake: liteq.FakeClock,  # noqa: F811
+) -> None:
+    @bq.task(name="sync", concurrency=1, concurrency_key=lambda user: f"user:{user}", lease=5)
+    def sync(user: int) -> None: ...
+
+    a = [sync.enqueue(1).id for _ in range(3)]
+    b = [sync.enqueue(2).id for _ in range(2)]
+    assert claim_ids(bq, 10) == [a[0], b[0]]  # different keys overlap
+    assert claim_ids(bq, 10) == []
+    assert bq.held(a + b) == {a[1]: "concurrency limit", a[2]: "concurrency limit",
+                              b[1]: "concurrency limit"}  # fmt: skip
+    settle_ok(bq, [a[0]])
+    assert claim_ids(bq, 10) == [a[1]]  # a settle frees the key's slot
+    fake.advance(6)  # the lease of a[1] and b[0] runs out: their worker is gone
+    outcomes, _ = bq.storage.reclaim_expired(
+        fake.now(), lambda job: Outcome(job, ok=False, error="lost", retry_in=600)
+    )
+    assert sorted(o.job.id for o in outcomes) == [a[1], b[0]]
+    assert claim_ids(bq, 10) == [a[2], b[1]]  # a reclaimed lease frees its slot
+
+
+def test_concurrency_without_a_key_and_a_key_per_enqueue(bq: liteq.Queue) -> None:  # noqa: F811
+    @bq.task(name="report", concurrency=2)
+    def report() -> None: ...
+
+    whole = [report.enqueue().id for _ in range(3)]
+    keyed = [report.options(concurrency_key="tenant:7").enqueue().id for _ in range(3)]
+    assert claim_ids(bq, 10) == whole[:2] + keyed[:2]
+    assert claim_ids(bq, 10) == []
+
+
+def test_a_queue_rate_limit_and_its_removal(
+    bq: liteq.Queue,  # noqa: F811
+    fake: liteq.FakeClock,  # noqa: F811
+) -> None:
+    bq.limit_queue("email", rate_limit="2/h")
+    email = [bq.enqueue("m:send", queue="email").id for _ in range(4)]
+    other = bq.enqueue("m:other", queue="default").id
+    assert sorted(claim_ids(bq, 10)) == [*email[:2], other]
+    assert claim_ids(bq, 10, "email") == []
+    assert bq.held(email) == {email[2]: "queue rate limit", email[3]: "queue rate limit"}
+    assert bq.limits() == [
+        {"scope": "queue", "name": "email", "rate_limit": "2/h", "concurrency": None}
+    ]
+    bq.unlimit_queue("email")
+    assert bq.limits() == []
+    assert claim_ids(bq, 10, "email") == email[2:]
+
+
+def test_limits_declared_in_code_are_replaced_and_removed(bq: liteq.Queue) -> None:  # noqa: F811
+    @bq.task(name="t", rate_limit="5/s", concurrency=3)
+    def t() -> None: ...
+
+    t.enqueue()
+    assert bq.limits() == [{"scope": "task", "name": "t", "rate_limit": "5/s", "concurrency": 3}]
+    with liteq.Queue(bq.path, clock=bq.clock) as other:  # a later deployment of the task
+
+        @other.task(name="t")
+        def t2() -> None: ...
+
+        other.storage.sync_task_limits(other.clock.now(), [("t", (10, 60.0), None)])
+        assert other.limits()[0]["rate_limit"] == "10/m"
+        other.run_worker(burst=True, cron=False)  # a worker at start: t has no limit now
+        assert other.limits() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rate_limit": "100/x"}, "is not a rate"),
+        ({"rate_limit": "0/s"}, "from 1"),
+        ({"rate_limit": "-1/s"}, "is not a rate"),
+        ({"rate_limit": 100}, "must be a string"),
+        ({"rate_limit": "5/0s"}, "longer than 0"),
+        ({"concurrency": 0}, "from 1"),
+        ({"concurrency": -2}, "from 1"),
+        ({"concurrency": True}, "an int"),
+        ({"concurrency_key": "k"}, "give concurrency=N"),
+        ({"concurrency": 1, "concurrency_key": 5}, "a string or a function"),
+    ],
+)
+def test_bad_limits_fail_at_declaration(options: dict[str, Any], message: str) -> None:
+    q = liteq.Queue("unused.db")
+    with pytest.raises(liteq.ConfigError, match=message):
+        q.task(name="t", **options)(lambda: None)
+
+
+def test_bad_keys_and_queue_limits_fail_where_given(bq: liteq.Queue) -> None:  # noqa: F811
+    @bq.task(name="plain")
+    def plain() -> None: ...
+
+    @bq.task(name="keyed", concurrency=1, concurrency_key=lambda *, user: f"u{user}")
+    def keyed(*, user: int) -> None: ...
+
+    with pytest.raises(liteq.ConfigError, match="declare the task with concurrency"):
+        plain.options(concurrency_key="x").enqueue()
+    with pytest.raises(liteq.ConfigError, match="concurrency_key must be a string"):
+        plain.options(concurrency_key=3)  # type: ignore[arg-type]
+    with pytest.raises(liteq.ConfigError, match="concurrency_key raised TypeError"):
+        keyed.enqueue()  # type: ignore[call-arg]
+    for spec in ("fast", "0/s", None):
+        with pytest.raises(liteq.ConfigError):
+            bq.limit_queue("email", rate_limit=spec)  # type: ignore[arg-type]
+    with pytest.raises(liteq.ConfigError, match="non-empty"):
+        bq.limit_queue("", rate_limit="1/s")
+    assert bq.stats()["queues"] == {}  # nothing was enqueued by the failures
+    assert bq.limits() == [
+        {"scope": "task", "name": "keyed", "rate_limit": None, "concurrency": 1}
+    ]
+
+
+def test_a_paused_queue_counts_as_held(bq: liteq.Queue) -> None:  # noqa: F811
+    job = bq.enqueue("m:f", queue="email")
+    bq.pause_queue("email")
+    assert bq.stats()["held"] == {"email": 1}
+    assert bq.held([job.id]) == {job.id: "queue paused"}
+    # Under limits too, the claim passes the paused queue over.
+    bq.limit_queue("other", rate_limit="1/s")
+    assert claim_ids(bq, 5) == []
+    bq.resume_queue("email")
+    assert claim_ids(bq, 5) == [job.id]
+
+
+def test_a_plan_with_named_queues_under_limits(bq: liteq.Queue) -> None:  # noqa: F811
+    bq.limit_queue("a", rate_limit="1/s")
+    a = [bq.enqueue("m:f", queue="a").id for _ in range(2)]
+    b = [bq.enqueue("m:f", queue="b").id for _ in range(2)]
+    plan = ClaimPlan("w", 4, [("a", 4), ("b", 4)])
+    claimed = [job.id for job in bq.storage.claim(bq.clock.now(), plan)]
+    assert claimed == [a[0], *b]
