@@ -5,6 +5,9 @@ FakeClock; claims are the backend's own verb. Real workers: test_flow_workers.py
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -202,3 +205,49 @@ def test_a_plan_with_named_queues_under_limits(bq: liteq.Queue) -> None:  # noqa
     plan = ClaimPlan("w", 4, [("a", 4), ("b", 4)])
     claimed = [job.id for job in bq.storage.claim(bq.clock.now(), plan)]
     assert claimed == [a[0], *b]
+
+
+def liteq_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "liteq", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_cli_limits_lists_and_shows_held_jobs(backend: str) -> None:  # noqa: F811
+    with liteq.Queue(backend) as q:
+
+        @q.task(name="api", concurrency=1)
+        def api() -> None: ...
+
+        ids = [api.enqueue().id for _ in range(2)]
+        q.enqueue("m:send", queue="email")
+        done = liteq_cli("queue", backend, "limit", "email", "1/h")
+        assert done.returncode == 0, done.stderr
+        assert claim_ids(q, 5) != []  # starts one api job and the email: the rest held
+        listed = json.loads(liteq_cli("queue", backend, "list", "--json").stdout)
+        assert {(r["name"], r["held"], r["rate_limit"]) for r in listed} == {
+            ("default", 1, None),
+            ("email", 0, "1/h"),
+        }
+        text = liteq_cli("queue", backend, "list").stdout
+        assert "RATE LIMIT" in text and "1/h" in text and "task api: concurrency 1" in text
+        status = liteq_cli("status", backend).stdout
+        assert "held back:      default 1" in status
+        assert "queue email 1/h" in status and "task api 1 at once" in status
+        jobs = json.loads(liteq_cli("jobs", backend, "--json").stdout)
+        assert {j["id"]: j["held"] for j in jobs if j["id"] in ids} == {
+            ids[0]: None,
+            ids[1]: "concurrency limit",
+        }
+        assert "queued (held: concurrency limit)" in liteq_cli("jobs", backend).stdout
+        bad = liteq_cli("queue", backend, "limit", "email", "100/x")
+        assert bad.returncode != 0 and bad.stderr.startswith("error: ")
+        assert bad.stderr.count("\n") == 1 and "is not a rate" in bad.stderr
+        assert liteq_cli("queue", backend, "unlimit", "email").returncode == 0
+        assert q.limits() == [
+            {"scope": "task", "name": "api", "rate_limit": None, "concurrency": 1}
+        ]
