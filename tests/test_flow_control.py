@@ -181,9 +181,7 @@ def test_bad_keys_and_queue_limits_fail_where_given(bq: liteq.Queue) -> None:  #
     with pytest.raises(liteq.ConfigError, match="non-empty"):
         bq.limit_queue("", rate_limit="1/s")
     assert bq.stats()["queues"] == {}  # nothing was enqueued by the failures
-    assert bq.limits() == [
-        {"scope": "task", "name": "keyed", "rate_limit": None, "concurrency": 1}
-    ]
+    assert bq.limits() == [{"scope": "task", "name": "keyed", "rate_limit": None, "concurrency": 1}]
 
 
 def test_a_paused_queue_counts_as_held(bq: liteq.Queue) -> None:  # noqa: F811

@@ -143,7 +143,7 @@ def test_a_key_held_by_a_killed_worker_frees_after_its_lease(
     first = tasks.grab.enqueue("k", 0)
     fleet.env["LITEQ_DB"] = backend
     victim = fleet.worker("victim", backend, "--app", tasks.__name__, "-c", "2", "--no-cron")
-    wait_for(lambda: (tmp_path / "started").exists(), "the first job to start")
+    wait_for((tmp_path / "started").exists, "the first job to start")
     second = tasks.grab.enqueue("k", 1)
     with liteq.Queue(backend) as admin:
         time.sleep(0.3)  # the victim has two threads and a held job: it must not start it
