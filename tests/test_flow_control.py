@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_fixtures import pg_url  # noqa: F401
 from test_conformance import backend, bq, claim_ids, fake  # noqa: F401
 
 import liteq
+from liteq.copy import copy_queue
 from liteq.models import ClaimPlan, Outcome
 
 
@@ -249,3 +252,29 @@ def test_the_cli_limits_lists_and_shows_held_jobs(backend: str) -> None:  # noqa
         assert q.limits() == [
             {"scope": "task", "name": "api", "rate_limit": None, "concurrency": 1}
         ]
+
+
+def test_copy_brings_paused_queues_and_limits(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    source = str(tmp_path / "src.db")
+    with liteq.Queue(source) as q:
+        q.pause_queue("email")
+        q.limit_queue("sms", rate_limit="10/s")
+        q.storage.sync_task_limits(q.clock.now(), [("t", (5, 60.0), 2)])
+        q.enqueue("m:f", queue="email")
+    first = copy_queue(source, pg_url)
+    assert first.settings == 3 and "3 paused queues and limits" in first.summary()
+    back = str(tmp_path / "back.db")
+    with liteq.Queue(back) as b:
+        b.limit_queue("sms", rate_limit="1/h")  # the destination's own limit wins
+    copy_queue(pg_url, back)
+    assert copy_queue(pg_url, back).settings == 0  # a second copy: nothing twice
+    with liteq.Queue(pg_url) as pg, liteq.Queue(back) as b:
+        for dest in (pg, b):
+            assert dest.stats()["paused_queues"] == ["email"]
+            assert dest.stats()["held"] == {"email": 1}
+        assert pg.limits() == [
+            {"scope": "queue", "name": "sms", "rate_limit": "10/s", "concurrency": None},
+            {"scope": "task", "name": "t", "rate_limit": "5/m", "concurrency": 2},
+        ]
+        assert b.limits()[0]["rate_limit"] == "1/h"
+        assert b.limits()[1] == pg.limits()[1]
