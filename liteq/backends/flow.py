@@ -159,10 +159,7 @@ def merged(per_queue: Iterable[Sequence[Any]], want: int) -> list[Candidate]:
 class FlowQueries:
     """One field per ``-- name:`` block of ``flow.sql`` (both dialects have the same)."""
 
-    limits_exist: str
     load_limits: str
-    prune_starts: str
-    record_starts: str
     running_counts: str
     candidates_in_queue: str
     waiting_of_ids: str
@@ -175,11 +172,20 @@ class FlowQueries:
 
 
 @dataclass(frozen=True, slots=True)
+class SqliteFlowQueries(FlowQueries):
+    """SQLite's flow.sql: the same names, plus the claim's own steps."""
+
+    limits_exist: str
+    prune_starts: str
+    record_starts: str
+
+
+@dataclass(frozen=True, slots=True)
 class PgFlowQueries(FlowQueries):
     """PostgreSQL's flow.sql: the same names, plus the claim's lock of the limits."""
 
     promote_due_check: str
-    lock_limits: str
+    load_limits_running: str
     candidates_any: str
     claim_chosen: str
 

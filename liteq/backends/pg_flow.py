@@ -4,7 +4,8 @@ A claim under limits first locks every row of ``flow_limits`` (``FOR UPDATE``, i
 order) inside the claim's transaction, so limited claims take turns and each reads the
 counts its predecessor committed (READ COMMITTED takes a new snapshot per statement):
 exact across every worker, with no Python lock and no leader. A database without limits
-learns so from the claim's first statement and claims its usual way.
+learns so from the claim's first statement (which also takes that lock) and claims its
+usual way.
 """
 
 from __future__ import annotations
@@ -37,68 +38,65 @@ class PgFlow(PgSession):
     # -- the claim ----------------------------------------------------------------------
 
     def _flow_claim(self, conn: Conn, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
-        """Claim as ``plan`` says, within the limits (the caller found some exist)."""
+        """Claim as ``plan`` says, within the limits. The caller found limits and locked
+        them (``promote_due_check``); three more round trips: the budget, the candidates
+        (again only if one became blocked) and the claim with its log of starts."""
         fq = self._fq
-        conn.execute(fq.lock_limits)
-        budget = self._budget(conn, now, prune=True)
-        claimed: list[ClaimedJob] = []
-        for queue, quota in plan.order:
-            want = min(quota, plan.limit - len(claimed))
-            if want <= 0:
-                continue
-            chosen = self._choose(conn, budget, queue, want)
-            if chosen:
-                params = {
-                    "owner": plan.owner,
-                    "now": now,
-                    "default_lease": plan.default_lease,
-                    "ids": chosen,
-                }
-                rows = conn.execute(fq.claim_chosen, params).fetchall()
-                claimed.extend(
-                    sorted(
-                        (claimed_job(row, plan.owner) for row in rows),
-                        key=lambda job: (-job.priority, job.due_at, job.id),
-                    )
-                )
-            if len(claimed) >= plan.limit:
+        rows = conn.execute(fq.load_limits_running, {"now": now}).fetchall()
+        running = [(row[1], key, int(n)) for row in rows if row[6] for key, n in row[6]]
+        budget = Budget([LimitRow(*row[:6]) for row in rows], running, ())
+        chosen: list[int] = []
+        entry: dict[int, int] = {}  # job id -> its place in the plan
+        for index, (queue, quota) in enumerate(plan.order):
+            want = min(quota, plan.limit - len(chosen))
+            if want > 0:
+                before = len(chosen)
+                self._choose(conn, budget, queue, before + want, chosen)
+                entry.update((job_id, index) for job_id in chosen[before:])
+            if len(chosen) >= plan.limit:
                 break
-        for (scope, name), count in budget.taken.items():
-            conn.execute(
-                fq.record_starts, {"scope": scope, "name": name, "now": now, "count": count}
-            )
+        if not chosen:
+            return []
+        taken = list(budget.taken.items())
+        params = {
+            "owner": plan.owner,
+            "now": now,
+            "default_lease": plan.default_lease,
+            "ids": chosen,
+            "scopes": [scope for (scope, _), _ in taken],
+            "names": [name for (_, name), _ in taken],
+            "counts": [count for _, count in taken],
+        }
+        claimed = [claimed_job(row, plan.owner) for row in conn.execute(fq.claim_chosen, params)]
+        # RETURNING gives no order: the plan's, then priority, due time, FIFO.
+        claimed.sort(key=lambda job: (entry[job.id], -job.priority, job.due_at, job.id))
         return claimed
 
-    def _choose(self, conn: Conn, budget: Budget, queue: str | None, want: int) -> list[int]:
-        """The ids of up to ``want`` due jobs of ``queue`` (None: any) the budget lets start."""
-        chosen: list[int] = []
+    def _choose(
+        self, conn: Conn, budget: Budget, queue: str | None, want: int, chosen: list[int]
+    ) -> None:
+        """Add to ``chosen`` due jobs of ``queue`` (None: any) the budget lets start,
+        until it holds ``want`` ids."""
         if queue is not None and queue in budget.blocked_queues:
-            return chosen
+            return
         for _ in range(MAX_LOOKS):
-            need = want - len(chosen)
             params: dict[str, Any] = {
                 "queue": queue,
                 "blocked_queues": sorted(budget.blocked_queues),
                 "blocked_tasks": sorted(budget.blocked_tasks),
                 "blocked_keys": sorted(budget.blocked_keys),
                 "chosen": chosen,
-                "limit": need,
+                "limit": want - len(chosen),
             }
             query = self._fq.candidates_any if queue is None else self._fq.candidates_in_queue
             rows = conn.execute(query, params).fetchall()
             if not rows or not choose(budget, rows, want, chosen) or len(chosen) >= want:
                 break
-        return chosen
 
-    def _budget(self, conn: Conn, now: float, *, prune: bool) -> Budget:
+    def _budget(self, conn: Conn, now: float) -> Budget:
+        """The budget as readers see it (held jobs; the claim reads its own)."""
         fq = self._fq
         limits = [LimitRow(*row) for row in conn.execute(fq.load_limits, {"now": now})]
-        if prune:
-            for limit in limits:
-                if limit.rate_period is not None:
-                    before = now - limit.rate_period
-                    params = {"scope": limit.scope, "name": limit.name, "before": before}
-                    conn.execute(fq.prune_starts, params)
         tasks = [limit.name for limit in limits if limit.concurrency and limit.scope == "task"]
         running: list[tuple[str, str | None, int]] = []
         if tasks:
@@ -159,7 +157,7 @@ class PgFlow(PgSession):
         """Due jobs held by a paused queue or an exhausted limit, per queue."""
 
         def work(conn: Conn) -> dict[str, int]:
-            budget = self._budget(conn, now, prune=False)
+            budget = self._budget(conn, now)
             if not (budget.blocked_queues or budget.blocked_tasks or budget.blocked_keys):
                 return {}
             params = {
@@ -178,7 +176,7 @@ class PgFlow(PgSession):
             return {}
 
         def work(conn: Conn) -> dict[int, str]:
-            budget = self._budget(conn, now, prune=False)
+            budget = self._budget(conn, now)
             rows = conn.execute(self._fq.waiting_of_ids, {"ids": list(ids), "now": now})
             found = {int(row[0]): budget.held(row[1], row[2], row[3]) for row in rows}
             return {job_id: reason for job_id, reason in found.items() if reason is not None}

@@ -179,7 +179,7 @@ class PostgresStorage(PgFlow, PostgresTransfer, PgAdmin):
 
     def _claim(self, conn: Conn, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
         q = self.q
-        if self._scalar(conn, self._fq.promote_due_check, {"now": now}):  # limits exist
+        if self._scalar(conn, self._fq.promote_due_check, {"now": now}):  # limits: locked
             return self._flow_claim(conn, now, plan)
         claimed: list[ClaimedJob] = []
         owner = plan.owner

@@ -19,7 +19,7 @@ import apsw
 from liteq.backends.flow import (
     MAX_LOOKS,
     Budget,
-    FlowQueries,
+    SqliteFlowQueries,
     LimitRow,
     choose,
     load_flow_queries,
@@ -38,8 +38,8 @@ class SqliteFlow(SqliteSession):
     """Flow-control verbs and the claim under limits."""
 
     @cached_property
-    def _fq(self) -> FlowQueries:
-        return load_flow_queries(FlowQueries, "sqlite")
+    def _fq(self) -> SqliteFlowQueries:
+        return load_flow_queries(SqliteFlowQueries, "sqlite")
 
     # -- the claim ----------------------------------------------------------------------
 

@@ -1,25 +1,36 @@
 -- Named queries of flow control on PostgreSQL (liteq/backends/pg_flow.py); the same names
--- as ../sqlite/flow.sql plus the claim's lock. A job's concurrency key is read from its
--- options text by a pattern (a JSON string literal, then decoded), so options that are
--- not JSON never make a claim fail.
-
--- name: limits_exist
-SELECT EXISTS (SELECT 1 FROM flow_limits)
+-- as ../sqlite/flow.sql, less SQLite's claim steps, plus PostgreSQL's. A job's
+-- concurrency key is read from its options text by a pattern (a JSON string literal, then
+-- decoded), so options that are not JSON never make a claim fail.
 
 -- name: promote_due_check
--- The claim's promotion of due scheduled jobs, answering whether any limit exists: the
--- claim of a database without limits pays no extra round trip.
+-- The claim's promotion of due scheduled jobs, which also locks every limit row (FOR
+-- UPDATE, in name order: two claims never wait on each other in a cycle) and says how many
+-- there are: limited claims take turns, and a database without limits pays no extra
+-- round trip.
 WITH promoted AS (
     UPDATE jobs SET state = 'queued'
     WHERE id IN (SELECT id FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s
                  FOR UPDATE SKIP LOCKED)
+), locked AS (
+    SELECT scope, name FROM flow_limits ORDER BY scope, name FOR UPDATE
 )
-SELECT EXISTS (SELECT 1 FROM flow_limits)
+SELECT count(*) FROM locked
 
--- name: lock_limits
--- Limited claims take turns: each holds every limit row until it commits (in name order,
--- so two never wait on each other in a cycle).
-SELECT scope, name FROM flow_limits ORDER BY scope, name FOR UPDATE
+-- name: load_limits_running
+-- load_limits, plus for each task with a concurrency limit its running jobs per key as a
+-- JSON list of [key, count] (one round trip for the claim's whole budget).
+SELECT l.scope, l.name, l.rate_count, l.rate_period, l.concurrency,
+       (SELECT coalesce(sum(s.count), 0) FROM flow_starts AS s
+        WHERE s.scope = l.scope AND s.name = l.name
+          AND s.started_at > %(now)s - l.rate_period),
+       CASE WHEN l.scope = 'task' AND l.concurrency IS NOT NULL THEN
+           (SELECT json_agg(json_build_array(r.k, r.n)) FROM (
+                SELECT (substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}') AS k, count(*) AS n FROM jobs
+                WHERE state = 'running' AND task = l.name GROUP BY 1) AS r)
+       END
+FROM flow_limits AS l
+ORDER BY l.scope, l.name
 
 -- name: load_limits
 SELECT l.scope, l.name, l.rate_count, l.rate_period, l.concurrency,
@@ -28,14 +39,6 @@ SELECT l.scope, l.name, l.rate_count, l.rate_period, l.concurrency,
           AND s.started_at > %(now)s - l.rate_period)
 FROM flow_limits AS l
 ORDER BY l.scope, l.name
-
--- name: prune_starts
-DELETE FROM flow_starts
-WHERE scope = %(scope)s AND name = %(name)s AND started_at <= %(before)s
-
--- name: record_starts
-INSERT INTO flow_starts (scope, name, started_at, count)
-VALUES (%(scope)s, %(name)s, %(now)s, %(count)s)
 
 -- name: running_counts
 SELECT task, (substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}') AS concurrency_key, count(*)
@@ -47,6 +50,7 @@ GROUP BY 1, 2
 SELECT id, task, queue, priority, due_at, (substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}')
 FROM jobs
 WHERE state = 'queued' AND queue = %(queue)s
+  AND NOT EXISTS (SELECT 1 FROM queue_settings WHERE name = %(queue)s AND paused)
   AND NOT (task = ANY(%(blocked_tasks)s::text[]))
   AND NOT ((task || chr(31) || coalesce((substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}'), '')) = ANY(%(blocked_keys)s::text[]))
   AND NOT (id = ANY(%(chosen)s::bigint[]))
@@ -59,6 +63,7 @@ LIMIT %(limit)s
 SELECT id, task, queue, priority, due_at, (substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}')
 FROM jobs
 WHERE state = 'queued'
+  AND queue NOT IN (SELECT name FROM queue_settings WHERE paused)
   AND NOT (queue = ANY(%(blocked_queues)s::text[]))
   AND NOT (task = ANY(%(blocked_tasks)s::text[]))
   AND NOT ((task || chr(31) || coalesce((substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}'), '')) = ANY(%(blocked_keys)s::text[]))
@@ -67,6 +72,18 @@ ORDER BY priority DESC, due_at, id
 LIMIT %(limit)s
 
 -- name: claim_chosen
+-- The chosen jobs, the claim's starts logged per rate limit, and the starts that left
+-- their window deleted: one statement.
+WITH gone AS (
+    DELETE FROM flow_starts AS s
+    WHERE s.started_at <= %(now)s - (SELECT l.rate_period FROM flow_limits AS l
+                                     WHERE l.scope = s.scope AND l.name = s.name)
+), logged AS (
+    INSERT INTO flow_starts (scope, name, started_at, count)
+    SELECT t.scope, t.name, %(now)s, t.count
+    FROM unnest(%(scopes)s::text[], %(names)s::text[], %(counts)s::integer[])
+         AS t (scope, name, count)
+)
 UPDATE jobs
 SET state = 'running', attempts = attempts + 1, lease_owner = %(owner)s,
     lease_until = %(now)s + coalesce(lease, %(default_lease)s), started_at = %(now)s
