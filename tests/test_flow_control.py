@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +279,24 @@ def test_copy_brings_paused_queues_and_limits(tmp_path: Path, pg_url: str) -> No
         ]
         assert b.limits()[0]["rate_limit"] == "1/h"
         assert b.limits()[1] == pg.limits()[1]
+
+
+def test_a_worker_starts_a_held_job_when_its_own_job_frees_the_key(backend: str) -> None:  # noqa: F811
+    """Nobody else commits: the worker itself must look again after settling."""
+    stop = threading.Event()
+    with liteq.Queue(backend) as q:
+
+        @q.task(name="one_at_a_time", concurrency=1)
+        def one_at_a_time(n: int) -> int:
+            return n
+
+        jobs = one_at_a_time.enqueue_many([(n,) for n in range(3)])
+        thread = threading.Thread(
+            target=q.run_worker, kwargs={"concurrency": 2, "stop": stop, "cron": False}
+        )
+        thread.start()
+        try:
+            assert [job.result(timeout=10) for job in jobs] == [0, 1, 2]
+        finally:
+            stop.set()
+            thread.join(30)
