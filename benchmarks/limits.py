@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency-limit", type=int, default=None)
     parser.add_argument("--db", default=None, help="a postgresql:// URL (default: SQLite)")
     args = parser.parse_args(argv)
-    variants: dict[str, dict[str, Any]] = {"unlimited": {}, "rate_limited": {"rate_limit": args.rate}}
+    variants: dict[str, dict[str, Any]] = {
+        "unlimited": {},
+        "rate_limited": {"rate_limit": args.rate},
+    }
     if args.concurrency_limit:
         variants["concurrency_limited"] = {"concurrency": args.concurrency_limit}
     rates: dict[str, list[float]] = {name: [] for name in variants}

@@ -19,8 +19,8 @@ import apsw
 from liteq.backends.flow import (
     MAX_LOOKS,
     Budget,
-    SqliteFlowQueries,
     LimitRow,
+    SqliteFlowQueries,
     choose,
     load_flow_queries,
     merged,
