@@ -16,6 +16,7 @@ from liteq.checks import check_storable
 from liteq.clock import Clock
 from liteq.codec import Codec
 from liteq.errors import ConfigError, JobNotFound
+from liteq.limits import RateLimit, parse_rate_limit
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.naming import check_task_name
 from liteq.tasks import TaskRegistry
@@ -120,10 +121,43 @@ class Inspection:
         self.wakeup.set()
 
     def _set_queue_paused(self, name: str, paused: bool) -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"queue name must be a non-empty string, not {name!r}")
-        check_storable("queue", name)
+        _check_queue(name)
         self.storage.set_queue_paused(self.clock.now(), name, paused)
+
+    def limit_queue(self, name: str, *, rate_limit: str | RateLimit) -> None:
+        """Allow at most ``rate_limit`` starts (``"10/s"``, ``"100/m"``, ``"5/h"``) of queue
+        ``name``'s jobs in any window of that length, across every worker. Persisted;
+        replaces the queue's limit; :meth:`unlimit_queue` removes it."""
+        _check_queue(name)
+        rate = parse_rate_limit("rate_limit", rate_limit)
+        if rate is None:
+            raise ConfigError("limit_queue needs rate_limit, such as '10/s'")
+        self.storage.set_limit(self.clock.now(), "queue", name, (rate.starts, rate.period), None)
+
+    def unlimit_queue(self, name: str) -> None:
+        """Remove queue ``name``'s rate limit (no limit: no change); held jobs start."""
+        _check_queue(name)
+        self.storage.set_limit(self.clock.now(), "queue", name, None, None)
+        self.wakeup.set()
+
+    def limits(self) -> list[dict[str, Any]]:
+        """Every limit in the database: ``scope`` ("task" or "queue"), ``name``,
+        ``rate_limit`` (like ``"100/m"``, or None) and ``concurrency`` (or None)."""
+        return [
+            {
+                "scope": scope,
+                "name": name,
+                "rate_limit": None if count is None else str(RateLimit(count, period)),
+                "concurrency": concurrency,
+            }
+            for scope, name, count, period, concurrency in self.storage.limits()
+        ]
+
+    def held(self, ids: Iterable[int]) -> dict[int, str]:
+        """For those of these jobs that are due but held back (a paused queue, an
+        exhausted limit), why: ``"queue paused"``, ``"rate limit"``, ``"queue rate
+        limit"`` or ``"concurrency limit"``."""
+        return self.storage.held_reasons(self.clock.now(), list(ids))
 
     # -- reading -----------------------------------------------------------------------
 
@@ -182,6 +216,9 @@ class Inspection:
           waiting for a retry), or None.
         - ``paused_queues``: the names of the paused queues, sorted (a paused queue may
           have no jobs, so it may be missing from ``queues``).
+        - ``held``: ``{queue: count}`` of due jobs held back by a paused queue or an
+          exhausted limit (queues with none left out); they count as ``queued`` too.
+        - ``limits``: every rate and concurrency limit, as :meth:`limits` gives them.
         """
         now = self.clock.now()
         queues: dict[str, dict[str, int]] = {}
@@ -195,6 +232,8 @@ class Inspection:
             "oldest_waiting_age": None if oldest is None else max(0.0, now - oldest),
             "next_due_at": self.storage.next_due(now),
             "paused_queues": self.storage.paused_queues(),
+            "held": self.storage.held_counts(now),
+            "limits": self.limits(),
         }
 
     def _job_history(self, job_id: int) -> list[Attempt]:
@@ -260,3 +299,9 @@ class Inspection:
         if finished_before is not None:
             dead_before = max(dead_before, finished_before)
         return self.storage.prune(now, finished_before, dead_before)
+
+
+def _check_queue(name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"queue name must be a non-empty string, not {name!r}")
+    check_storable("queue", name)

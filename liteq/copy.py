@@ -4,7 +4,9 @@ What is copied: every waiting job (queued, or scheduled: a delayed job or a retr
 for its backoff) with all its fields (attempts, due time, priority, queue, options, unique
 key and window, max_retries, timeout, lease, created_at, the last error of a retry); every
 dead job with its dead letter (error, traceback, attempts, died_at), which can then be
-requeued at the destination; and every schedule with its next fire time. Running jobs are
+requeued at the destination; every schedule with its next fire time; and flow control:
+paused queues (paused at the destination too) and rate and concurrency limits (a limit the
+destination already has for the same task or queue wins). Running jobs are
 not copied (a worker holds them and may still finish them): stop the workers on SRC first;
 the report counts the running jobs left behind. Finished jobs and results are not copied.
 
@@ -47,6 +49,7 @@ class CopyReport:
     duplicates: int = 0  # waiting jobs not copied: a live job at DST holds their unique key
     running: int = 0  # running jobs at SRC, not copied
     batches: int = 0  # destination transactions that inserted jobs
+    settings: int = 0  # paused queues and limits copied (docs/flow-control.md)
 
     def summary(self) -> str:
         """One line: ``copied N jobs, M schedules, K dead letters (skipped X already copied)``."""
@@ -56,6 +59,8 @@ class CopyReport:
         )
         if self.duplicates:
             line += f"; {self.duplicates} jobs not copied: their unique key is taken at DST"
+        if self.settings:
+            line += f"; {self.settings} paused queues and limits"
         if self.running:
             line += f"; {self.running} running jobs not copied (stop the workers first)"
         return line
@@ -132,6 +137,7 @@ def _copy(
             shown = done / max(total, done)
             progress("copying jobs", shown)
     schedules, skipped_schedules = target.import_schedules(now, source.export_schedules())
+    settings = _copy_flow_control(source, target, now)
     if progress is not None and shown < 1.0:
         progress("copying jobs", 1.0)
     return CopyReport(
@@ -142,4 +148,23 @@ def _copy(
         duplicates=duplicates,
         running=running,
         batches=batches,
+        settings=settings,
     )
+
+
+def _copy_flow_control(source: Backend, target: Backend, now: float) -> int:
+    """Pause at ``target`` the queues paused at ``source``, and add the limits ``target``
+    lacks; returns how many were copied (a second copy finds them there: 0)."""
+    copied = 0
+    paused = set(target.paused_queues())
+    for name in source.paused_queues():
+        if name not in paused:
+            target.set_queue_paused(now, name, True)
+            copied += 1
+    have = {(row[0], row[1]) for row in target.limits()}
+    for scope, name, count, period, concurrency in source.limits():
+        if (scope, name) not in have:
+            rate = None if count is None else (int(count), float(period))
+            target.set_limit(now, scope, name, rate, concurrency)
+            copied += 1
+    return copied

@@ -12,6 +12,7 @@ from typing import Any
 from liteq.checks import check_queue_name, check_storable, option_names, unknown_options
 from liteq.errors import ConfigError
 from liteq.hooks import StartHook, SuccessHook
+from liteq.limits import ConcurrencyKey, check_concurrency_key, check_task_limits
 from liteq.retry import RetryPolicy
 from liteq.validation import (
     as_exception_classes,
@@ -71,6 +72,11 @@ class TaskOptions:
     on_success: SuccessHook | None = None
     # False: a job out of attempts is dropped (state dead, no dead-letter row).
     dead_letter: bool = True
+    # Flow control (liteq.limits, docs/flow-control.md): starts per window across all
+    # workers, and jobs running at once (per concurrency key when one is given).
+    rate_limit: str | None = None
+    concurrency: int | None = None
+    concurrency_key: ConcurrencyKey = None
 
     def __post_init__(self) -> None:
         check_text("name", self.name, optional=False)
@@ -98,6 +104,7 @@ class TaskOptions:
         check_bool("dead_letter", self.dead_letter)
         check_storable("task name", self.name)
         check_queue_name("queue", self.queue)
+        check_task_limits(self.rate_limit, self.concurrency, self.concurrency_key)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -148,6 +155,8 @@ class EnqueueOptions:
     connection: Any = None
     """The outbox: an apsw or psycopg connection on the queue's database, in an open
     transaction; the job is inserted in that transaction (liteq.outbox)."""
+    concurrency_key: str | None = None
+    """The key this job counts against its task's ``concurrency`` limit."""
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -170,6 +179,8 @@ class EnqueueOptions:
         check_seconds("result_ttl", self.result_ttl)
         check_queue_name("queue", self.queue)
         check_storable("unique_key", self.unique_key)
+        check_concurrency_key("concurrency_key", self.concurrency_key, callable_ok=False)
+        check_storable("concurrency_key", self.concurrency_key)
 
     @classmethod
     def build(cls, where: str, options: dict[str, Any]) -> EnqueueOptions:

@@ -28,6 +28,7 @@ from liteq.enqueueing import (
 )
 from liteq.errors import ConfigError, JobFailed, JobNotFound
 from liteq.hooks import HOOKS, StartHook, SuccessHook, chain
+from liteq.flowcontrol import ProducerLimits
 from liteq.job import Job
 from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
@@ -87,6 +88,7 @@ class Queue(Inspection, AsyncProducer):
         self._templates: dict[Task[Any, Any], NewJob] = {}  # per task, for plain enqueues
         self._offload = Offload()  # threads of this queue for aenqueue, aresult, arefresh
         self._batches = EnqueueBatches(self._offload, self._enqueue)
+        self._limits = ProducerLimits(self.storage)
 
     def __repr__(self) -> str:
         return f"<liteq.Queue {self.path!r}>"
@@ -133,6 +135,9 @@ class Queue(Inspection, AsyncProducer):
         on_start: StartHook | None = None,
         on_success: SuccessHook | None = None,
         dead_letter: bool = True,
+        rate_limit: str | None = None,
+        concurrency: int | None = None,
+        concurrency_key: str | Callable[..., Any] | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -143,7 +148,8 @@ class Queue(Inspection, AsyncProducer):
         Options (all optional): ``name``, ``queue``, ``priority``, ``max_retries``,
         ``retry_delay``, ``retry_backoff``, ``retry_max_delay``, ``retry_jitter``,
         ``retry_on``, ``timeout``, ``lease``, ``unique``, ``unique_for``, ``result_ttl``,
-        ``dead_letter``, ``on_failure``, ``on_dead``, ``on_start``, ``on_success``. Unknown
+        ``dead_letter``, ``on_failure``, ``on_dead``, ``on_start``, ``on_success``,
+        ``rate_limit``, ``concurrency``, ``concurrency_key`` (docs/flow-control.md). Unknown
         options raise ``ConfigError``.
         """
 
@@ -271,6 +277,7 @@ class Queue(Inspection, AsyncProducer):
             due_at = to_timestamp(eo.eta)
         t = self._row_template(task, eo)
         unique = isinstance(task, Task) and task.opts.unique and eo.unique_key is None
+        keyed = self._limits.prepare(task, eo, t.options, now)  # flow control
         rows: list[NewJob] = []
         for args, kwargs in calls:
             payload_args, payload_kwargs = dumps_call(self.codec, args, kwargs)
@@ -283,7 +290,7 @@ class Queue(Inspection, AsyncProducer):
                     due_at,
                     payload_args,
                     payload_kwargs,
-                    t.options,
+                    t.options if keyed is None else keyed(args, kwargs),
                     t.max_retries,
                     t.timeout,
                     t.lease,

@@ -98,6 +98,7 @@ class Task(Generic[P, R]):
         unique_for: float | None = None,
         result_ttl: float | None = None,
         connection: Any = None,
+        concurrency_key: str | None = None,
     ) -> TaskCall[P, R]:
         """A frozen copy of this task that enqueues with these options.
 
@@ -122,6 +123,7 @@ class Task(Generic[P, R]):
                 unique_for=unique_for,
                 result_ttl=result_ttl,
                 connection=connection,
+                concurrency_key=concurrency_key,
             ),
         )
 

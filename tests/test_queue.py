@@ -504,6 +504,8 @@ def test_stats_of_an_empty_queue(q: Queue) -> None:
         "oldest_waiting_age": None,
         "next_due_at": None,
         "paused_queues": [],
+        "held": {},
+        "limits": [],
     }
 
 

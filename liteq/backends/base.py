@@ -125,6 +125,35 @@ class Backend(Protocol):
 
     def stopped(self, jobs: Sequence[HeldJob]) -> list[int]: ...
     def enqueued_at(self, job_id: int) -> float | None: ...
+    def set_limit(
+        self,
+        now: float,
+        scope: str,
+        name: str,
+        rate: tuple[int, float] | None,
+        concurrency: int | None,
+    ) -> None:
+        """Limit a ``"task"`` or ``"queue"``: (count, period seconds) starts and/or jobs
+        running at once; neither removes its limits."""
+        ...
+
+    def sync_task_limits(
+        self, now: float, declared: Sequence[tuple[str, tuple[int, float] | None, int | None]]
+    ) -> None:
+        """``set_limit`` for each (task, rate, concurrency), in one transaction."""
+        ...
+
+    def limits(self) -> list[tuple[Any, ...]]:
+        """(scope, name, rate_count, rate_period, concurrency) of every limit, sorted."""
+        ...
+
+    def held_counts(self, now: float) -> dict[str, int]:
+        """Due jobs a paused queue or an exhausted limit holds back, per queue."""
+        ...
+
+    def held_reasons(self, now: float, ids: Sequence[int]) -> dict[int, str]:
+        """Why each of these due jobs cannot start now, for those held."""
+        ...
 
     # -- liteq copy (liteq/copy.py)
     def database_id(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_control import PgControl
 from liteq.backends.pg_history import PgHistory
+from liteq.backends.pg_flow import PgFlow
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job
@@ -32,7 +33,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgControl, PostgresTransfer, PgHistory, PgAdmin):
+class PostgresStorage(PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
@@ -180,7 +181,8 @@ class PostgresStorage(PgControl, PostgresTransfer, PgHistory, PgAdmin):
 
     def _claim(self, conn: Conn, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
         q = self.q
-        conn.execute(q.promote_due, {"now": now})
+        if self._scalar(conn, self._fq.promote_due_check, {"now": now}):  # limits: locked
+            return self._flow_claim(conn, now, plan)
         claimed: list[ClaimedJob] = []
         owner = plan.owner
         params: dict[str, Any] = {"owner": owner, "now": now, "default_lease": plan.default_lease}
@@ -357,7 +359,7 @@ class PostgresStorage(PgControl, PostgresTransfer, PgHistory, PgAdmin):
         return bool(self._read_one(self.q.any_due, {"now": now})[0])
 
     def next_scheduled_at(self) -> float | None:
-        value = self._read_one(self.q.next_scheduled_at)[0]
+        value = self._read_one(self._fq.next_wake_at)[0]  # also a rate window's end
         return None if value is None else float(value)
 
     def fire_due_schedules(

@@ -17,6 +17,7 @@ from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_control import SqliteControl
 from liteq.backends.sqlite_history import SqliteHistory
+from liteq.backends.sqlite_flow import SqliteFlow
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
     DEFAULT_RESULT_TTL,
@@ -56,7 +57,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
+class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------
@@ -154,6 +155,9 @@ class SqliteBackend(SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
     def _claim(self, conn: apsw.Connection, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
         q = self.q
         conn.execute(q.promote_due, {"now": now})
+        limited = self._flow_claim(conn, now, plan)  # rate and concurrency limits
+        if limited is not None:
+            return limited
         claimed: list[ClaimedJob] = []
         owner = plan.owner
         params: dict[str, Any] = {"owner": owner, "now": now, "default_lease": plan.default_lease}
@@ -340,7 +344,7 @@ class SqliteBackend(SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
         return bool(self._value(self.q.any_due, {"now": now}))
 
     def next_scheduled_at(self) -> float | None:
-        value = self._value(self.q.next_scheduled_at)
+        value = self._value(self._fq.next_wake_at)  # also when a rate window frees a start
         return None if value is None else float(value)
 
     def fire_due_schedules(

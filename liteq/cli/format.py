@@ -98,6 +98,12 @@ def format_stats(stats: Mapping[str, Any], now: float) -> str:
     ]
     headers = ["QUEUE", *(state.upper() for state in _STATES), "TOTAL"]
     lines = [table(headers, rows) if rows else "no jobs", ""]
+    held = stats.get("held") or {}
+    if held:
+        lines.append("held back:      " + ", ".join(f"{q} {n}" for q, n in sorted(held.items())))
+    limits = stats.get("limits") or []
+    if limits:
+        lines.append("limits:         " + "; ".join(_limit_text(lim) for lim in limits))
     lines.append(f"dead letters:   {stats['dead']}")
     age = stats["oldest_waiting_age"]
     oldest = (
@@ -111,12 +117,24 @@ def format_stats(stats: Mapping[str, Any], now: float) -> str:
     return "\n".join(lines)
 
 
-def format_jobs(records: Sequence[JobRecord]) -> str:
+def _limit_text(limit: Mapping[str, Any]) -> str:
+    parts = [f"{limit['scope']} {limit['name']}"]
+    if limit["rate_limit"]:
+        parts.append(limit["rate_limit"])
+    if limit["concurrency"]:
+        parts.append(f"{limit['concurrency']} at once")
+    return " ".join(parts)
+
+
+def format_jobs(records: Sequence[JobRecord], held: Mapping[int, str] | None = None) -> str:
+    """``liteq jobs``: a waiting job a pause or a limit holds back shows ``queued (held:
+    why)``."""
+    held = held or {}
     headers = ["ID", "STATE", "QUEUE", "PRIORITY", "ATTEMPTS", "DUE", "TASK"]
     rows = [
         [
             str(r.id),
-            r.state.value,
+            f"{r.state.value} (held: {held[r.id]})" if r.id in held else r.state.value,
             r.queue,
             str(r.priority),
             str(r.attempts),
@@ -262,10 +280,18 @@ def progress_bar(width: int = 30) -> Callable[[str, float], None] | None:
 
 
 def format_queues(rows: Sequence[Mapping[str, Any]]) -> str:
-    """``liteq queue DB list``: one row per queue; STATE is active or paused."""
-    headers = ["QUEUE", "WAITING", "RUNNING", "STATE"]
+    """``liteq queue DB list``: one row per queue; STATE is active or paused; HELD the
+    waiting jobs a pause or a limit holds back."""
+    headers = ["QUEUE", "WAITING", "RUNNING", "STATE", "HELD", "RATE LIMIT"]
     cells = [
-        [r["name"], str(r["waiting"]), str(r["running"]), "paused" if r["paused"] else "active"]
+        [
+            r["name"],
+            str(r["waiting"]),
+            str(r["running"]),
+            "paused" if r["paused"] else "active",
+            str(r.get("held", 0)),
+            r.get("rate_limit") or "-",
+        ]
         for r in rows
     ]
     return table(headers, cells)

@@ -128,15 +128,16 @@ def status(db: str, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @json_option
 def jobs(db: str, state: str | None, queue_name: str | None, limit: int, as_json: bool) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first; a waiting job held back by a pause or a limit says so."""
     with open_existing(db) as queue:
         records = queue.jobs(state=state, queue=queue_name, limit=limit)
+        held = queue.held(r.id for r in records if r.state.value == "queued")
     if as_json:
-        print_json([record.as_dict() for record in records])
+        print_json([{**record.as_dict(), "held": held.get(record.id)} for record in records])
     elif not records:
         click.echo("no jobs")
     else:
-        click.echo(format_jobs(records))
+        click.echo(format_jobs(records, held))
 
 
 @cli.command()

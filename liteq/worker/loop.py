@@ -285,6 +285,8 @@ class Worker(Upkeep):
                     # A retry went back to queued/scheduled by our own connection, which
                     # data_version does not report: look again for due work.
                     may_have_work = True
+                elif not may_have_work and self._frees_slot(pending):
+                    may_have_work = True  # a job held by a concurrency limit may start
                 pending = []
                 if want and len(claimed) < capacity:
                     may_have_work = False

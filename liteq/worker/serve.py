@@ -18,6 +18,7 @@ from liteq.apps import load_apps
 from liteq.codec import Codec
 from liteq.config import WorkerSettings
 from liteq.databases import check_tasks
+from liteq.flowcontrol import sync_task_limits
 from liteq.tasks import TaskRegistry, TaskResolver, declared_schedules
 from liteq.worker.execution import Executor
 from liteq.worker.faults import EmergencyExit
@@ -99,6 +100,7 @@ def serve(
     try:
         registries: list[TaskRegistry] = [*load_apps(settings.apps), source.registry]
         check_tasks((t for registry in registries for t in registry.tasks()), source.path)
+        sync_task_limits(source.backend, source.clock.now(), registries)  # flow control
         executor = build_executor(
             source.codec, registries, settings, source.path, monotonic=source.clock.monotonic
         )

@@ -40,6 +40,17 @@ class Upkeep:
     died: list[int]
     control: JobControl
 
+    def _frees_slot(self, outcomes: list[Outcome]) -> bool:
+        """Did one of these attempts hold a concurrency slot? Its settle lets a held job
+        start, which no other connection's commit will tell this worker."""
+        for outcome in outcomes:
+            if "concurrency_key" in outcome.job.options:
+                return True
+            task = self.executor.task_for(outcome.job)
+            if task is not None and task.opts.concurrency is not None:
+                return True
+        return False
+
     def _after_settle(self, outcomes: list[Outcome], settled: Settled) -> None:
         buried = set(settled.buried)
         lost_jobs = [o.job for o in outcomes if o.job.id in settled.lost]

@@ -12,7 +12,7 @@ SCHEMA_VERSION = 9
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
-    r"|queue_settings|job_attempts|job_progress)\b"
+    r"|queue_settings|job_attempts|job_progress|flow_limits|flow_starts)\b"
 )
 
 
