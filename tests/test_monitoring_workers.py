@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_conformance import backend  # noqa: F401
+from test_conformance import backend
 
 import liteq
 from liteq.observe import WORKER_GONE_AFTER
 
 WAIT = 30.0
+FIXTURES = (backend,)  # test_conformance's parametrized fixture, used here
 
 TASKS = """
 import os, time
