@@ -26,10 +26,6 @@ class PgAdmin(PgMetrics):
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
         return self._read(self.q.list_jobs, params)
 
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._read(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], int(row[2])) for row in rows]
-
     def oldest_waiting(self, now: float) -> float | None:
         value = self._read_one(self.q.oldest_waiting, {"now": now})[0]
         return None if value is None else float(value)

@@ -7,6 +7,7 @@ once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -23,6 +24,17 @@ class PgMetrics(PgSession):
     @cached_property
     def mq(self) -> MetricQueries:
         return load_metric_queries("postgres", self.schema)
+
+    # -- jobs by queue and state ---------------------------------------------------------
+
+    def counts(self, now: float) -> list[tuple[str, str, int]]:
+        """(queue, state, count) of every queue and state with jobs, each state from an
+        index: live ones from their partial indexes, finished ones from jobs_finished_at."""
+        live = self._read(self.mq.live_counts, {"now": now})
+        params = {"after": -math.inf, "upto": math.inf}
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in live] + [
+            (str(r[0]), str(r[1]), int(r[2])) for r in self._read(self.mq.finished_between, params)
+        ]
 
     # -- written with the jobs -----------------------------------------------------------
 

@@ -24,10 +24,6 @@ class SqliteAdmin(SqliteMetrics):
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
         return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
 
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], row[2]) for row in rows]
-
     def oldest_waiting(self, now: float) -> float | None:
         value = self._value(self.q.oldest_waiting, {"now": now})
         return None if value is None else float(value)
@@ -64,6 +60,8 @@ class SqliteAdmin(SqliteMetrics):
                 if conn.changes():
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
                     count += 1
+            if count:
+                self._forget_finished_counts(conn)
         return count
 
     def purge_dead(self, ids: Sequence[int] | None) -> int:
