@@ -268,7 +268,8 @@ def test_counts_by_state_stay_exact_across_snapshots_prunes_and_requeues(
     bq: liteq.Queue, fake: liteq.FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("liteq.backends.sqlite_metrics.SNAPSHOT_EVERY", 2)
-    work, flaky = make_tasks(bq, fake)
+    monkeypatch.setattr("liteq.backends.pg_metrics.SNAPSHOT_EVERY", 2)
+    work, _ = make_tasks(bq, fake)
 
     @bq.task(name="dies", queue="other", max_retries=0)
     def dies() -> None:

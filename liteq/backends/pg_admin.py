@@ -69,6 +69,8 @@ class PgAdmin(PgMetrics):
                 if requeued:
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
                     queues.append(requeued[0][0])
+            if queues:
+                self._forget_finished_counts(conn)
             self._notify(conn, queues)
             return len(queues)
 

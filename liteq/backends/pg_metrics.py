@@ -13,9 +13,28 @@ from functools import cached_property
 from typing import Any
 
 from liteq.backends.pg_session import Conn, PgSession
+from liteq.errors import DatabaseError
 from liteq.models import Outcome, Settled
-from liteq.observe import WORKER_FORGET_AFTER, counted, empty_row, metric_rows
-from liteq.sql.metric_queries import MetricQueries, load_metric_queries
+from liteq.observe import (
+    SNAPSHOT_EVERY,
+    SNAPSHOT_MARGIN,
+    WORKER_FORGET_AFTER,
+    counted,
+    empty_row,
+    finished_params,
+    metric_rows,
+)
+from liteq.sql.metric_queries import (
+    CountQueries,
+    MetricQueries,
+    load_count_queries,
+    load_metric_queries,
+)
+
+
+def _upto(row: Any) -> float:
+    """The snapshot's time (-inf: none yet)."""
+    return -math.inf if row is None else float(row[0])
 
 
 class PgMetrics(PgSession):
@@ -25,16 +44,60 @@ class PgMetrics(PgSession):
     def mq(self) -> MetricQueries:
         return load_metric_queries("postgres", self.schema)
 
+    @cached_property
+    def cq(self) -> CountQueries:
+        return load_count_queries("postgres", self.schema)
+
     # -- jobs by queue and state ---------------------------------------------------------
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
-        """(queue, state, count) of every queue and state with jobs, each state from an
-        index: live ones from their partial indexes, finished ones from jobs_finished_at."""
+        """(queue, state, count) of every queue and state with jobs: live states from
+        their partial indexes, finished ones from the snapshot plus the jobs finished
+        since (a range of jobs_finished_at)."""
         live = self._read(self.mq.live_counts, {"now": now})
-        params = {"after": -math.inf, "upto": math.inf}
-        return [(str(r[0]), str(r[1]), int(r[2])) for r in live] + [
-            (str(r[0]), str(r[1]), int(r[2])) for r in self._read(self.mq.finished_between, params)
-        ]
+
+        def read(conn: Conn) -> tuple[float, dict[tuple[str, str], int], int]:
+            # One transaction (REPEATABLE READ is not needed: the snapshot only moves
+            # under the upto row's lock, and rows finished since it are counted after).
+            upto = _upto(conn.execute(self.cq.finished_upto).fetchone())
+            counts = {(q, s): int(n) for q, s, n in conn.execute(self.cq.finished_snapshot)}
+            params = {"after": upto, "upto": math.inf}
+            fresh = 0
+            for queue, state, count in conn.execute(self.mq.finished_between, params):
+                counts[(queue, state)] = counts.get((queue, state), 0) + int(count)
+                fresh += int(count)
+            return upto, counts, fresh
+
+        upto, counts, fresh = self._run(read)
+        if fresh >= SNAPSHOT_EVERY or (fresh and math.isinf(upto)):
+            self._move_snapshot(now)
+        finished = [(queue, state, n) for (queue, state), n in counts.items() if n]
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in live] + finished
+
+    def _move_snapshot(self, now: float) -> None:
+        """Count the jobs finished up to ``now - SNAPSHOT_MARGIN`` into the snapshot."""
+        upto = now - SNAPSHOT_MARGIN
+
+        def work(conn: Conn) -> None:
+            after = _upto(conn.execute(self.cq.lock_finished_upto).fetchone())
+            if upto <= after:
+                return
+            params = {"after": after, "upto": upto}
+            rows = conn.execute(self.mq.finished_between, params).fetchall()
+            with conn.cursor() as cursor:
+                cursor.executemany(self.cq.add_finished, finished_params(rows))
+            conn.execute(self.cq.set_finished_upto, {"upto": upto})
+
+        try:
+            self._run(work)
+        except DatabaseError:
+            return
+
+    def _forget_finished_counts(self, conn: Conn) -> None:
+        """A finished job turned back (or one finished long ago came in): count afresh."""
+        conn.execute(self.cq.lock_finished_upto)
+        conn.execute(self.cq.clear_finished)
+        conn.execute(self.cq.set_finished_upto, {"upto": -math.inf})
 
     # -- written with the jobs -----------------------------------------------------------
 

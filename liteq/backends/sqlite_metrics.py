@@ -19,7 +19,15 @@ import apsw
 from liteq.backends.sqlite_session import SqliteSession
 from liteq.errors import DatabaseError
 from liteq.models import Outcome, Settled
-from liteq.observe import WORKER_FORGET_AFTER, counted, empty_row, metric_rows
+from liteq.observe import (
+    SNAPSHOT_EVERY,
+    SNAPSHOT_MARGIN,
+    WORKER_FORGET_AFTER,
+    counted,
+    empty_row,
+    finished_params,
+    metric_rows,
+)
 from liteq.sql.metric_queries import (
     CountQueries,
     MetricQueries,
@@ -27,12 +35,10 @@ from liteq.sql.metric_queries import (
     load_metric_queries,
 )
 
-# The snapshot of finished-job counts stops this far before the time it is taken, so a
-# settle that read its clock before waiting for the write lock is never left out.
-SNAPSHOT_MARGIN = 60.0
-# A reader moves the snapshot on once this many jobs finished since it.
-SNAPSHOT_EVERY = 10_000
-_FINISHED = ("succeeded", "dead", "cancelled")
+
+def _upto(row: Any) -> float:
+    """The snapshot's time (-inf: none yet)."""
+    return -math.inf if row is None else float(row[0])
 
 
 class SqliteMetrics(SqliteSession):
@@ -44,7 +50,7 @@ class SqliteMetrics(SqliteSession):
 
     @cached_property
     def cq(self) -> CountQueries:
-        return load_count_queries()
+        return load_count_queries("sqlite")
 
     @contextmanager
     def read_snapshot(self) -> Iterator[apsw.Connection]:
@@ -71,48 +77,38 @@ class SqliteMetrics(SqliteSession):
     def _finished_counts(self, now: float) -> list[tuple[str, str, int]]:
         counts: dict[tuple[str, str], int] = {}
         with self.read_snapshot() as conn:
-            upto = conn.execute(self.cq.finished_upto).fetchone()
-            if upto is not None:
-                for queue, state, count in conn.execute(self.cq.finished_snapshot):
-                    counts[(queue, state)] = int(count)
-            after = -math.inf if upto is None else float(upto[0])
-            since = conn.execute(self.mq.finished_between, {"after": after, "upto": math.inf})
+            upto = _upto(conn.execute(self.cq.finished_upto).fetchone())
+            for queue, state, count in conn.execute(self.cq.finished_snapshot):
+                counts[(queue, state)] = int(count)
+            params = {"after": upto, "upto": math.inf}
             fresh = 0
-            for queue, state, count in since:
+            for queue, state, count in conn.execute(self.mq.finished_between, params):
                 counts[(queue, state)] = counts.get((queue, state), 0) + int(count)
                 fresh += int(count)
-        if upto is None or fresh >= SNAPSHOT_EVERY:
+        if fresh >= SNAPSHOT_EVERY or (fresh and math.isinf(upto)):
             self._move_snapshot(now)
         return [(queue, state, count) for (queue, state), count in counts.items() if count]
 
     def _move_snapshot(self, now: float) -> None:
-        """Count the jobs finished up to ``now - SNAPSHOT_MARGIN`` into the snapshot
-        (all of them the first time): a short write; skipped if the file is busy or
-        read-only, as readers count right without it."""
+        """Count the jobs finished up to ``now - SNAPSHOT_MARGIN`` into the snapshot (all
+        of them the first time): a short write, skipped if the file is busy or read-only
+        (readers count right without it)."""
         upto = now - SNAPSHOT_MARGIN
         try:
             with self.transaction() as conn:
-                row = conn.execute(self.cq.finished_upto).fetchone()
-                after = -math.inf if row is None else float(row[0])
-                if upto <= after:
-                    return
-                if row is None:
-                    conn.execute(self.cq.clear_finished)
-                params = {"after": after, "upto": upto}
-                rows = conn.execute(self.mq.finished_between, params).fetchall()
-                conn.executemany(
-                    self.cq.add_finished,
-                    [{"queue": q, "state": s, "count": n} for q, s, n in rows],
-                )
-                conn.execute(self.cq.clear_finished_upto)
-                conn.execute(self.cq.set_finished_upto, {"upto": upto})
+                after = _upto(conn.execute(self.cq.lock_finished_upto).fetchone())
+                if upto > after:
+                    params = {"after": after, "upto": upto}
+                    rows = conn.execute(self.mq.finished_between, params).fetchall()
+                    conn.executemany(self.cq.add_finished, finished_params(rows))
+                    conn.execute(self.cq.set_finished_upto, {"upto": upto})
         except DatabaseError:
             return
 
     def _forget_finished_counts(self, conn: apsw.Connection) -> None:
         """A finished job turned back (or one finished long ago came in): count afresh."""
-        conn.execute(self.cq.clear_finished_upto)
         conn.execute(self.cq.clear_finished)
+        conn.execute(self.cq.set_finished_upto, {"upto": -math.inf})
 
     # -- written with the jobs -----------------------------------------------------------
 

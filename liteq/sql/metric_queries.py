@@ -34,19 +34,24 @@ class MetricQueries:
 
 @dataclass(frozen=True, slots=True)
 class CountQueries:
-    """SQLite's snapshot of finished-job counts: one field per block of ``sqlite/counts.sql``."""
+    """The snapshot of finished-job counts: one field per block of ``<dialect>/counts.sql``."""
 
     finished_upto: str
+    lock_finished_upto: str
     finished_snapshot: str
     add_finished: str
     clear_finished: str
-    clear_finished_upto: str
     set_finished_upto: str
 
 
-def load_count_queries() -> CountQueries:
-    text = resources.files(__package__).joinpath("sqlite", "counts.sql").read_text("utf-8")
-    return load_named(CountQueries, text, "sqlite/counts.sql")
+def load_count_queries(dialect: str, schema: str | None = None) -> CountQueries:
+    text = resources.files(__package__).joinpath(dialect, "counts.sql").read_text("utf-8")
+    source = f"{dialect}/counts.sql"
+    if dialect == "postgres":
+        from liteq.sql.postgres import qualify  # noqa: PLC0415
+
+        return load_named(CountQueries, text, source, lambda sql: qualify(sql, schema))
+    return load_named(CountQueries, text, source)
 
 
 def load_metric_queries(dialect: str, schema: str | None = None) -> MetricQueries:

@@ -10,9 +10,10 @@ from liteq.sql import load_named
 
 SCHEMA_VERSION = 6
 _TABLE = re.compile(
-    r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
+    r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON|FUNCTION)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
-    r"|queue_settings|workers|metrics_total|metrics_minute)\b"
+    r"|queue_settings|workers|metrics_total|metrics_minute|finished_counts_upto"
+    r"|finished_counts_deleted|finished_counts)\b"
 )
 
 

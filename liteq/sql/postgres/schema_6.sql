@@ -115,3 +115,31 @@ CREATE TABLE metrics_minute (
 -- from their partial indexes, finished ones from this one (an index-only scan).
 CREATE INDEX jobs_finished_at ON jobs (state, finished_at, queue)
     WHERE state IN ('succeeded', 'dead', 'cancelled');
+
+-- Finished jobs by queue and state as of finished_counts_upto.upto (finished_at <= upto):
+-- readers add the jobs finished since (a range of jobs_finished_at) and move the snapshot
+-- on now and then (liteq/backends/pg_metrics.py), holding the upto row FOR UPDATE. A delete
+-- of counted jobs takes them off (the trigger, which holds that row FOR SHARE, so a mover
+-- counts after it commits); a verb that turns a finished job back resets the snapshot.
+CREATE TABLE finished_counts (
+    queue text   NOT NULL,
+    state text   NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (queue, state)
+);
+CREATE TABLE finished_counts_upto (upto double precision NOT NULL);
+INSERT INTO finished_counts_upto (upto) VALUES ('-Infinity');
+CREATE FUNCTION finished_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM finished_counts_upto FOR SHARE;
+    UPDATE finished_counts AS c SET count = c.count - g.n
+    FROM (SELECT gone.queue, gone.state, count(*) AS n FROM gone
+          WHERE gone.state IN ('succeeded', 'dead', 'cancelled')
+            AND gone.finished_at <= (SELECT upto FROM finished_counts_upto)
+          GROUP BY gone.queue, gone.state) AS g
+    WHERE c.queue = g.queue AND c.state = g.state;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_counted_deleted AFTER DELETE ON jobs REFERENCING OLD TABLE AS gone
+FOR EACH STATEMENT EXECUTE FUNCTION finished_counts_deleted();

@@ -1,7 +1,10 @@
--- The snapshot of finished-job counts (SQLite only; see schema_7.sql), loaded into
--- liteq.sql.metric_queries.CountQueries.
+-- The snapshot of finished-job counts (see schema_7.sql), loaded into
+-- liteq.sql.metric_queries.CountQueries; the same names as postgres/counts.sql.
 
 -- name: finished_upto
+SELECT upto FROM finished_counts_upto
+
+-- name: lock_finished_upto
 SELECT upto FROM finished_counts_upto
 
 -- name: finished_snapshot
@@ -14,8 +17,5 @@ ON CONFLICT (queue, state) DO UPDATE SET count = finished_counts.count + exclude
 -- name: clear_finished
 DELETE FROM finished_counts
 
--- name: clear_finished_upto
-DELETE FROM finished_counts_upto
-
 -- name: set_finished_upto
-INSERT INTO finished_counts_upto (upto) VALUES (:upto)
+UPDATE finished_counts_upto SET upto = :upto

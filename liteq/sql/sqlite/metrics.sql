@@ -141,9 +141,10 @@ SELECT queue, min(due_at) FROM (
 GROUP BY queue
 
 -- name: dead_by_queue
--- Dead jobs (a range of jobs_finished_at) that have a dead letter.
+-- Dead jobs (a range of jobs_finished_at: the IN term lets SQLite use that partial index)
+-- that have a dead letter.
 SELECT j.queue, count(*) FROM jobs AS j
-WHERE j.state = 'dead' AND EXISTS (SELECT 1 FROM dead_letters AS d WHERE d.job_id = j.id)
+WHERE j.state IN ('succeeded', 'dead', 'cancelled') AND j.state = 'dead' AND EXISTS (SELECT 1 FROM dead_letters AS d WHERE d.job_id = j.id)
 GROUP BY j.queue
 
 -- name: live_counts

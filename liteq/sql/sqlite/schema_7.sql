@@ -126,7 +126,8 @@ CREATE TABLE finished_counts (
     count INTEGER NOT NULL,
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
-CREATE TABLE finished_counts_upto (upto REAL NOT NULL);  -- no row: no snapshot yet
+CREATE TABLE finished_counts_upto (upto REAL NOT NULL);
+INSERT INTO finished_counts_upto (upto) VALUES (-9e999);  -- -Inf: no snapshot yet
 CREATE TRIGGER jobs_counted_deleted AFTER DELETE ON jobs
 WHEN old.state IN ('succeeded', 'dead', 'cancelled')
      AND old.finished_at <= (SELECT upto FROM finished_counts_upto)
