@@ -161,8 +161,16 @@ SELECT queue, shown, sum(n)::bigint FROM (
 GROUP BY queue, shown
 
 -- name: finished_between
--- Finished jobs in (:after, :upto], from the jobs_finished_by_state index.
+-- Finished jobs in (:after, :upto]: a range of jobs_finished_at per state (with state IN
+-- (...) PostgreSQL would drop the state from the index condition and read all of it).
 SELECT queue, state, count(*) FROM jobs
-WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at > %(after)s
-  AND finished_at <= %(upto)s
-GROUP BY state, queue
+WHERE state = 'succeeded' AND finished_at > %(after)s AND finished_at <= %(upto)s
+GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*) FROM jobs
+WHERE state = 'dead' AND finished_at > %(after)s AND finished_at <= %(upto)s
+GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*) FROM jobs
+WHERE state = 'cancelled' AND finished_at > %(after)s AND finished_at <= %(upto)s
+GROUP BY queue, state
