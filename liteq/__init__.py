@@ -22,6 +22,7 @@ from liteq.errors import (
 from liteq.hooks import StartInfo, SuccessInfo
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
+from liteq.observe import WorkerInfo
 from liteq.options import FailureInfo
 from liteq.queue import Queue
 from liteq.tasks import Task, TaskCall
@@ -54,6 +55,7 @@ __all__ = [
     "Task",
     "TaskCall",
     "TaskNotFound",
+    "WorkerInfo",
     "WorkerLost",
     "__version__",
     "current_job",

@@ -7,10 +7,11 @@ from typing import Any
 
 from psycopg import errors as pgerrors
 
-from liteq.backends.pg_session import Conn, PgSession, payload
+from liteq.backends.pg_metrics import PgMetrics
+from liteq.backends.pg_session import Conn, payload
 
 
-class PgAdmin(PgSession):
+class PgAdmin(PgMetrics):
     """Reading, maintenance and schedule verbs (the ``Backend`` protocol)."""
 
     # -- reading -----------------------------------------------------------------------
@@ -24,10 +25,6 @@ class PgAdmin(PgSession):
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
         return self._read(self.q.list_jobs, params)
-
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._read(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], int(row[2])) for row in rows]
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._read_one(self.q.oldest_waiting, {"now": now})[0]
@@ -72,6 +69,8 @@ class PgAdmin(PgSession):
                 if requeued:
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
                     queues.append(requeued[0][0])
+            if queues:
+                self._forget_finished_counts(conn)
             self._notify(conn, queues)
             return len(queues)
 
@@ -96,6 +95,7 @@ class PgAdmin(PgSession):
                 count += conn.execute(self.q.prune_finished_before, params).rowcount
             if dead_before is not None:
                 count += conn.execute(self.q.prune_dead_before, {"before": dead_before}).rowcount
+            self._prune_metrics(conn, now, dead_before)
             return count
 
         return self._run(work)

@@ -37,6 +37,8 @@ class _Store(Protocol):
         self, query: str, params: Mapping[str, Any] | None = ...
     ) -> list[tuple[Any, ...]]: ...
 
+    def _forget_finished_counts(self, conn: Conn) -> None: ...
+
 
 def _payload(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else value
@@ -95,6 +97,7 @@ class PostgresTransfer:
                 ledger.append({"source": source, "source_id": job.id, "job_id": job_id})
             if dead_rows:
                 cursor.executemany(q.insert_copied_dead_letter, dead_rows)
+                self._forget_finished_counts(conn)  # they finished before the snapshot
             if ledger:
                 cursor.executemany(q.record_copied, ledger)
             inserted = len(ledger)

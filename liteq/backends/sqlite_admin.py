@@ -7,10 +7,10 @@ from typing import Any
 
 import apsw
 
-from liteq.backends.sqlite_session import SqliteSession
+from liteq.backends.sqlite_metrics import SqliteMetrics
 
 
-class SqliteAdmin(SqliteSession):
+class SqliteAdmin(SqliteMetrics):
     """Reading, maintenance and schedule verbs (the ``Backend`` protocol)."""
 
     # -- reading -----------------------------------------------------------------------
@@ -23,10 +23,6 @@ class SqliteAdmin(SqliteSession):
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
         return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
-
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], row[2]) for row in rows]
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._value(self.q.oldest_waiting, {"now": now})
@@ -64,6 +60,8 @@ class SqliteAdmin(SqliteSession):
                 if conn.changes():
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
                     count += 1
+            if count:
+                self._forget_finished_counts(conn)
         return count
 
     def purge_dead(self, ids: Sequence[int] | None) -> int:
@@ -85,6 +83,7 @@ class SqliteAdmin(SqliteSession):
             if dead_before is not None:
                 conn.execute(self.q.prune_dead_before, {"before": dead_before})
                 count += conn.changes()
+            self._prune_metrics(conn, now, dead_before)
         return count
 
     # -- schedules ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.heartbeat import Heartbeat
+from liteq.worker.presence import Presence, Tally
 from liteq.worker.runners import InlineRunner, Runner
 from liteq.worker.source import StopFlag, make_owner
 from liteq.worker.upkeep import Running, Upkeep
@@ -81,6 +82,8 @@ class Worker(Upkeep):
         rng: random.Random | None = None,
         on_tick: Callable[[float], int] | None = None,
         watch_file: bool = True,
+        tally: Tally | None = None,
+        register: bool = False,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -99,6 +102,20 @@ class Worker(Upkeep):
         self.concurrency = settings.concurrency if mode == "thread" else 1
         self._timeout_warned: set[str] = set()  # tasks whose thread-pool timeout was told
         self.control = JobControl(storage, clock)  # current_job(), progress, cancel requests
+        # Counts for the workers table; ``register``: this worker has a row of its own.
+        self.tally = tally if tally is not None else Tally()
+        self.presence = (
+            Presence(
+                storage,
+                clock,
+                worker_id=self.owner,
+                pool="thread",
+                settings=settings,
+                read=self.tally.read,
+            )
+            if register
+            else None
+        )
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
@@ -118,7 +135,9 @@ class Worker(Upkeep):
             self.storage.data_version()  # the file exists (is created) before we note which
             watch = FileWatch(self.storage.path, self.clock.monotonic())
         runner = self._runner()
-        heartbeat = Heartbeat(self.storage, self.clock, self.full)
+        if self.presence is not None:
+            self.presence.register()
+        heartbeat = Heartbeat(self.storage, self.clock, self.full, self.presence)
         heartbeat.start()
         self.control.start()
         try:
@@ -131,6 +150,8 @@ class Worker(Upkeep):
         finally:
             heartbeat.stop()
             self.control.stop()
+            if self.presence is not None:
+                self.presence.unregister()
             runner.close()
             if runner.abandoned():
                 log.warning(
@@ -252,6 +273,7 @@ class Worker(Upkeep):
             prefetch = 0 if stopping else self._prefetch(runner)
             low = prefetch // 2  # refill when the jobs waiting for a thread fall to this
             waiting = runner.waiting()
+            self.tally.set_busy(len(running) - waiting)
             capacity = 0 if stopping else self.concurrency + prefetch - len(running)
             want = capacity > 0 and may_have_work and waiting <= low
             if want and hearsay and not pending:
@@ -281,6 +303,7 @@ class Worker(Upkeep):
                 if pending or claimed:
                     full.cleared()
                 self._after_settle(pending, settled)
+                self.tally.count(pending, settled)
                 if any(o.retry_in is not None for o in pending):
                     # A retry went back to queued/scheduled by our own connection, which
                     # data_version does not report: look again for due work.

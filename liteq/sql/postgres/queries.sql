@@ -225,7 +225,12 @@ SELECT queue,
 FROM jobs GROUP BY queue, shown
 
 -- name: oldest_waiting
-SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= %(now)s
+-- Each state from its own partial index (a state IN (...) would scan every row).
+SELECT min(due_at) FROM (
+    SELECT min(due_at) AS due_at FROM jobs WHERE state = 'queued' AND due_at <= %(now)s
+    UNION ALL
+    SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s
+) AS waiting
 
 -- name: count_dead_letters
 SELECT count(*) FROM dead_letters

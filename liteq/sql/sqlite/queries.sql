@@ -176,7 +176,12 @@ SELECT queue,
 FROM jobs GROUP BY queue, shown
 
 -- name: oldest_waiting
-SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= :now
+-- Each state from its own partial index (a state IN (...) would scan every row).
+SELECT min(due_at) FROM (
+    SELECT min(due_at) AS due_at FROM jobs WHERE state = 'queued' AND due_at <= :now
+    UNION ALL
+    SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= :now
+)
 
 -- name: next_due
 SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > :now
