@@ -3,6 +3,7 @@ process pool (the child is killed) and ``liteq cancel``, on both backends."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -160,8 +161,9 @@ def test_thread_pool_task_sees_cancel_requested_and_liteq_cancel_stops_it(
 
 
 def test_a_thread_pool_task_that_ignores_the_request_still_ends_cancelled(
-    rq: liteq.Queue, worker: None
+    rq: liteq.Queue, worker: None, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="liteq")
     started, go_on = threading.Event(), threading.Event()
 
     @rq.task(name="stubborn")
@@ -179,6 +181,8 @@ def test_a_thread_pool_task_that_ignores_the_request_still_ends_cancelled(
     after = stubborn.enqueue()  # the worker goes on with the next job
     go_on.set()
     assert after.result(timeout=WAIT) == "finished anyway"
+    assert f"job {job.id}: cancelled while running; its attempt's outcome discarded" in caplog.text
+    assert "lease was lost" not in caplog.text  # a cancel is not reported as a lost lease
 
 
 # -- the process pool: the child is killed --------------------------------------------------

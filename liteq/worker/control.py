@@ -57,6 +57,7 @@ class JobControl:
         # job and the context. Dict operations are atomic: no lock on the hot path.
         self._live: dict[tuple[int, int], tuple[ClaimedJob, JobContext]] = {}
         self._written: dict[tuple[int, int], int] = {}  # -> sequence number of progress written
+        self._lock = threading.Lock()  # _written against _live, between poll and close
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -114,8 +115,9 @@ class JobControl:
         """The attempt of ``job`` ended: write its last progress if not written yet. (A
         cancelled job's hold is let go when its outcome is refused: ``cancelled_among``.)"""
         key = (job.id, job.attempts)
-        entry = self._live.pop(key, None)
-        written = self._written.pop(key, None)
+        with self._lock:
+            entry = self._live.pop(key, None)
+            written = self._written.pop(key, None)
         pending = None if entry is None else entry[1]._pending_progress()
         if pending is None or pending[2] == written:
             return
@@ -146,9 +148,10 @@ class JobControl:
                 sequences[key] = pending[2]
         if writes:
             self._storage.write_progress(now, writes)
-            for key, sequence in sequences.items():
-                if key in self._live:  # not if the attempt has ended meanwhile
-                    self._written[key] = sequence
+            with self._lock:
+                for key, sequence in sequences.items():
+                    if key in self._live:  # not if the attempt has ended meanwhile
+                        self._written[key] = sequence
         for stopping in self._storage.stopping(now):
             entry = live.get((stopping.id, stopping.attempts))
             if entry is None or entry[0].owner != stopping.owner:
@@ -156,10 +159,14 @@ class JobControl:
             if entry[1]._request_cancel():
                 log.info("job %s (%s): cancel requested while running", stopping.id, entry[0].task)
 
-    def cancelled_among(self, jobs: Sequence[ClaimedJob]) -> set[int]:
-        """Of ``jobs``, whose outcome the database refused (``Settled.lost``), the ones
-        cancelled while running (not a lost lease): their hold is let go."""
-        return set(self._storage.stopped([held(job) for job in jobs]))
+    def cancelled_among(self, outcomes: Sequence[Outcome], lost: Collection[int]) -> set[int]:
+        """Of the jobs whose outcome the database refused (``lost``), the ones cancelled
+        while running (no lease was lost): their worker's hold is let go."""
+        refused = [held(o.job) for o in outcomes if o.job.id in lost]
+        stopped = set(self._storage.stopped(refused))
+        for job_id in sorted(stopped):
+            log.info("job %s: cancelled while running; its attempt's outcome discarded", job_id)
+        return stopped
 
 
 def _write(job: ClaimedJob, pending: tuple[float, str | None, int]) -> ProgressWrite:
