@@ -20,6 +20,7 @@ import liteq
 from liteq.cli import cli
 from liteq.context import HeldJob, JobContext
 from liteq.models import ClaimPlan, Outcome
+from liteq.sql.control import load_control_queries
 
 WAIT = 30.0  # real-time bound; never reached when all is well
 
@@ -248,3 +249,13 @@ def test_process_pool_kills_the_child_running_a_cancelled_job(
             _, stderr = process.communicate(timeout=WAIT)
         assert process.returncode == 0, stderr
         assert "runs a cancelled job past the grace: killing it" in stderr
+
+
+def test_the_stopping_query_reads_only_its_small_index(tmp_path: Path) -> None:
+    """Workers run it twice a second: a seek of the partial index, no scan of the jobs."""
+    with liteq.Queue(tmp_path / "q.db") as q:
+        q.stats()  # the schema exists
+        sql = f"EXPLAIN QUERY PLAN {load_control_queries('sqlite').stopping}"
+        with q.storage.transaction() as conn:
+            plan = [str(row[-1]) for row in conn.execute(sql, {"now": 0.0})]
+    assert plan == ["SEARCH jobs USING INDEX jobs_stopping (lease_owner>?)"]
