@@ -60,18 +60,30 @@ class JobControl:
         self._lock = threading.Lock()  # _written against _live, between poll and close
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running = False  # between start() and stop(): the thread may be started
 
     # -- the thread ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve, name="liteq-control", daemon=True)
-        self._thread.start()
+        """Let the thread start, which it does when a task first asks for its context: a
+        worker whose tasks never call ``current_job()`` runs no such thread."""
+        with self._lock:
+            self._running = True
 
     def stop(self) -> None:
+        with self._lock:
+            self._running = False
+            thread, self._thread = self._thread, None
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if thread is not None:
+            thread.join()
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is not None or not self._running:
+                return
+            self._thread = threading.Thread(target=self._serve, name="liteq-control", daemon=True)
+            self._thread.start()
 
     def _serve(self) -> None:
         try:
@@ -109,6 +121,8 @@ class JobControl:
         context = JobContext(
             attempt.id, attempt.task, attempt.queue, attempt.attempts, attempt.due_at, link=self
         )
+        if self._thread is None:
+            self._start_thread()
         return self._live.setdefault(key, (attempt, context))[1]
 
     def close(self, job: ClaimedJob) -> None:
