@@ -44,9 +44,10 @@ class JobControl:
     """The contexts of the attempts one worker loop runs; see the module docstring.
 
     ``run(job, attempt)`` is what a runner calls. An async runner binds ``(job, control)``
-    with ``liteq.context.bind`` in the coroutine's context, calls ``close(job)`` when the
-    attempt ends, and registers ``control.context_of(job).on_cancel(...)`` to cancel the
-    coroutine when a cancel request comes.
+    with ``liteq.context.bind`` in the coroutine's context, registers
+    ``control.context_of(job).on_cancel(lambda: loop.call_soon_threadsafe(task.cancel))``
+    and calls ``close(job)`` when the attempt ends (as
+    ``tests/test_cancel_running.py::test_the_async_hook_cancels_a_coroutine`` does).
     """
 
     def __init__(self, storage: Backend, clock: Clock, interval: float = POLL_INTERVAL) -> None:
