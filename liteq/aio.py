@@ -15,7 +15,7 @@ import functools
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
@@ -50,15 +50,25 @@ class Offload:
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="liteq-offload")
             return self._pool
 
+    def _submit(self, call: Callable[[], T]) -> Future[T]:
+        """Hand ``call`` to a thread (to new ones if ``close`` shut the pool meanwhile)."""
+        while True:
+            pool = self._executor()
+            try:
+                return pool.submit(call)
+            except RuntimeError:  # shut down since we took it: the next pool takes it
+                with self._lock:
+                    if self._pool is pool:
+                        raise
+
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` in one of the threads; the event loop runs meanwhile."""
-        loop = asyncio.get_running_loop()
         call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        return await loop.run_in_executor(self._executor(), call)
+        return await asyncio.wrap_future(self._submit(call))
 
     def submit(self, fn: Callable[[], object]) -> None:
         """Run ``fn()`` in one of the threads; nobody waits for it."""
-        self._executor().submit(fn)
+        self._submit(fn)
 
     def close(self) -> None:
         """Wait for calls under way, then end the threads (their connections close)."""

@@ -94,8 +94,7 @@ class Queue(Inspection, AsyncProducer):
         return f"<liteq.Queue {self.path!r}>"
 
     def close(self) -> None:
-        """Close this queue's database connections and its threads for async callers
-        (they reopen on next use)."""
+        """Close its database connections and async threads (reopened on next use)."""
         self._offload.close()
         self.storage.close()
 

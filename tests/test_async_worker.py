@@ -58,6 +58,7 @@ def test_coroutines_run_at_once_on_one_loop_without_a_thread_each(rq: liteq.Queu
     stamps: list[tuple[float, float, str]] = []
     started = 0
     everyone: asyncio.Event | None = None
+    during: set[threading.Thread] = set()
 
     @rq.task(name="meet")
     async def meet(n: int) -> int:
@@ -67,6 +68,7 @@ def test_coroutines_run_at_once_on_one_loop_without_a_thread_each(rq: liteq.Queu
         begin = time.monotonic()
         started += 1
         if started == size:
+            during.update(threading.enumerate())  # every attempt is running now
             everyone.set()
         # Returns only once every job has started: they ran at the same time, or this
         # times out and the job fails.
@@ -76,13 +78,15 @@ def test_coroutines_run_at_once_on_one_loop_without_a_thread_each(rq: liteq.Queu
         return n
 
     jobs = meet.enqueue_many([(n,) for n in range(size)])
-    threads_before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())
     assert rq.run_worker(concurrency=size, burst=True) == size
     assert [job.result(timeout=0) for job in jobs] == list(range(size))
     assert max(begin for begin, _, _ in stamps) < min(end for _, end, _ in stamps)
     names = {name for _, _, name in stamps}
     assert len(names) == 1 and next(iter(names)).startswith("liteq-async")
-    assert not any(name.startswith("liteq-job") for name in names | threads_before)
+    started_by_the_worker = {t.name for t in during - before}
+    assert not any(name.startswith("liteq-job") for name in started_by_the_worker)
+    assert len(started_by_the_worker) < 5  # the loop, heartbeat, control: not one per job
 
 
 def test_sync_and_async_tasks_mix_in_one_worker(rq: liteq.Queue) -> None:
