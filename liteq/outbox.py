@@ -42,8 +42,8 @@ SQLITE3_REFUSED = (
 
 
 def connection_kind(conn: object) -> str | None:
-    """ "apsw", "psycopg" or "sqlite3" by the connection's class (or a base of it); None
-    for anything else. By module name: nothing is imported to find out."""
+    """The connection's library: ``apsw``, ``psycopg`` or ``sqlite3``, by the module of its
+    class (or a base of it); None for anything else. Nothing is imported to find out."""
     for cls in type(conn).__mro__:
         module = cls.__module__.partition(".")[0]
         if module in ("apsw", "psycopg", "sqlite3"):
