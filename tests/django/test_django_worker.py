@@ -171,3 +171,13 @@ def test_call_command_runs_the_worker_in_process(
     assert result.return_value == "in process"
     with pytest.raises(liteq.ConfigError, match=r"not liteq\.contrib\.django\.LiteqBackend"):
         call_command("liteq_worker", "--backend", "immediate", "--burst")
+
+
+def test_process_pool_needs_the_settings_module_in_the_environment(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.management import call_command  # noqa: PLC0415
+
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE")
+    with pytest.raises(liteq.ConfigError, match="DJANGO_SETTINGS_MODULE"):
+        call_command("liteq_worker", "--pool", "process", "--burst", "--create")

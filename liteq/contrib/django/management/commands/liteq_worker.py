@@ -40,6 +40,11 @@ def backend_db(alias: str) -> str:
 
 def _run(backend: str, apps: tuple[str, ...], **options: Any) -> None:
     db = backend_db(backend)
+    if options.get("pool") == "process" and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        raise ConfigError(
+            "--pool process needs DJANGO_SETTINGS_MODULE in the environment: each spawned "
+            "child sets Django up from it (settings.configure() does not reach them)"
+        )
     os.environ[BACKEND_ENV] = backend  # read by DjangoTasks in every process of the pool
     assert worker.callback is not None
     worker.callback(db=db, apps=(*apps, APP_SPEC), **options)
