@@ -27,8 +27,8 @@ from liteq.enqueueing import (
     wait_for,
 )
 from liteq.errors import ConfigError, JobFailed, JobNotFound
-from liteq.hooks import HOOKS, StartHook, SuccessHook, chain
 from liteq.flowcontrol import ProducerLimits
+from liteq.hooks import HOOKS, StartHook, SuccessHook, chain
 from liteq.job import Job
 from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name

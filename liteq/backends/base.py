@@ -154,6 +154,7 @@ class Backend(Protocol):
     def held_reasons(self, now: float, ids: Sequence[int]) -> dict[int, str]:
         """Why each of these due jobs cannot start now, for those held."""
         ...
+
     # -- workers and metrics (backends/sqlite_metrics.py, pg_metrics.py)
     def register_worker(self, now: float, worker: Mapping[str, Any]) -> None:
         """Write a worker's row (keys: the ``workers`` columns); forget long-gone ones."""

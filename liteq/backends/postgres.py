@@ -13,8 +13,8 @@ from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_control import PgControl
-from liteq.backends.pg_history import PgHistory
 from liteq.backends.pg_flow import PgFlow
+from liteq.backends.pg_history import PgHistory
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job

@@ -16,8 +16,8 @@ import apsw
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_control import SqliteControl
-from liteq.backends.sqlite_history import SqliteHistory
 from liteq.backends.sqlite_flow import SqliteFlow
+from liteq.backends.sqlite_history import SqliteHistory
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
     DEFAULT_RESULT_TTL,
