@@ -44,9 +44,10 @@ class JobControl:
     """The contexts of the attempts one worker loop runs; see the module docstring.
 
     ``run(job, attempt)`` is what a runner calls. An async runner binds ``(job, control)``
-    with ``liteq.context.bind`` in the coroutine's context, calls ``close(job)`` when the
-    attempt ends, and registers ``control.context_of(job).on_cancel(...)`` to cancel the
-    coroutine when a cancel request comes.
+    with ``liteq.context.bind`` in the coroutine's context, registers
+    ``control.context_of(job).on_cancel(lambda: loop.call_soon_threadsafe(task.cancel))``
+    and calls ``close(job)`` when the attempt ends (as
+    ``tests/test_cancel_running.py::test_the_async_hook_cancels_a_coroutine`` does).
     """
 
     def __init__(self, storage: Backend, clock: Clock, interval: float = POLL_INTERVAL) -> None:
@@ -57,20 +58,33 @@ class JobControl:
         # job and the context. Dict operations are atomic: no lock on the hot path.
         self._live: dict[tuple[int, int], tuple[ClaimedJob, JobContext]] = {}
         self._written: dict[tuple[int, int], int] = {}  # -> sequence number of progress written
+        self._lock = threading.Lock()  # _written against _live, between poll and close
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running = False  # between start() and stop(): the thread may be started
 
     # -- the thread ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve, name="liteq-control", daemon=True)
-        self._thread.start()
+        """Let the thread start, which it does when a task first asks for its context: a
+        worker whose tasks never call ``current_job()`` runs no such thread."""
+        with self._lock:
+            self._running = True
 
     def stop(self) -> None:
+        with self._lock:
+            self._running = False
+            thread, self._thread = self._thread, None
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if thread is not None:
+            thread.join()
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is not None or not self._running:
+                return
+            self._thread = threading.Thread(target=self._serve, name="liteq-control", daemon=True)
+            self._thread.start()
 
     def _serve(self) -> None:
         try:
@@ -108,14 +122,17 @@ class JobControl:
         context = JobContext(
             attempt.id, attempt.task, attempt.queue, attempt.attempts, attempt.due_at, link=self
         )
+        if self._thread is None:
+            self._start_thread()
         return self._live.setdefault(key, (attempt, context))[1]
 
     def close(self, job: ClaimedJob) -> None:
         """The attempt of ``job`` ended: write its last progress if not written yet. (A
         cancelled job's hold is let go when its outcome is refused: ``cancelled_among``.)"""
         key = (job.id, job.attempts)
-        entry = self._live.pop(key, None)
-        written = self._written.pop(key, None)
+        with self._lock:
+            entry = self._live.pop(key, None)
+            written = self._written.pop(key, None)
         pending = None if entry is None else entry[1]._pending_progress()
         if pending is None or pending[2] == written:
             return
@@ -146,9 +163,10 @@ class JobControl:
                 sequences[key] = pending[2]
         if writes:
             self._storage.write_progress(now, writes)
-            for key, sequence in sequences.items():
-                if key in self._live:  # not if the attempt has ended meanwhile
-                    self._written[key] = sequence
+            with self._lock:
+                for key, sequence in sequences.items():
+                    if key in self._live:  # not if the attempt has ended meanwhile
+                        self._written[key] = sequence
         for stopping in self._storage.stopping(now):
             entry = live.get((stopping.id, stopping.attempts))
             if entry is None or entry[0].owner != stopping.owner:
@@ -156,10 +174,14 @@ class JobControl:
             if entry[1]._request_cancel():
                 log.info("job %s (%s): cancel requested while running", stopping.id, entry[0].task)
 
-    def cancelled_among(self, jobs: Sequence[ClaimedJob]) -> set[int]:
-        """Of ``jobs``, whose outcome the database refused (``Settled.lost``), the ones
-        cancelled while running (not a lost lease): their hold is let go."""
-        return set(self._storage.stopped([held(job) for job in jobs]))
+    def cancelled_among(self, outcomes: Sequence[Outcome], lost: Collection[int]) -> set[int]:
+        """Of the jobs whose outcome the database refused (``lost``), the ones cancelled
+        while running (no lease was lost): their worker's hold is let go."""
+        refused = [held(o.job) for o in outcomes if o.job.id in lost]
+        stopped = set(self._storage.stopped(refused))
+        for job_id in sorted(stopped):
+            log.info("job %s: cancelled while running; its attempt's outcome discarded", job_id)
+        return stopped
 
 
 def _write(job: ClaimedJob, pending: tuple[float, str | None, int]) -> ProgressWrite:
