@@ -1,6 +1,7 @@
 """liteq: an embedded task queue in one SQLite file. No broker; at-least-once delivery."""
 
 from liteq._version import __version__
+from liteq.canvas import chain, chord, group
 from liteq.clock import Clock, FakeClock, SystemClock
 from liteq.errors import (
     ConfigError,
@@ -21,7 +22,8 @@ from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.options import FailureInfo
 from liteq.queue import Queue
-from liteq.tasks import Task, TaskCall
+from liteq.tasks import Signature, Task, TaskCall
+from liteq.workflow import Workflow
 
 __all__ = [
     "Clock",
@@ -43,10 +45,15 @@ __all__ = [
     "Retry",
     "SchemaTooNew",
     "SerializationError",
+    "Signature",
     "SystemClock",
     "Task",
     "TaskCall",
     "TaskNotFound",
     "WorkerLost",
+    "Workflow",
     "__version__",
+    "chain",
+    "chord",
+    "group",
 ]

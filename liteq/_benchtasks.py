@@ -23,6 +23,9 @@ class _Unbound:
     ) -> list[Job]:
         raise ConfigError(f"{task.name} belongs to no queue: bind it with queue.task(name=...)")
 
+    def _enqueue_workflow(self, node: Any) -> Any:
+        raise ConfigError("a task of no queue cannot be a workflow step: bind it first")
+
 
 def _noop() -> None:
     """Does nothing: the bench measures the queue, not the task."""

@@ -22,6 +22,7 @@ class JobState(enum.StrEnum):
 
     QUEUED = "queued"
     SCHEDULED = "scheduled"
+    WAITING = "waiting"  # a workflow step until what it depends on has succeeded
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     DEAD = "dead"

@@ -40,6 +40,7 @@ from liteq.tasks import (
     default_task_name,
     importable_module,
 )
+from liteq.workflow_verbs import WorkflowVerbs
 
 if TYPE_CHECKING:
     from liteq.worker import Source
@@ -50,7 +51,7 @@ R = TypeVar("R")
 DEAD_RETENTION = 30 * 86400.0
 
 
-class Queue(Inspection):
+class Queue(Inspection, WorkflowVerbs):
     """A task queue in one SQLite file. Nothing touches the disk until first use."""
 
     def __init__(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from liteq.databases import wrong_database
 from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
@@ -21,6 +21,7 @@ from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, FailureI
 if TYPE_CHECKING:
     from liteq.cron import Schedule
     from liteq.job import Job
+    from liteq.workflow import Workflow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,6 +51,8 @@ class Producer(Protocol):
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]: ...
 
+    def _enqueue_workflow(self, node: Any) -> Workflow: ...
+
 
 class Task(Generic[P, R]):
     """A function registered with ``@q.task``. Calling it runs it here and now."""
@@ -78,6 +81,14 @@ class Task(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Persist many calls in one transaction; each is an args tuple or a kwargs dict."""
         return self.producer._enqueue_calls(self, DEFAULT_OPTIONS, _as_calls(calls))
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature: this task and arguments, a step of a workflow (``liteq.chain``)."""
+        return Signature(self, args, kwargs, DEFAULT_OPTIONS, False)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: it does not receive the previous step's result."""
+        return Signature(self, args, kwargs, DEFAULT_OPTIONS, True)
 
     def options(
         self,
@@ -140,6 +151,33 @@ class TaskCall(Generic[P, R]):
     def enqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Persist many calls with these options in one transaction."""
         return self._task.producer._enqueue_calls(self._task, self._options, _as_calls(calls))
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature with these options (see ``Task.s``)."""
+        return Signature(self._task, args, kwargs, self._options, False)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature with these options (see ``Task.si``)."""
+        return Signature(self._task, args, kwargs, self._options, True)
+
+
+class Signature(NamedTuple):
+    """A task with its arguments and options: one step of a workflow (``liteq.canvas``)."""
+
+    task: Task[Any, Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    enqueue_options: EnqueueOptions
+    immutable: bool
+
+    def options(self, **overrides: Any) -> Signature:
+        """A copy with more options (as ``Task.options``); values given here win."""
+        given = EnqueueOptions.build("options", overrides)
+        return self._replace(enqueue_options=self.enqueue_options.merged(given))
+
+    def enqueue(self) -> Workflow:
+        """Enqueue this one step as a workflow (``Workflow.result()`` is its result)."""
+        return self.task.producer._enqueue_workflow(self)
 
 
 def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:

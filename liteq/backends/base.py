@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from liteq.graph import WorkflowSpec
 from liteq.models import ClaimedJob, ClaimPlan, Enqueued, NewJob, Outcome, Settled
 from liteq.transfer import ExportedJob, ExportedSchedule, Imported
 
@@ -110,6 +111,25 @@ class Backend(Protocol):
 
     def paused_queues(self) -> list[str]:
         """The names of the paused queues, sorted."""
+        ...
+
+    # -- workflows (backends/sqlite_flow.py, backends/pg_flow.py)
+    def enqueue_workflow(self, now: float, spec: WorkflowSpec) -> tuple[int, list[Enqueued]]:
+        """Write a workflow's steps and edges in one transaction: (workflow id, per step)."""
+        ...
+
+    def workflow(self, workflow_id: int) -> tuple[Any, ...] | None:
+        """(id, kind, output JSON) of a workflow, or None."""
+        ...
+
+    def workflow_jobs(self, now: float, workflow_id: int) -> list[tuple[Any, ...]]:
+        """Every job of a workflow (rows as ``get_job``'s), by id."""
+        ...
+
+    def job_links(
+        self, job_id: int
+    ) -> tuple[int | None, list[tuple[int, str]], list[tuple[int, str]]]:
+        """A job's workflow id, the jobs it waits for and those waiting for it (id, state)."""
         ...
 
     # -- liteq copy (liteq/copy.py)

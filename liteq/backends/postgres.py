@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
+from liteq.backends.pg_flow import PgFlow
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.errors import DatabaseBusy
+from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import (
     DEFAULT_RESULT_TTL,
     ClaimedJob,
@@ -30,7 +32,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PostgresTransfer, PgAdmin):
+class PostgresStorage(PgFlow, PostgresTransfer, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
@@ -154,7 +156,7 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
 
     def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
         params = {"id": job_id, "now": now, "expires_at": now + result_ttl}
-        return self._run(lambda conn: conn.execute(self.q.cancel, params).rowcount > 0)
+        return self._run(lambda conn: self._cancel_step(conn, now, params))
 
     # -- worker verbs ------------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
         buried: list[int] = []
         lost: list[int] = []
         requeued: list[str] = []
+        ended: list[tuple[int, bool]] = []  # workflow steps others wait for (graph.py)
         acked = self._ack(conn, now, [outcome for outcome in outcomes if outcome.ok])
         for outcome in outcomes:
             job = outcome.job
@@ -217,10 +220,14 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
             }
             if outcome.ok:
                 changed = int(job.id in acked)
+                if changed and DEPENDENTS_OPTION in job.options:
+                    ended.append((job.id, True))
             elif outcome.unavailable is not None and outcome.retry_in is not None:
                 kind = self._defer(conn, now, outcome, key, requeued)
                 if kind != "deferred":
                     (buried if kind == "buried" else lost).append(job.id)
+                if kind == "buried" and DEPENDENTS_OPTION in job.options:
+                    ended.append((job.id, False))
                 continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
@@ -244,9 +251,12 @@ class PostgresStorage(PostgresTransfer, PgAdmin):
                     if outcome.dead_letter:
                         conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
                     buried.append(job.id)
+                    if DEPENDENTS_OPTION in job.options:
+                        ended.append((job.id, False))
                     continue
             if not changed:
                 lost.append(job.id)
+        self._steps_ended(conn, now, ended)
         self._notify(conn, requeued)
         return Settled(buried, lost)
 

@@ -15,7 +15,9 @@ import apsw
 
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
+from liteq.backends.sqlite_flow import SqliteFlow
 from liteq.backends.sqlite_transfer import SqliteTransfer
+from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import (
     DEFAULT_RESULT_TTL,
     ClaimedJob,
@@ -54,7 +56,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteTransfer, SqliteAdmin):
+class SqliteBackend(SqliteFlow, SqliteTransfer, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------
@@ -126,7 +128,10 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
     def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
         with self.transaction() as conn:
             conn.execute(self.q.cancel, {"id": job_id, "now": now, "expires_at": now + result_ttl})
-            return conn.changes() > 0
+            if not conn.changes():
+                return False
+            self._step_ended(conn, now, job_id, False)  # cancels what waits for it
+            return True
 
     # -- worker verbs ------------------------------------------------------------------
 
@@ -215,10 +220,15 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
                 key["result"] = outcome.result
                 key["expires_at"] = None if ttl is None else now + ttl
                 conn.execute(q.ack, key)
+                if DEPENDENTS_OPTION in job.options and conn.changes():
+                    self._step_ended(conn, now, job.id, True)  # a workflow step: release
+                    continue
             elif outcome.unavailable is not None and outcome.retry_in is not None:
                 kind = self._defer(conn, now, outcome, key)
                 if kind != "deferred":
                     (buried if kind == "buried" else lost).append(job.id)
+                if kind == "buried" and DEPENDENTS_OPTION in job.options:
+                    self._step_ended(conn, now, job.id, False)
                 continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
@@ -238,6 +248,8 @@ class SqliteBackend(SqliteTransfer, SqliteAdmin):
                     if outcome.dead_letter:
                         conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
                     buried.append(job.id)
+                    if DEPENDENTS_OPTION in job.options:
+                        self._step_ended(conn, now, job.id, False)  # cancels dependents
                     continue
             if not conn.changes():
                 lost.append(job.id)

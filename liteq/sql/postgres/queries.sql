@@ -55,7 +55,7 @@ SELECT pg_notify(%(channel)s, %(queue)s)
 SELECT id, CASE WHEN state = 'scheduled' AND due_at <= %(now)s THEN 'queued' ELSE state END
 FROM jobs
 WHERE unique_key = %(unique_key)s
-  AND (state IN ('queued', 'scheduled', 'running')
+  AND (state IN ('queued', 'scheduled', 'running', 'waiting')
        OR (state = 'succeeded' AND unique_until > %(now)s))
 ORDER BY id DESC
 LIMIT 1
@@ -193,7 +193,7 @@ RETURNING queue
 
 -- name: cancel
 UPDATE jobs SET state = 'cancelled', finished_at = %(now)s, expires_at = %(expires_at)s
-WHERE id = %(id)s AND state IN ('queued', 'scheduled')
+WHERE id = %(id)s AND state IN ('queued', 'scheduled', 'waiting')
 
 -- name: get_job
 SELECT id, task, queue,

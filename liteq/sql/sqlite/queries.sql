@@ -11,7 +11,7 @@ VALUES (:task, :queue, :state, :priority, :due_at, :args, :kwargs, :options, :ma
 SELECT id, CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END
 FROM jobs
 WHERE unique_key = :unique_key
-  AND (state IN ('queued', 'scheduled', 'running')
+  AND (state IN ('queued', 'scheduled', 'running', 'waiting')
        OR (state = 'succeeded' AND unique_until > :now))
 ORDER BY id DESC
 LIMIT 1
@@ -148,7 +148,7 @@ UPDATE jobs SET state = 'queued', due_at = :now WHERE id = :id AND state = 'sche
 
 -- name: cancel
 UPDATE jobs SET state = 'cancelled', finished_at = :now, expires_at = :expires_at
-WHERE id = :id AND state IN ('queued', 'scheduled')
+WHERE id = :id AND state IN ('queued', 'scheduled', 'waiting')
 
 -- name: get_job
 SELECT id, task, queue,

@@ -1,0 +1,90 @@
+"""The queue's workflow verbs (``WorkflowVerbs``, a base class of ``Queue``): write a
+workflow, read one back, run one eagerly."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+from liteq.errors import ConfigError, JobNotFound
+from liteq.graph import map_tree
+from liteq.job import Job
+from liteq.models import JobRecord, JobState
+from liteq.workflow import Workflow
+from liteq.workflow_build import WorkflowBuilder
+
+if TYPE_CHECKING:
+    from liteq.backends.base import Backend
+    from liteq.clock import Clock
+    from liteq.codec import Codec
+    from liteq.models import NewJob
+    from liteq.options import EnqueueOptions
+    from liteq.tasks import Task
+
+
+class WorkflowVerbs:
+    """The workflow verbs of a queue (``Queue`` is one)."""
+
+    storage: Backend
+    codec: Codec
+    clock: Clock
+    wakeup: threading.Event
+    eager: bool
+    serializer: str
+
+    if TYPE_CHECKING:  # Queue's and Inspection's, typed here
+
+        def _row_template(self, task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob: ...
+        def _record(self, row: tuple[Any, ...]) -> JobRecord: ...
+        def _job_record(self, job_id: int) -> JobRecord: ...
+        def _cancel_job(self, job_id: int) -> bool: ...
+        def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
+        def drain(self, *, raise_on_dead: bool = True) -> int: ...
+
+    def _enqueue_workflow(self, node: Any) -> Workflow:
+        """Write a chain, group, chord or signature in one transaction."""
+        if self.serializer != "json":
+            raise ConfigError(
+                "workflows pass results through the database as JSON: use a queue with "
+                'serializer="json" (the default)'
+            )
+        now = self.clock.now()
+        spec = WorkflowBuilder(self.codec, now, self._row_template).build(node)
+        workflow_id, done = self.storage.enqueue_workflow(now, spec)
+        if not self.wakeup.is_set():
+            self.wakeup.set()
+        jobs = [
+            Job(self, self._job_record(d.id), duplicate=True) if d.duplicate else None for d in done
+        ]
+        records = {r.id: r for r in self._workflow_records(workflow_id)}
+        handles = [job or Job(self, records[d.id]) for job, d in zip(jobs, done, strict=True)]
+        workflow = Workflow(
+            self, workflow_id, spec.kind, map_tree(spec.output, [d.id for d in done]), handles
+        )
+        if self.eager:
+            self._run_workflow_eagerly(workflow)
+        return workflow
+
+    def _run_workflow_eagerly(self, workflow: Workflow) -> None:
+        """Eager mode: run every step now, delays and retries back to back."""
+        while True:
+            pending = [r for r in self._workflow_records(workflow.id) if not r.state.finished]
+            for record in pending:
+                if record.state is JobState.SCHEDULED:
+                    self.storage.make_due(self.clock.now(), record.id)
+            if not pending or not self.drain(raise_on_dead=False):
+                break
+        workflow.refresh()
+
+    def _workflow_records(self, workflow_id: int) -> list[JobRecord]:
+        rows = self.storage.workflow_jobs(self.clock.now(), workflow_id)
+        return [self._record(row) for row in rows]
+
+    def workflow(self, workflow_id: int) -> Workflow:
+        """A handle on an existing workflow."""
+        row = self.storage.workflow(workflow_id)
+        if row is None:
+            raise JobNotFound(f"no workflow with id {workflow_id}")
+        jobs = [Job(self, record) for record in self._workflow_records(workflow_id)]
+        return Workflow(self, workflow_id, str(row[1]), json.loads(row[2]), jobs)
