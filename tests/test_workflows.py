@@ -2,6 +2,7 @@
 passes on, the `waiting` state, cancellation of what depends on a failed step, the opt-out
 for a chord, exactly-once release under concurrent and duplicate settles."""
 
+# ruff: noqa: F811 - the backend fixtures are imported and then requested by name
 from __future__ import annotations
 
 import threading

@@ -28,6 +28,7 @@ from liteq.cli.format import (
     format_jobs,
     format_stats,
     iso,
+    link_fields,
     print_json,
     shorten,
     table,
@@ -145,10 +146,18 @@ def job(db: str, job_id: int, as_json: bool) -> None:
     """Show one job: arguments, result, error and traceback."""
     with open_existing(db) as queue:
         record = queue.job(job_id).record
+        workflow_id, parents, children = links = queue.storage.job_links(job_id)
     if as_json:
-        print_json(record.as_dict())
+        print_json(
+            {
+                **record.as_dict(),
+                "workflow_id": workflow_id,
+                "parents": [{"id": i, "state": s} for i, s in parents],
+                "children": [{"id": i, "state": s} for i, s in children],
+            }
+        )
     else:
-        click.echo(format_job(record))
+        click.echo(format_job(record, link_fields(links)))
 
 
 @cli.command()

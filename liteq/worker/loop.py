@@ -13,6 +13,7 @@ from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
+from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
 from liteq.validation import usable_seconds
 from liteq.worker.execution import Executor
@@ -269,9 +270,12 @@ class Worker(Upkeep):
                 if pending or claimed:
                     full.cleared()
                 self._after_settle(pending, settled)
-                if any(o.retry_in is not None for o in pending):
-                    # A retry went back to queued/scheduled by our own connection, which
-                    # data_version does not report: look again for due work.
+                if any(
+                    o.retry_in is not None or DEPENDENTS_OPTION in o.job.options for o in pending
+                ):
+                    # A retry went back to queued/scheduled (or a workflow step was
+                    # released) by our own connection, which data_version does not
+                    # report: look again for due work.
                     may_have_work = True
                 pending = []
                 if want and len(claimed) < capacity:
