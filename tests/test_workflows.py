@@ -283,3 +283,21 @@ def test_eager_queue_runs_a_workflow_inline(tmp_path: Path) -> None:
     wf = chord([t["add"].s(1, 1), t["add"].s(2, 2)], t["total"].s()).enqueue()
     assert wf.state == "succeeded"
     assert wf.result() == 6
+
+
+def test_a_requeued_dead_member_is_not_counted_twice(bq: liteq.Queue) -> None:
+    """allow_failures counts a dead member as ended; requeued and succeeding later, it
+    must not count again and release the callback before the other member ends."""
+    t = tasks(bq)
+    wf = chord([t["boom"].s(1), t["add"].s(2, 2)], t["echo"].s(), allow_failures=True).enqueue()
+    now = bq.clock.now()
+    [dying] = bq.storage.claim(now, ClaimPlan("w", 1, [(None, 1)]))
+    assert dying.id == wf.jobs[0].id
+    bq.storage.settle(now, [Outcome(dying, False, error="ValueError: boom")])
+    assert bq.requeue_dead([dying.id]) == 1
+    [again] = bq.storage.claim(now, ClaimPlan("w", 1, [(None, 1)]))
+    assert again.id == dying.id
+    bq.storage.settle(now, [Outcome(again, True, "1")])
+    assert wf.jobs[2].refresh().state == "waiting"  # still waits for the add
+    bq.drain()
+    assert wf.jobs[2].refresh().state == "succeeded"
