@@ -13,18 +13,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+from liteq.backends.flow_release import Outcomes, steps_ended
 from liteq.backends.pg_session import Conn, PgSession, payload
 from liteq.backends.sqlite_flow import duplicate_step_error
 from liteq.errors import DatabaseBusy
-from liteq.graph import (
-    WorkflowSpec,
-    cancelled_error,
-    leaves,
-    map_tree,
-    release_plan,
-    released_args,
-    released_due_at,
-)
+from liteq.graph import WorkflowSpec, map_tree, release_plan
 from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
 from liteq.sql.workflows import WorkflowQueries, load_workflow_queries
 
@@ -115,63 +108,8 @@ class PgFlow(PgSession):
     def _steps_ended(self, conn: Conn, now: float, ended: Sequence[tuple[int, bool]]) -> None:
         """Count these jobs' ends (id, succeeded) for the steps waiting for them: release
         those they were the last for; cancel, transitively, what a failure leaves behind."""
-        if not ended:
-            return
-        wq = self.wq
-        queues: list[str] = []
-        wave: dict[int, tuple[bool, str | None]] = {job_id: (ok, None) for job_id, ok in ended}
-        while wave:
-            rows = conn.execute(wq.settle_edges, {"ids": sorted(wave)}).fetchall()
-            counts: dict[int, int] = {}
-            cancels: dict[int, str] = {}
-            for depends_on, dependent, tolerant in rows:
-                ok, cause = wave[depends_on]
-                if ok or tolerant:
-                    counts[dependent] = counts.get(dependent, 0) + 1
-                    continue
-                if cause is None:
-                    found: Any = conn.execute(wq.ended_job, {"id": depends_on}).fetchone()
-                    cause = cancelled_error(depends_on, found[0], found[1], found[2])
-                    wave[depends_on] = (ok, cause)
-                cancels.setdefault(dependent, cause)
-            wave = {}
-            expires_at = now + DEFAULT_RESULT_TTL
-            for dependent in sorted(counts.keys() | cancels.keys()):
-                if dependent in cancels:
-                    params = {
-                        "id": dependent,
-                        "error": cancels[dependent],
-                        "now": now,
-                        "expires_at": expires_at,
-                    }
-                    if conn.execute(wq.cancel_waiting, params).rowcount:
-                        wave[dependent] = (False, cancels[dependent])
-                    continue
-                left = conn.execute(wq.count_down, {"id": dependent, "n": counts[dependent]})
-                row = left.fetchone()
-                if row is not None and row[0] <= 0:
-                    queues.extend(self._release(conn, now, dependent, str(row[1]), row[2]))
-        self._notify(conn, queues)
-
-    def _release(
-        self, conn: Conn, now: float, job_id: int, on_release: str, args: Any
-    ) -> list[str]:
-        plan = json.loads(on_release)
-        new_args = None
-        if "input" in plan:
-            rows = conn.execute(self.wq.outcomes_of, {"ids": leaves(plan["input"])})
-            outcomes = {row[0]: (row[1], row[2], row[3]) for row in rows}
-            new_args = released_args(plan, bytes(args), outcomes)
-        due_at = released_due_at(plan, now)
-        state = "queued" if due_at <= now else "scheduled"
-        params = {
-            "id": job_id,
-            "state": state,
-            "due_at": due_at,
-            "args": None if new_args is None else payload(new_args),
-        }
-        queues = [row[0] for row in conn.execute(self.wq.release_step, params)]
-        return queues if state == "queued" else []
+        if ended:
+            self._notify(conn, steps_ended(_PgSteps(conn, self.wq, now), now, ended))
 
     # -- reading ---------------------------------------------------------------------
 
@@ -192,3 +130,47 @@ class PgFlow(PgSession):
         parents = [(int(r[0]), str(r[1])) for r in self._read(wq.job_parents, params)]
         children = [(int(r[0]), str(r[1])) for r in self._read(wq.job_children, params)]
         return workflow_id, parents, children
+
+
+class _PgSteps:
+    """The release logic's statements (``flow_release.StepStore``) in one transaction."""
+
+    def __init__(self, conn: Conn, wq: WorkflowQueries, now: float) -> None:
+        self.conn = conn
+        self.wq = wq
+        self.now = now
+
+    def settle_edges(self, ids: Sequence[int]) -> list[tuple[int, int, bool]]:
+        rows = self.conn.execute(self.wq.settle_edges, {"ids": list(ids)})
+        return [(int(r[0]), int(r[1]), bool(r[2])) for r in rows]
+
+    def ended_job(self, job_id: int) -> tuple[str, str, str | None]:
+        row: Any = self.conn.execute(self.wq.ended_job, {"id": job_id}).fetchone()
+        return str(row[0]), str(row[1]), row[2]
+
+    def cancel_waiting(self, job_id: int, error: str) -> bool:
+        params = {
+            "id": job_id,
+            "error": error,
+            "now": self.now,
+            "expires_at": self.now + DEFAULT_RESULT_TTL,
+        }
+        return bool(self.conn.execute(self.wq.cancel_waiting, params).rowcount)
+
+    def count_down(self, job_id: int, n: int) -> tuple[int, str, Any] | None:
+        row = self.conn.execute(self.wq.count_down, {"id": job_id, "n": n}).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]))
+
+    def outcomes_of(self, ids: Sequence[int]) -> Outcomes:
+        rows = self.conn.execute(self.wq.outcomes_of, {"ids": list(ids)})
+        return {int(r[0]): (str(r[1]), r[2], r[3]) for r in rows}
+
+    def release_step(self, job_id: int, state: str, due_at: float, args: str | None) -> str | None:
+        params = {
+            "id": job_id,
+            "state": state,
+            "due_at": due_at,
+            "args": None if args is None else payload(args),
+        }
+        row = self.conn.execute(self.wq.release_step, params).fetchone()
+        return None if row is None else str(row[0])

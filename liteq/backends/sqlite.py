@@ -130,7 +130,7 @@ class SqliteBackend(SqliteFlow, SqliteTransfer, SqliteAdmin):
             conn.execute(self.q.cancel, {"id": job_id, "now": now, "expires_at": now + result_ttl})
             if not conn.changes():
                 return False
-            self._step_ended(conn, now, job_id, False)  # cancels what waits for it
+            self._steps_ended(conn, now, [(job_id, False)])  # cancels what waits for it
             return True
 
     # -- worker verbs ------------------------------------------------------------------
@@ -212,6 +212,7 @@ class SqliteBackend(SqliteFlow, SqliteTransfer, SqliteAdmin):
         q = self.q
         buried: list[int] = []
         lost: list[int] = []
+        ended: list[tuple[int, bool]] = []  # workflow steps others wait for (graph.py)
         for outcome in outcomes:
             job = outcome.job
             key = {"id": job.id, "owner": job.owner, "attempts": job.attempts, "now": now}
@@ -221,14 +222,14 @@ class SqliteBackend(SqliteFlow, SqliteTransfer, SqliteAdmin):
                 key["expires_at"] = None if ttl is None else now + ttl
                 conn.execute(q.ack, key)
                 if DEPENDENTS_OPTION in job.options and conn.changes():
-                    self._step_ended(conn, now, job.id, True)  # a workflow step: release
+                    ended.append((job.id, True))
                     continue
             elif outcome.unavailable is not None and outcome.retry_in is not None:
                 kind = self._defer(conn, now, outcome, key)
                 if kind != "deferred":
                     (buried if kind == "buried" else lost).append(job.id)
                 if kind == "buried" and DEPENDENTS_OPTION in job.options:
-                    self._step_ended(conn, now, job.id, False)
+                    ended.append((job.id, False))
                 continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
@@ -249,10 +250,11 @@ class SqliteBackend(SqliteFlow, SqliteTransfer, SqliteAdmin):
                         conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
                     buried.append(job.id)
                     if DEPENDENTS_OPTION in job.options:
-                        self._step_ended(conn, now, job.id, False)  # cancels dependents
+                        ended.append((job.id, False))
                     continue
             if not conn.changes():
                 lost.append(job.id)
+        self._steps_ended(conn, now, ended)
         return Settled(buried, lost)
 
     def _defer(

@@ -1,7 +1,7 @@
 """Workflows on SQLite: write a graph in one transaction, release or cancel the steps
 that wait for a job when it ends, and read a workflow back.
 
-The settle path calls :meth:`SqliteFlow._step_ended` only for jobs whose stored options
+The settle path calls :meth:`SqliteFlow._steps_ended` only for jobs whose stored options
 say others wait for them (``graph.DEPENDENTS_OPTION``), in the transaction that settled
 the job under its lease: a duplicate delivery or a lost lease releases nothing.
 """
@@ -9,22 +9,16 @@ the job under its lease: a duplicate delivery or a lost lease releases nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import apsw
 
+from liteq.backends.flow_release import Outcomes, steps_ended
 from liteq.backends.sqlite_session import SqliteSession
 from liteq.errors import ConfigError
-from liteq.graph import (
-    WorkflowSpec,
-    cancelled_error,
-    leaves,
-    map_tree,
-    release_plan,
-    released_args,
-    released_due_at,
-)
+from liteq.graph import WorkflowSpec, map_tree, release_plan
 from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
 from liteq.sql.workflows import WorkflowQueries, load_workflow_queries
 
@@ -95,55 +89,13 @@ class SqliteFlow(SqliteSession):
             conn.execute(wq.set_output, {"output": output, "id": workflow_id})
         return workflow_id, done
 
-    def _step_ended(self, conn: apsw.Connection, now: float, job_id: int, ok: bool) -> None:
-        """Count ``job_id``'s end for the steps waiting for it: release those it was the
-        last for; if it failed, cancel the intolerant ones and, in turn, their dependents."""
-        wq = self.wq
-        work: list[tuple[int, bool, str | None]] = [(job_id, ok, None)]
-        while work:
-            ended, succeeded, cause = work.pop()
-            edges: list[Any] = conn.execute(wq.settle_edges, {"id": ended}).fetchall()
-            if not edges:
-                continue
-            if not succeeded and cause is None:
-                row: Any = conn.execute(wq.ended_job, {"id": ended}).fetchall()[0]
-                cause = cancelled_error(ended, str(row[0]), str(row[1]), row[2])
-            for dependent, tolerant in sorted((int(e[0]), bool(e[1])) for e in edges):
-                if succeeded or tolerant:
-                    left = conn.execute(wq.count_down, {"id": dependent, "n": 1}).fetchone()
-                    if left is not None and left[0] <= 0:
-                        self._release(conn, now, dependent, str(left[1]), left[2])
-                    continue
-                params = {
-                    "id": dependent,
-                    "error": cause,
-                    "now": now,
-                    "expires_at": now + DEFAULT_RESULT_TTL,
-                }
-                conn.execute(wq.cancel_waiting, params)
-                if conn.changes():
-                    work.append((dependent, False, cause))
-
-    def _release(
-        self, conn: apsw.Connection, now: float, job_id: int, on_release: str, args: Any
+    def _steps_ended(
+        self, conn: apsw.Connection, now: float, ended: Sequence[tuple[int, bool]]
     ) -> None:
-        plan = json.loads(on_release)
-        new_args = None
-        if "input" in plan:
-            ids = json.dumps(leaves(plan["input"]))
-            outcomes = {
-                row[0]: (row[1], row[2], row[3])
-                for row in conn.execute(self.wq.outcomes_of, {"ids": ids})
-            }
-            new_args = released_args(plan, args, outcomes)
-        due_at = released_due_at(plan, now)
-        params = {
-            "id": job_id,
-            "state": "queued" if due_at <= now else "scheduled",
-            "due_at": due_at,
-            "args": new_args,
-        }
-        conn.execute(self.wq.release_step, params)
+        """Count these jobs' ends (id, succeeded) for the steps waiting for them: release
+        those they were the last for; cancel, transitively, what a failure leaves behind."""
+        if ended:
+            steps_ended(_SqliteSteps(conn, self.wq, now), now, ended)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -169,3 +121,43 @@ class SqliteFlow(SqliteSession):
         parents = [(int(r[0]), str(r[1])) for r in self._rows(wq.job_parents, params)]
         children = [(int(r[0]), str(r[1])) for r in self._rows(wq.job_children, params)]
         return workflow_id, parents, children
+
+
+class _SqliteSteps:
+    """The release logic's statements (``flow_release.StepStore``) on one connection."""
+
+    def __init__(self, conn: apsw.Connection, wq: WorkflowQueries, now: float) -> None:
+        self.conn = conn
+        self.wq = wq
+        self.now = now
+
+    def settle_edges(self, ids: Sequence[int]) -> list[tuple[int, int, bool]]:
+        rows = self.conn.execute(self.wq.settle_edges, {"ids": json.dumps(list(ids))})
+        return [(int(r[0]), int(r[1]), bool(r[2])) for r in rows]
+
+    def ended_job(self, job_id: int) -> tuple[str, str, str | None]:
+        row: Any = self.conn.execute(self.wq.ended_job, {"id": job_id}).fetchall()[0]
+        return str(row[0]), str(row[1]), row[2]
+
+    def cancel_waiting(self, job_id: int, error: str) -> bool:
+        params = {
+            "id": job_id,
+            "error": error,
+            "now": self.now,
+            "expires_at": self.now + DEFAULT_RESULT_TTL,
+        }
+        self.conn.execute(self.wq.cancel_waiting, params)
+        return bool(self.conn.changes())
+
+    def count_down(self, job_id: int, n: int) -> tuple[int, str, Any] | None:
+        rows: Any = self.conn.execute(self.wq.count_down, {"id": job_id, "n": n}).fetchall()
+        return (int(rows[0][0]), str(rows[0][1]), rows[0][2]) if rows else None
+
+    def outcomes_of(self, ids: Sequence[int]) -> Outcomes:
+        rows = self.conn.execute(self.wq.outcomes_of, {"ids": json.dumps(list(ids))})
+        return {int(r[0]): (str(r[1]), r[2], r[3]) for r in rows}
+
+    def release_step(self, job_id: int, state: str, due_at: float, args: str | None) -> str | None:
+        params = {"id": job_id, "state": state, "due_at": due_at, "args": args}
+        rows: Any = self.conn.execute(self.wq.release_step, params).fetchall()
+        return str(rows[0][0]) if rows else None

@@ -189,6 +189,8 @@ class Worker(Upkeep):
                 if not pending:
                     pending_since = mono
                 pending.append(outcome)
+                if DEPENDENTS_OPTION in outcome.job.options:
+                    may_have_work = True  # its settle may release workflow steps: claim too
             if enforce_timeouts:
                 for job in self._timed_out(runner, running, mono):
                     del running[job.id]
@@ -270,12 +272,9 @@ class Worker(Upkeep):
                 if pending or claimed:
                     full.cleared()
                 self._after_settle(pending, settled)
-                if any(
-                    o.retry_in is not None or DEPENDENTS_OPTION in o.job.options for o in pending
-                ):
-                    # A retry went back to queued/scheduled (or a workflow step was
-                    # released) by our own connection, which data_version does not
-                    # report: look again for due work.
+                if any(o.retry_in is not None for o in pending):
+                    # A retry went back to queued/scheduled by our own connection, which
+                    # data_version does not report: look again for due work.
                     may_have_work = True
                 pending = []
                 if want and len(claimed) < capacity:

@@ -19,9 +19,10 @@ VALUES (:task, :queue, :state, :priority, :due_at, :args, :kwargs, :options, :ma
 INSERT INTO job_deps (depends_on, job_id, tolerant) VALUES (:depends_on, :job_id, :tolerant)
 
 -- name: settle_edges
--- A job that others wait for has ended: each edge is counted once, ever.
-UPDATE job_deps SET settled = 1 WHERE depends_on = :id AND settled = 0
-RETURNING job_id, tolerant
+-- Jobs that others wait for have ended: each edge is counted once, ever.
+UPDATE job_deps SET settled = 1
+WHERE depends_on IN (SELECT value FROM json_each(:ids)) AND settled = 0
+RETURNING depends_on, job_id, tolerant
 
 -- name: count_down
 -- The fan-in counter of a waiting step; the settle that brings it to 0 releases it.
@@ -34,6 +35,7 @@ SELECT id, state, result, error FROM jobs WHERE id IN (SELECT value FROM json_ea
 -- name: release_step
 UPDATE jobs SET state = :state, due_at = :due_at, args = coalesce(:args, args)
 WHERE id = :id AND state = 'waiting'
+RETURNING queue
 
 -- name: cancel_waiting
 UPDATE jobs SET state = 'cancelled', error = :error, finished_at = :now, expires_at = :expires_at
