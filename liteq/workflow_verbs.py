@@ -7,6 +7,7 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any
 
+from liteq.enqueueing import new_job
 from liteq.errors import ConfigError, JobNotFound
 from liteq.graph import map_tree
 from liteq.job import Job
@@ -50,15 +51,16 @@ class WorkflowVerbs:
                 'serializer="json" (the default)'
             )
         now = self.clock.now()
-        spec = WorkflowBuilder(self.codec, now, self._row_template).build(node)
+        builder = WorkflowBuilder(self.codec, now, self._row_template)
+        spec = builder.build(node)
         workflow_id, done = self.storage.enqueue_workflow(now, spec)
         if not self.wakeup.is_set():
             self.wakeup.set()
-        jobs = [
-            Job(self, self._job_record(d.id), duplicate=True) if d.duplicate else None for d in done
+        # built without reading them back, as a plain enqueue does (a duplicate is read)
+        handles = [
+            new_job(self, now, step.job, call, d)
+            for step, call, d in zip(spec.steps, builder.calls, done, strict=True)
         ]
-        records = {r.id: r for r in self._workflow_records(workflow_id)}
-        handles = [job or Job(self, records[d.id]) for job, d in zip(jobs, done, strict=True)]
         workflow = Workflow(
             self, workflow_id, spec.kind, map_tree(spec.output, [d.id for d in done]), handles
         )
