@@ -22,11 +22,11 @@ class JobState(enum.StrEnum):
 
     QUEUED = "queued"
     SCHEDULED = "scheduled"
-    WAITING = "waiting"  # a workflow step until what it depends on has succeeded
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    WAITING = "waiting"  # a workflow step until what it depends on has succeeded
 
     @property
     def finished(self) -> bool:

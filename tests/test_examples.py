@@ -244,3 +244,13 @@ def test_multiprocess_example_runs_every_job_from_every_producer(tmp_path: Path)
             (p, n) for p in range(3) for n in range(15)
         }
         assert 1 <= len({job.result["pid"] for job in jobs}) <= 2  # a pool of two
+
+
+def test_workflow_example(tmp_path: Path) -> None:
+    out = run_example("workflow_example.py", tmp_path)
+    assert "workflow 1 (chord): 27" in out
+    assert "state succeeded" in out
+    assert "workflow 2 (chain) failed: job 9 is cancelled" in out
+    assert "step 8 (workflow_example:fetch) is dead: ConnectionError: cannot reach bad://d" in out
+    assert "steps: ['dead', 'cancelled']" in out
+    assert "workflow 3 (chord): '3 of 4 pages fetched'" in out
