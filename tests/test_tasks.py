@@ -223,3 +223,27 @@ def test_load_app_accepts_a_single_task(app_module: str) -> None:
 def test_bad_app_specs_are_config_errors(app_module: str, spec: str, message: str) -> None:
     with pytest.raises(liteq.ConfigError, match=message):
         load_app(spec)
+
+
+def test_load_app_makes_a_registry_class_in_each_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # How liteq.contrib.django reaches every pool process: --app MODULE:RegistryClass.
+    (tmp_path / "registry_class_app.py").write_text(
+        "from liteq.tasks import TaskRegistry\n\n"
+        "class Made(TaskRegistry):\n"
+        "    count = 0\n\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        type(self).count += 1\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        [first] = load_app("registry_class_app:Made")
+        [second] = load_app("registry_class_app:Made")
+        made = sys.modules["registry_class_app"].Made
+        assert type(first) is made and first is not second and made.count == 2
+        assert load_app("registry_class_app") == []  # a class found in a module is not made
+        assert made.count == 2
+    finally:
+        sys.modules.pop("registry_class_app", None)

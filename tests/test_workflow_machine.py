@@ -158,7 +158,7 @@ class WorkflowMachine(StorageMachine):
 
     @invariant()
     def none_stays_waiting_once_its_dependencies_ended(self) -> None:
-        for job_id, model in self.jobs.items():
+        for job_id in self.jobs:
             row = self.storage.get_job(self.now, job_id)
             assert row is not None
             if row[3] != "waiting":
