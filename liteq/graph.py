@@ -110,6 +110,8 @@ def released_args(
         return None
 
     def value_of(job_id: int) -> Any:
+        if job_id not in outcomes:  # deleted by hand: prune keeps what waiting steps need
+            return error_record(job_id, "deleted", "the job was deleted before this step ran")
         state, result, error = outcomes[job_id]
         if state == "succeeded":
             return None if result is None else json.loads(result)

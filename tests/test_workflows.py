@@ -301,3 +301,23 @@ def test_a_requeued_dead_member_is_not_counted_twice(bq: liteq.Queue) -> None:
     assert wf.jobs[2].refresh().state == "waiting"  # still waits for the add
     bq.drain()
     assert wf.jobs[2].refresh().state == "succeeded"
+
+
+def test_prune_keeps_the_results_a_waiting_step_needs(
+    bq: liteq.Queue, fake: liteq.FakeClock
+) -> None:
+    t = tasks(bq)
+    quick = t["add"].options(result_ttl=1)
+    wf = chord([quick.s(1, 1), t["add"].s(2, 2).options(delay=100)], t["total"].s()).enqueue()
+    bq.drain()
+    assert wf.jobs[0].refresh().state == "succeeded"
+    fake.advance(50)
+    bq.prune(older_than=10)  # the first member's result expired, but the callback waits
+    assert wf.jobs[0].refresh().state == "succeeded"
+    fake.advance(50)
+    bq.drain()
+    assert wf.result(timeout=5) == 6
+    fake.advance(8 * 86400)
+    assert bq.prune() > 0  # once the callback ran, nothing holds them
+    with pytest.raises(liteq.JobNotFound):
+        wf.jobs[0].refresh()

@@ -262,13 +262,22 @@ DELETE FROM jobs WHERE id = %(id)s AND state = 'dead'
 -- name: prune_expired
 DELETE FROM jobs
 WHERE state IN ('succeeded', 'cancelled', 'dead') AND expires_at <= %(now)s
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: prune_finished_before
 DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at <= %(before)s
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: prune_dead_before
 DELETE FROM jobs
 WHERE state = 'dead' AND id IN (SELECT job_id FROM dead_letters WHERE died_at <= %(before)s)
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: get_schedule
 SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,
