@@ -3,6 +3,7 @@
 from liteq._version import __version__
 from liteq.canvas import chain, chord, group
 from liteq.clock import Clock, FakeClock, SystemClock
+from liteq.context import JobContext, current_job
 from liteq.errors import (
     ConfigError,
     DatabaseBusy,
@@ -35,6 +36,7 @@ __all__ = [
     "FailureInfo",
     "FakeClock",
     "Job",
+    "JobContext",
     "JobFailed",
     "JobNotFound",
     "JobRecord",
@@ -55,5 +57,6 @@ __all__ = [
     "__version__",
     "chain",
     "chord",
+    "current_job",
     "group",
 ]

@@ -21,6 +21,7 @@ Tree: TypeAlias = "int | list[Tree]"
 # The key a step's stored options carry when other steps wait for it: only such jobs pay
 # for the release logic when they settle.
 DEPENDENTS_OPTION = "dependents"
+WORKFLOW_OPTION = "workflow"  # the workflow a step belongs to, in its stored options
 
 
 class WorkflowStep(NamedTuple):
@@ -69,6 +70,13 @@ def fill(tree: Tree, value_of: Callable[[int], Any]) -> Any:
     if isinstance(tree, int):
         return value_of(tree)
     return [fill(branch, value_of) for branch in tree]
+
+
+def step_options(options: str | None, workflow_id: int) -> str:
+    """A step's stored options with its workflow's id (``current_job().workflow``)."""
+    stored = json.loads(options) if options else {}
+    stored[WORKFLOW_OPTION] = workflow_id
+    return json.dumps(stored, separators=(",", ":"))
 
 
 def release_plan(step: WorkflowStep, ids: Sequence[int]) -> str:

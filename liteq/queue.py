@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from liteq.admin import Inspection
 from liteq.backends import open_backend
 from liteq.checks import option_names, unknown_options
 from liteq.clock import Clock, SystemClock
@@ -51,7 +50,7 @@ R = TypeVar("R")
 DEAD_RETENTION = 30 * 86400.0
 
 
-class Queue(Inspection, WorkflowVerbs):
+class Queue(WorkflowVerbs):
     """A task queue in one SQLite file. Nothing touches the disk until first use."""
 
     def __init__(
@@ -325,6 +324,15 @@ class Queue(Inspection, WorkflowVerbs):
 
     def _cancel_job(self, job_id: int) -> bool:
         return self.storage.cancel(self.clock.now(), job_id, 7 * 86400.0)
+
+    def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None:
+        return self.progress_of(job_id)
+
+    def progress_of(self, job_id: int) -> tuple[float, str | None, float] | None:
+        """``(fraction, message, updated_at)`` a task last reported for ``job_id``, or None.
+
+        ``Job.progress`` gives the first two; ``updated_at`` is epoch seconds."""
+        return self.storage.get_progress(job_id)
 
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord:
         return wait_for(self._job_record, job_id, timeout)

@@ -1,12 +1,12 @@
-"""The queue's workflow verbs (``WorkflowVerbs``, a base class of ``Queue``): write a
-workflow, read one back, run one eagerly."""
+"""The queue's workflow verbs (``WorkflowVerbs``: ``Queue``'s base class, on top of the
+inspection verbs of ``admin.Inspection``): write a workflow, read one back, run one eagerly."""
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING, Any
 
+from liteq.admin import Inspection
 from liteq.enqueueing import new_job
 from liteq.errors import ConfigError, JobNotFound
 from liteq.graph import map_tree
@@ -16,31 +16,24 @@ from liteq.workflow import Workflow
 from liteq.workflow_build import WorkflowBuilder
 
 if TYPE_CHECKING:
-    from liteq.backends.base import Backend
-    from liteq.clock import Clock
-    from liteq.codec import Codec
     from liteq.models import NewJob
     from liteq.options import EnqueueOptions
     from liteq.tasks import Task
 
 
-class WorkflowVerbs:
+class WorkflowVerbs(Inspection):
     """The workflow verbs of a queue (``Queue`` is one)."""
 
-    storage: Backend
-    codec: Codec
-    clock: Clock
-    wakeup: threading.Event
     eager: bool
     serializer: str
 
     if TYPE_CHECKING:  # Queue's and Inspection's, typed here
 
         def _row_template(self, task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob: ...
-        def _record(self, row: tuple[Any, ...]) -> JobRecord: ...
         def _job_record(self, job_id: int) -> JobRecord: ...
         def _cancel_job(self, job_id: int) -> bool: ...
         def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
+        def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None: ...
         def drain(self, *, raise_on_dead: bool = True) -> int: ...
 
     def _enqueue_workflow(self, node: Any) -> Workflow:

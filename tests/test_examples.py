@@ -254,3 +254,14 @@ def test_workflow_example(tmp_path: Path) -> None:
     assert "step 8 (workflow_example:fetch) is dead: ConnectionError: cannot reach bad://d" in out
     assert "steps: ['dead', 'cancelled']" in out
     assert "workflow 3 (chord): '3 of 4 pages fetched'" in out
+
+
+def test_progress_and_cancel_example(tmp_path: Path) -> None:
+    out = run_example("progress_and_cancel.py", tmp_path)
+    lines = out.splitlines()
+    customers = [int(m) for m in re.findall(r"^customers: (\d+)% \(\d+ of 100 rows\)$", out, re.M)]
+    assert customers and customers == sorted(customers)  # progress seen while it ran
+    assert any(re.fullmatch(r"orders: cancelled at \d+%", line) for line in lines)
+    assert "customers: 100 rows exported" in lines
+    last = re.search(r"^orders ended cancelled; last progress: orders: (\d+)%", out, re.M)
+    assert last is not None and int(last.group(1)) < 100  # it stopped before its end

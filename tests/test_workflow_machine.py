@@ -124,8 +124,10 @@ class WorkflowMachine(StorageMachine):
             return
         job_id = data.draw(st.sampled_from(sorted(self.jobs)))
         model = self.jobs[job_id]
-        expected = model["state"] in ("queued", "scheduled", "waiting")
+        expected = model["state"] in ("queued", "scheduled", "running", "waiting")
         assert self.storage.cancel(self.now, job_id, 60.0) is expected
+        if model["state"] == "running":  # its holder's outcome is refused from now on
+            model["stopping_until"] = model["lease_until"]
         if expected:
             model["state"] = "cancelled"
         self.propagate()

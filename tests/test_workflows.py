@@ -321,3 +321,30 @@ def test_prune_keeps_the_results_a_waiting_step_needs(
     assert bq.prune() > 0  # once the callback ran, nothing holds them
     with pytest.raises(liteq.JobNotFound):
         wf.jobs[0].refresh()
+
+
+def test_current_job_names_the_workflow(bq: liteq.Queue) -> None:
+    seen: list[Any] = []
+
+    @bq.task(name="where")
+    def where(*args: Any) -> None:
+        context = liteq.current_job()
+        assert context is not None
+        seen.append(context.workflow)
+
+    wf = chain(where.s(), where.s()).enqueue()
+    plain = where.enqueue()
+    bq.drain()
+    assert wf.state == "succeeded" and plain.refresh().state == "succeeded"
+    assert sorted(seen, key=str) == sorted([wf.id, wf.id, None], key=str)
+
+
+def test_cancelling_a_running_step_cancels_its_dependents(bq: liteq.Queue) -> None:
+    t = tasks(bq)
+    wf = chain(t["add"].s(1, 1), t["add"].s(1), t["add"].s(1)).enqueue()
+    [running] = bq.storage.claim(bq.clock.now(), ClaimPlan("w", 1, [(None, 1)]))
+    assert wf.jobs[0].cancel()
+    assert [job.refresh().state for job in wf.jobs] == ["cancelled"] * 3
+    # the attempt ends later: its outcome is refused and releases nothing
+    bq.storage.settle(bq.clock.now(), [Outcome(running, True, "2")])
+    assert [job.refresh().state for job in wf.jobs] == ["cancelled"] * 3

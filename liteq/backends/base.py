@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from liteq.context import HeldJob, ProgressWrite
 from liteq.graph import WorkflowSpec
 from liteq.models import ClaimedJob, ClaimPlan, Enqueued, NewJob, Outcome, Settled
 from liteq.transfer import ExportedJob, ExportedSchedule, Imported
@@ -131,6 +132,16 @@ class Backend(Protocol):
     ) -> tuple[int | None, list[tuple[int, str]], list[tuple[int, str]]]:
         """A job's workflow id, the jobs it waits for and those waiting for it (id, state)."""
         ...
+
+    # -- running jobs: progress and cancel requests (liteq/worker/control.py)
+    def write_progress(self, now: float, writes: Sequence[ProgressWrite]) -> int: ...
+    def get_progress(self, job_id: int) -> tuple[float, str | None, float] | None: ...
+    def stopping(self, now: float) -> list[HeldJob]:
+        """Jobs cancelled while running that their worker still holds."""
+        ...
+
+    def stopped(self, jobs: Sequence[HeldJob]) -> list[int]: ...
+    def enqueued_at(self, job_id: int) -> float | None: ...
 
     # -- liteq copy (liteq/copy.py)
     def database_id(self) -> str:

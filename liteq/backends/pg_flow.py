@@ -17,7 +17,7 @@ from liteq.backends.flow_release import Outcomes, steps_ended
 from liteq.backends.pg_session import Conn, PgSession, payload
 from liteq.backends.sqlite_flow import duplicate_step_error
 from liteq.errors import DatabaseBusy
-from liteq.graph import WorkflowSpec, map_tree, release_plan
+from liteq.graph import WorkflowSpec, map_tree, release_plan, step_options
 from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
 from liteq.sql.workflows import WorkflowQueries, load_workflow_queries
 
@@ -51,6 +51,7 @@ class PgFlow(PgSession):
                     unique_until = now + job.unique_for
                 params = {
                     **job._asdict(),
+                    "options": step_options(job.options, workflow_id),
                     "args": payload(job.args),
                     "kwargs": payload(job.kwargs),
                     "state": state,

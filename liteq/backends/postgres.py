@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
+from liteq.backends.pg_control import PgControl
 from liteq.backends.pg_flow import PgFlow
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
@@ -32,7 +33,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgFlow, PostgresTransfer, PgAdmin):
+class PostgresStorage(PgFlow, PgControl, PostgresTransfer, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
@@ -208,7 +209,6 @@ class PostgresStorage(PgFlow, PostgresTransfer, PgAdmin):
         buried: list[int] = []
         lost: list[int] = []
         requeued: list[str] = []
-        ended: list[tuple[int, bool]] = []  # workflow steps others wait for (graph.py)
         acked = self._ack(conn, now, [outcome for outcome in outcomes if outcome.ok])
         for outcome in outcomes:
             job = outcome.job
@@ -220,14 +220,10 @@ class PostgresStorage(PgFlow, PostgresTransfer, PgAdmin):
             }
             if outcome.ok:
                 changed = int(job.id in acked)
-                if changed and DEPENDENTS_OPTION in job.options:
-                    ended.append((job.id, True))
             elif outcome.unavailable is not None and outcome.retry_in is not None:
                 kind = self._defer(conn, now, outcome, key, requeued)
                 if kind != "deferred":
                     (buried if kind == "buried" else lost).append(job.id)
-                if kind == "buried" and DEPENDENTS_OPTION in job.options:
-                    ended.append((job.id, False))
                 continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
@@ -251,12 +247,14 @@ class PostgresStorage(PgFlow, PostgresTransfer, PgAdmin):
                     if outcome.dead_letter:
                         conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
                     buried.append(job.id)
-                    if DEPENDENTS_OPTION in job.options:
-                        ended.append((job.id, False))
                     continue
             if not changed:
                 lost.append(job.id)
-        self._steps_ended(conn, now, ended)
+        ended = [o.job.id for o in outcomes if DEPENDENTS_OPTION in o.job.options]  # graph.py
+        if ended:  # workflow steps others wait for: release or cancel those
+            self._steps_ended(
+                conn, now, [(i, i in acked) for i in ended if i in acked or i in buried]
+            )
         self._notify(conn, requeued)
         return Settled(buried, lost)
 

@@ -18,7 +18,7 @@ import apsw
 from liteq.backends.flow_release import Outcomes, steps_ended
 from liteq.backends.sqlite_session import SqliteSession
 from liteq.errors import ConfigError
-from liteq.graph import WorkflowSpec, map_tree, release_plan
+from liteq.graph import WorkflowSpec, map_tree, release_plan, step_options
 from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
 from liteq.sql.workflows import WorkflowQueries, load_workflow_queries
 
@@ -67,6 +67,7 @@ class SqliteFlow(SqliteSession):
                     wq.insert_step,
                     {
                         **job._asdict(),
+                        "options": step_options(job.options, workflow_id),
                         "state": state,
                         "unique_until": unique_until,
                         "now": now,

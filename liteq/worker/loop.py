@@ -16,6 +16,7 @@ from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
 from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
 from liteq.validation import usable_seconds
+from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.heartbeat import Heartbeat
@@ -97,11 +98,12 @@ class Worker(Upkeep):
         self.died: list[int] = []
         self.concurrency = settings.concurrency if mode == "thread" else 1
         self._timeout_warned: set[str] = set()  # tasks whose thread-pool timeout was told
+        self.control = JobControl(storage, clock)  # current_job(), progress, cancel requests
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
-            return ThreadRunner(self.executor, self.concurrency, self.clock.monotonic)
-        return InlineRunner(self.executor)
+            return ThreadRunner(self.executor, self.concurrency, self.clock.monotonic, self.control)
+        return InlineRunner(self.executor, self.control)
 
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
@@ -112,6 +114,7 @@ class Worker(Upkeep):
         runner = self._runner()
         heartbeat = Heartbeat(self.storage, self.clock, self.full)
         heartbeat.start()
+        self.control.start()
         try:
             self._loop(runner, heartbeat, watch)
         except DatabaseError:
@@ -121,6 +124,7 @@ class Worker(Upkeep):
             raise
         finally:
             heartbeat.stop()
+            self.control.stop()
             runner.close()
             if runner.abandoned():
                 log.warning(

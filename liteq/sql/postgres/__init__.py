@@ -12,7 +12,7 @@ SCHEMA_VERSION = 8
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON|DROP INDEX)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
-    r"|queue_settings|workflows|job_deps|jobs_unique_live)\b"
+    r"|queue_settings|workflows|job_deps|jobs_unique_live|job_progress)\b"
 )
 
 
