@@ -5,6 +5,10 @@ for a chord, exactly-once release under concurrent and duplicate settles."""
 # ruff: noqa: F811 - the backend fixtures are imported and then requested by name
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -348,3 +352,37 @@ def test_cancelling_a_running_step_cancels_its_dependents(bq: liteq.Queue) -> No
     # the attempt ends later: its outcome is refused and releases nothing
     bq.storage.settle(bq.clock.now(), [Outcome(running, True, "2")])
     assert [job.refresh().state for job in wf.jobs] == ["cancelled"] * 3
+
+
+@pytest.mark.slow
+def test_liteq_job_shows_parents_and_children(backend: str, tmp_path: Path) -> None:
+    q = liteq.Queue(backend)
+    t = tasks(q)
+    wf = chord([t["add"].s(1, 1), t["add"].s(2, 2)], t["total"].s()).enqueue()
+    a, b, callback = (job.id for job in wf.jobs)
+    q.close()
+    env = {k: v for k, v in os.environ.items() if k != "LITEQ_DB"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "liteq", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    shown = cli("job", backend, str(callback))
+    assert "state" in shown and "waiting" in shown
+    assert f"waits for:   {a} (queued), {b} (queued)" in shown
+    assert f"workflow:    {wf.id}" in shown
+    member = json.loads(cli("job", backend, str(a), "--json"))
+    assert member["workflow_id"] == wf.id
+    assert member["parents"] == []
+    assert member["children"] == [{"id": callback, "state": "waiting"}]
+    listed = cli("jobs", backend, "--state", "waiting")
+    assert str(callback) in listed and "waiting" in listed
