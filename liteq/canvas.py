@@ -56,7 +56,9 @@ class chain(_Canvas):
         output = given
         for step in self.steps:
             output = b.node(step, output, deps, lenient)
-            deps, lenient = leaves(output), False
+            ended = leaves(output)
+            if ended:  # an empty group ends when what it waited for does
+                deps, lenient = ended, False
         return output if output is not None else []
 
 
@@ -104,6 +106,8 @@ class chord(_Canvas):
         self, b: WorkflowBuilder, given: Tree | None, deps: list[int], lenient: bool
     ) -> Tree:
         header = self.header._build(b, given, deps, lenient)
+        if not leaves(header):  # an empty group: the callback gets [] after what it awaited
+            return b.node(self.callback, header, deps, lenient)
         return b.node(self.callback, header, leaves(header), self.allow_failures)
 
 

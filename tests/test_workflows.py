@@ -224,7 +224,7 @@ def test_concurrent_settles_release_a_chord_callback_once(bq: liteq.Queue) -> No
     def settle(part: list[Any]) -> None:
         barrier.wait()
         for job in part:
-            bq.storage.settle(now, [Outcome(job, True, str(job.args and eval(job.args)[0]))])
+            bq.storage.settle(now, [Outcome(job, True, str(json.loads(job.args)[0]))])
 
     threads = [threading.Thread(target=settle, args=(claimed[i::8],)) for i in range(8)]
     for thread in threads:
@@ -386,3 +386,14 @@ def test_liteq_job_shows_parents_and_children(backend: str, tmp_path: Path) -> N
     assert member["children"] == [{"id": callback, "state": "waiting"}]
     listed = cli("jobs", backend, "--state", "waiting")
     assert str(callback) in listed and "waiting" in listed
+
+
+def test_an_empty_group_passes_an_empty_list_in_its_turn(bq: liteq.Queue) -> None:
+    t = tasks(bq)
+    wf = chain(t["add"].s(1, 1), group(), t["echo"].s("after")).enqueue()
+    assert wf.jobs[1].state == "waiting"  # after the first step, not at once
+    wf2 = chord([], t["echo"].s()).enqueue()
+    assert wf2.jobs[0].state == "queued"
+    bq.drain()
+    assert wf.result(timeout=5) == [[], "after"]
+    assert wf2.result(timeout=5) == [[]]
