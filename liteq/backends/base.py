@@ -114,7 +114,7 @@ class Backend(Protocol):
         """The names of the paused queues, sorted."""
         ...
 
-    # -- workflows (backends/sqlite_flow.py, backends/pg_flow.py)
+    # -- workflows (backends/sqlite_workflows.py, backends/pg_workflows.py)
     def enqueue_workflow(self, now: float, spec: WorkflowSpec) -> tuple[int, list[Enqueued]]:
         """Write a workflow's steps and edges in one transaction: (workflow id, per step)."""
         ...

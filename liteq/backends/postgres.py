@@ -13,7 +13,7 @@ from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_control import PgControl
-from liteq.backends.pg_flow import PgFlow
+from liteq.backends.pg_workflows import PgWorkflows
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job
@@ -33,7 +33,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgFlow, PgControl, PostgresTransfer, PgAdmin):
+class PostgresStorage(PgWorkflows, PgControl, PostgresTransfer, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``

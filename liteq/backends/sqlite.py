@@ -16,7 +16,7 @@ import apsw
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_control import SqliteControl
-from liteq.backends.sqlite_flow import SqliteFlow
+from liteq.backends.sqlite_workflows import SqliteWorkflows
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import (
@@ -57,7 +57,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteAdmin):
+class SqliteBackend(SqliteWorkflows, SqliteControl, SqliteTransfer, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------

@@ -1,4 +1,4 @@
--- Workflows on PostgreSQL (liteq/backends/pg_flow.py): the same names and rows as
+-- Workflows on PostgreSQL (liteq/backends/pg_workflows.py): the same names and rows as
 -- sqlite/workflows.sql.
 
 -- name: insert_workflow

@@ -1,4 +1,4 @@
--- Workflows (liteq/backends/sqlite_flow.py): writing a graph, releasing and cancelling
+-- Workflows (liteq/backends/sqlite_workflows.py): writing a graph, releasing and cancelling
 -- its steps, reading it. Parameters are named; "now" is always passed in.
 
 -- name: insert_workflow

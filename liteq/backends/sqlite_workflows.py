@@ -1,7 +1,7 @@
 """Workflows on SQLite: write a graph in one transaction, release or cancel the steps
 that wait for a job when it ends, and read a workflow back.
 
-The settle path calls :meth:`SqliteFlow._steps_ended` only for jobs whose stored options
+The settle path calls :meth:`SqliteWorkflows._steps_ended` only for jobs whose stored options
 say others wait for them (``graph.DEPENDENTS_OPTION``), in the transaction that settled
 the job under its lease: a duplicate delivery or a lost lease releases nothing.
 """
@@ -30,7 +30,7 @@ def duplicate_step_error(index: int, task: str, existing: int) -> ConfigError:
     )
 
 
-class SqliteFlow(SqliteSession):
+class SqliteWorkflows(SqliteSession):
     """The workflow verbs of the SQLite backend."""
 
     @cached_property

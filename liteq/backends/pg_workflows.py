@@ -15,14 +15,14 @@ from typing import Any
 
 from liteq.backends.flow_release import Outcomes, steps_ended
 from liteq.backends.pg_session import Conn, PgSession, payload
-from liteq.backends.sqlite_flow import duplicate_step_error
+from liteq.backends.sqlite_workflows import duplicate_step_error
 from liteq.errors import DatabaseBusy
 from liteq.graph import WorkflowSpec, map_tree, release_plan, step_options
 from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
 from liteq.sql.workflows import WorkflowQueries, load_workflow_queries
 
 
-class PgFlow(PgSession):
+class PgWorkflows(PgSession):
     """The workflow verbs of the PostgreSQL backend."""
 
     @cached_property
