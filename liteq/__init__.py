@@ -2,6 +2,7 @@
 
 from liteq._version import __version__
 from liteq.attempts import Attempt
+from liteq.canvas import chain, chord, group
 from liteq.clock import Clock, FakeClock, SystemClock
 from liteq.context import JobContext, current_job
 from liteq.errors import (
@@ -25,7 +26,8 @@ from liteq.models import DeadJob, JobRecord, JobState
 from liteq.observe import WorkerInfo
 from liteq.options import FailureInfo
 from liteq.queue import Queue
-from liteq.tasks import Task, TaskCall
+from liteq.tasks import Signature, Task, TaskCall
+from liteq.workflow import Workflow
 
 __all__ = [
     "Attempt",
@@ -49,6 +51,7 @@ __all__ = [
     "Retry",
     "SchemaTooNew",
     "SerializationError",
+    "Signature",
     "StartInfo",
     "SuccessInfo",
     "SystemClock",
@@ -57,6 +60,10 @@ __all__ = [
     "TaskNotFound",
     "WorkerInfo",
     "WorkerLost",
+    "Workflow",
     "__version__",
+    "chain",
+    "chord",
     "current_job",
+    "group",
 ]

@@ -28,6 +28,9 @@ class _Unbound:
     ) -> list[Job]:
         return self._enqueue_calls(task, options, calls)
 
+    def _enqueue_workflow(self, node: Any) -> Any:
+        raise ConfigError("a task of no queue cannot be a workflow step: bind it first")
+
 
 def _noop() -> None:
     """Does nothing: the bench measures the queue, not the task."""

@@ -65,7 +65,7 @@ class JobContext:
         *,
         link: ContextLink | None = None,
         enqueued_at: float | None = None,
-        workflow: str | None = None,
+        workflow: int | None = None,
     ) -> None:
         self.id: int = job_id
         """The job's id."""
@@ -77,8 +77,8 @@ class JobContext:
         """This attempt's number: 1 on the first run."""
         self.due_at: float = due_at
         """When the job (or this retry) was due (epoch seconds)."""
-        self.workflow: str | None = workflow
-        """The workflow the job is a step of, if any."""
+        self.workflow: int | None = workflow
+        """The id of the workflow the job is a step of (``liteq.Workflow.id``), if any."""
         self._link = link
         self._enqueued_at = enqueued_at
         self._progress: Progress | None = None

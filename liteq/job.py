@@ -55,7 +55,8 @@ class Job:
 
     @property
     def state(self) -> str:
-        """queued, scheduled, running, succeeded, dead or cancelled (as last read)."""
+        """queued, scheduled, waiting (a workflow step), running, succeeded, dead or cancelled
+        (as last read)."""
         return self._record.state.value
 
     @property

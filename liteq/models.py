@@ -26,6 +26,7 @@ class JobState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"
     CANCELLED = "cancelled"
+    WAITING = "waiting"  # a workflow step until what it depends on has succeeded
 
     @property
     def finished(self) -> bool:

@@ -197,9 +197,9 @@ class EnqueueOptions:
         """These options with every value set in ``other`` taking precedence."""
         changes = {f.name: getattr(other, f.name) for f in fields(other)}
         changes = {k: v for k, v in changes.items() if v is not None}
-        if "delay" in changes:
+        if other.delay is not None:  # the later of delay and eta wins
             changes["eta"] = None
-        if "eta" in changes:
+        elif other.eta is not None:
             changes["delay"] = None
         return replace(self, **changes)
 

@@ -10,8 +10,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from liteq.admin import Inspection
-from liteq.aio import AsyncProducer, EnqueueBatches, Offload
+from liteq.aio import EnqueueBatches, Offload
 from liteq.backends import open_backend
 from liteq.checks import option_names, unknown_options
 from liteq.clock import Clock, SystemClock
@@ -42,6 +41,7 @@ from liteq.tasks import (
     default_task_name,
     importable_module,
 )
+from liteq.workflow_verbs import WorkflowVerbs
 
 if TYPE_CHECKING:
     from liteq.worker import Source
@@ -52,7 +52,7 @@ R = TypeVar("R")
 DEAD_RETENTION = 30 * 86400.0
 
 
-class Queue(Inspection, AsyncProducer):
+class Queue(WorkflowVerbs):
     """A task queue in one SQLite file. Nothing touches the disk until first use."""
 
     def __init__(

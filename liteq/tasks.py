@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from liteq.databases import wrong_database
 from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
@@ -22,6 +22,7 @@ from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, TaskOptions
 if TYPE_CHECKING:
     from liteq.cron import Schedule
     from liteq.job import Job
+    from liteq.workflow import Workflow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,6 +41,7 @@ class Producer(Protocol):
     async def _aenqueue_calls(
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]: ...
+    def _enqueue_workflow(self, node: Any) -> Workflow: ...
 
 
 class Task(Generic[P, R]):
@@ -79,6 +81,14 @@ class Task(Generic[P, R]):
     async def aenqueue_many(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """``enqueue_many`` for async code (one transaction; the loop runs on)."""
         return await self.producer._aenqueue_calls(self, DEFAULT_OPTIONS, _as_calls(calls))
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature: this task and arguments, a step of a workflow (``liteq.chain``)."""
+        return Signature(self, args, kwargs, DEFAULT_OPTIONS, False)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: it does not receive the previous step's result."""
+        return Signature(self, args, kwargs, DEFAULT_OPTIONS, True)
 
     def options(
         self,
@@ -159,6 +169,33 @@ class TaskCall(Generic[P, R]):
         """``enqueue_many`` with these options, for async code."""
         producer = self._task.producer
         return await producer._aenqueue_calls(self._task, self._options, _as_calls(calls))
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature with these options (see ``Task.s``)."""
+        return Signature(self._task, args, kwargs, self._options, False)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature with these options (see ``Task.si``)."""
+        return Signature(self._task, args, kwargs, self._options, True)
+
+
+class Signature(NamedTuple):
+    """A task with its arguments and options: one step of a workflow (``liteq.canvas``)."""
+
+    task: Task[Any, Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    enqueue_options: EnqueueOptions
+    immutable: bool
+
+    def options(self, **overrides: Any) -> Signature:
+        """A copy with more options (as ``Task.options``); values given here win."""
+        given = EnqueueOptions.build("options", overrides)
+        return self._replace(enqueue_options=self.enqueue_options.merged(given))
+
+    def enqueue(self) -> Workflow:
+        """Enqueue this one step as a workflow (``Workflow.result()`` is its result)."""
+        return self.task.producer._enqueue_workflow(self)
 
 
 def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:

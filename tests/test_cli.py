@@ -291,9 +291,10 @@ def test_status(db: Path) -> None:
         "SUCCEEDED",
         "DEAD",
         "CANCELLED",
+        "WAITING",
         "TOTAL",
     ]
-    assert human[1].split() == ["default", "1", "0", "0", "0", "0", "0", "1"]
+    assert human[1].split() == ["default", "1", "0", "0", "0", "0", "0", "0", "1"]
     assert len(human[0]) == len(human[1])  # aligned
     assert "dead letters:   0" in human
     assert any(line.startswith("oldest waiting: ") for line in human)

@@ -256,6 +256,16 @@ def test_multiprocess_example_runs_every_job_from_every_producer(tmp_path: Path)
         assert 1 <= len({job.result["pid"] for job in jobs}) <= 2  # a pool of two
 
 
+def test_workflow_example(tmp_path: Path) -> None:
+    out = run_example("workflow_example.py", tmp_path)
+    assert "workflow 1 (chord): 27" in out
+    assert "state succeeded" in out
+    assert "workflow 2 (chain) failed: job 9 is cancelled" in out
+    assert "step 8 (workflow_example:fetch) is dead: ConnectionError: cannot reach bad://d" in out
+    assert "steps: ['dead', 'cancelled']" in out
+    assert "workflow 3 (chord): '3 of 4 pages fetched'" in out
+
+
 def test_progress_and_cancel_example(tmp_path: Path) -> None:
     out = run_example("progress_and_cancel.py", tmp_path)
     lines = out.splitlines()

@@ -488,6 +488,7 @@ def test_stats_structure(q: Queue, clock: FakeClock) -> None:
         "succeeded": 1,
         "dead": 1,
         "cancelled": 0,
+        "waiting": 0,
     }
     assert stats["queues"]["later"]["scheduled"] == 1
     assert stats["dead"] == 1

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from liteq.context import HeldJob, ProgressWrite
+from liteq.graph import WorkflowSpec
 from liteq.models import ClaimedJob, ClaimPlan, Enqueued, NewJob, Outcome, Settled
 from liteq.transfer import ExportedJob, ExportedSchedule, Imported
 
@@ -114,6 +115,25 @@ class Backend(Protocol):
 
     def paused_queues(self) -> list[str]:
         """The names of the paused queues, sorted."""
+        ...
+
+    # -- workflows (backends/sqlite_workflows.py, backends/pg_workflows.py)
+    def enqueue_workflow(self, now: float, spec: WorkflowSpec) -> tuple[int, list[Enqueued]]:
+        """Write a workflow's steps and edges in one transaction: (workflow id, per step)."""
+        ...
+
+    def workflow(self, workflow_id: int) -> tuple[Any, ...] | None:
+        """(id, kind, output JSON) of a workflow, or None."""
+        ...
+
+    def workflow_jobs(self, now: float, workflow_id: int) -> list[tuple[Any, ...]]:
+        """Every job of a workflow (rows as ``get_job``'s), by id."""
+        ...
+
+    def job_links(
+        self, job_id: int
+    ) -> tuple[int | None, list[tuple[int, str]], list[tuple[int, str]]]:
+        """A job's workflow id, the jobs it waits for and those waiting for it (id, state)."""
         ...
 
     # -- running jobs: progress and cancel requests (liteq/worker/control.py)

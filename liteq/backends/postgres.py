@@ -16,9 +16,11 @@ from liteq.backends.pg_control import PgControl
 from liteq.backends.pg_flow import PgFlow
 from liteq.backends.pg_history import PgHistory
 from liteq.backends.pg_session import Conn, payload
+from liteq.backends.pg_workflows import PgWorkflows
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.errors import DatabaseBusy
+from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import (
     DEFAULT_RESULT_TTL,
     ClaimedJob,
@@ -33,7 +35,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin):
+class PostgresStorage(PgWorkflows, PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
@@ -159,7 +161,7 @@ class PostgresStorage(PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin):
         params = {"id": job_id, "now": now, "expires_at": now + result_ttl}
 
         def work(conn: Conn) -> bool:
-            cancelled = conn.execute(self.q.cancel, params).rowcount > 0
+            cancelled = self._cancel_step(conn, now, params)  # and what waits for it
             if cancelled:
                 self._record_cancel(conn, now, job_id)
             return cancelled
@@ -261,6 +263,11 @@ class PostgresStorage(PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin):
                     continue
             if not changed:
                 lost.append(job.id)
+        ended = [o.job.id for o in outcomes if DEPENDENTS_OPTION in o.job.options]  # graph.py
+        if ended:  # workflow steps others wait for: release or cancel those
+            self._steps_ended(
+                conn, now, [(i, i in acked) for i in ended if i in acked or i in buried]
+            )
         self._notify(conn, requeued)
         return Settled(buried, lost)
 

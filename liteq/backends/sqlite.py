@@ -19,6 +19,8 @@ from liteq.backends.sqlite_control import SqliteControl
 from liteq.backends.sqlite_flow import SqliteFlow
 from liteq.backends.sqlite_history import SqliteHistory
 from liteq.backends.sqlite_transfer import SqliteTransfer
+from liteq.backends.sqlite_workflows import SqliteWorkflows
+from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import (
     DEFAULT_RESULT_TTL,
     ClaimedJob,
@@ -57,7 +59,9 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
+class SqliteBackend(
+    SqliteWorkflows, SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin
+):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------
@@ -129,10 +133,11 @@ class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, Sq
     def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
         with self.transaction() as conn:
             conn.execute(self.q.cancel, {"id": job_id, "now": now, "expires_at": now + result_ttl})
-            cancelled = conn.changes() > 0
-            if cancelled:
-                self._record_cancel(conn, now, job_id)
-            return cancelled
+            if not conn.changes():
+                return False
+            self._record_cancel(conn, now, job_id)
+            self._steps_ended(conn, now, [(job_id, False)])  # cancels what waits for it
+            return True
 
     # -- worker verbs ------------------------------------------------------------------
 
@@ -217,6 +222,7 @@ class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, Sq
         q = self.q
         buried: list[int] = []
         lost: list[int] = []
+        ended: list[tuple[int, bool]] = []  # workflow steps others wait for (graph.py)
         for outcome in outcomes:
             job = outcome.job
             key = {"id": job.id, "owner": job.owner, "attempts": job.attempts, "now": now}
@@ -227,10 +233,15 @@ class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, Sq
                 key["result"] = outcome.result
                 key["expires_at"] = None if ttl is None else now + ttl
                 conn.execute(q.ack, key)
+                if DEPENDENTS_OPTION in job.options and conn.changes():
+                    ended.append((job.id, True))
+                    continue
             elif outcome.unavailable is not None and outcome.retry_in is not None:
                 kind = self._defer(conn, now, outcome, key)
                 if kind != "deferred":
                     (buried if kind == "buried" else lost).append(job.id)
+                if kind == "buried" and DEPENDENTS_OPTION in job.options:
+                    ended.append((job.id, False))
                 continue
             elif outcome.retry_in is not None:
                 due_at = now + outcome.retry_in
@@ -250,9 +261,12 @@ class SqliteBackend(SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, Sq
                     if outcome.dead_letter:
                         conn.execute(q.insert_dead_letter, {"id": job.id, "now": now})
                     buried.append(job.id)
+                    if DEPENDENTS_OPTION in job.options:
+                        ended.append((job.id, False))
                     continue
             if not conn.changes():
                 lost.append(job.id)
+        self._steps_ended(conn, now, ended)
         return Settled(buried, lost)
 
     def _defer(

@@ -146,6 +146,21 @@ def format_jobs(records: Sequence[JobRecord], held: Mapping[int, str] | None = N
     return table(headers, rows)
 
 
+def link_fields(
+    links: tuple[int | None, list[tuple[int, str]], list[tuple[int, str]]],
+) -> list[tuple[str, str]]:
+    """A workflow step's links for ``liteq job``: its workflow, parents and children."""
+    workflow_id, parents, children = links
+    if workflow_id is None and not parents and not children:
+        return []
+
+    def jobs(pairs: list[tuple[int, str]]) -> str:
+        return ", ".join(f"{job_id} ({state})" for job_id, state in pairs) or "-"
+
+    workflow = "-" if workflow_id is None else str(workflow_id)
+    return [("workflow", workflow), ("waits for", jobs(parents)), ("then", jobs(children))]
+
+
 def progress_fields(progress: tuple[float, str | None, float] | None) -> dict[str, Any] | None:
     """A job's progress (``Queue.progress_of``) for JSON output."""
     if progress is None:
@@ -153,7 +168,11 @@ def progress_fields(progress: tuple[float, str | None, float] | None) -> dict[st
     return {"fraction": progress[0], "message": progress[1], "updated_at": progress[2]}
 
 
-def format_job(r: JobRecord, progress: tuple[float, str | None, float] | None = None) -> str:
+def format_job(
+    r: JobRecord,
+    progress: tuple[float, str | None, float] | None = None,
+    more: Sequence[tuple[str, str]] = (),
+) -> str:
     retries = "task default" if r.max_retries is None else str(r.max_retries)
     fields = [
         ("id", str(r.id)),
@@ -171,6 +190,7 @@ def format_job(r: JobRecord, progress: tuple[float, str | None, float] | None = 
         ("due at", iso(r.due_at, precise=True)),
         ("started at", iso(r.started_at, precise=True)),
         ("finished at", iso(r.finished_at, precise=True)),
+        *more,
     ]
     if r.lease_owner:
         fields.append(("lease", f"{r.lease_owner} until {iso(r.lease_until, precise=True)}"))

@@ -29,6 +29,7 @@ from liteq.cli.format import (
     format_jobs,
     format_stats,
     iso,
+    link_fields,
     print_json,
     progress_fields,
     shorten,
@@ -153,16 +154,20 @@ def job(db: str, job_id: int, as_json: bool) -> None:
         job = queue.job(job_id)
         record, history = job.record, job.history
         progress = queue.progress_of(job_id)
+        workflow_id, parents, children = links = queue.storage.job_links(job_id)
     if as_json:
         print_json(
             {
                 **record.as_dict(),
                 "progress": progress_fields(progress),
                 "history": [a.as_dict() for a in history],
+                "workflow_id": workflow_id,
+                "parents": [{"id": i, "state": s} for i, s in parents],
+                "children": [{"id": i, "state": s} for i, s in children],
             }
         )
     else:
-        click.echo(format_job(record, progress))
+        click.echo(format_job(record, progress, link_fields(links)))
         click.echo(format_history(history))
 
 

@@ -24,6 +24,7 @@ from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.context import CURRENT_JOB, HeldJob, JobContext, ProgressWrite
 from liteq.errors import JobNotFound
+from liteq.graph import WORKFLOW_OPTION
 from liteq.models import ClaimedJob, Outcome
 
 log = logging.getLogger("liteq.worker")
@@ -120,7 +121,13 @@ class JobControl:
         if entry is not None:
             return entry[1]
         context = JobContext(
-            attempt.id, attempt.task, attempt.queue, attempt.attempts, attempt.due_at, link=self
+            attempt.id,
+            attempt.task,
+            attempt.queue,
+            attempt.attempts,
+            attempt.due_at,
+            link=self,
+            workflow=attempt.options.get(WORKFLOW_OPTION),
         )
         if self._thread is None:
             self._start_thread()

@@ -13,6 +13,7 @@ from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
+from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
 from liteq.validation import usable_seconds
 from liteq.worker.async_runner import MixedRunner, is_async_task
@@ -221,6 +222,8 @@ class Worker(Upkeep):
                 if not pending:
                     pending_since = mono
                 pending.append(outcome)
+                if DEPENDENTS_OPTION in outcome.job.options:
+                    may_have_work = True  # its settle may release workflow steps: claim too
             if enforce_timeouts:
                 for job in self._timed_out(runner, running, mono):
                     del running[job.id]

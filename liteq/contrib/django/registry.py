@@ -59,6 +59,9 @@ class _NoProducer:
     async def _aenqueue_calls(self, task: Any, options: Any, calls: Any) -> Any:
         raise RuntimeError(f"{task!r} is a Django task: enqueue it with .aenqueue() of Django")
 
+    def _enqueue_workflow(self, node: Any) -> Any:
+        raise RuntimeError("a Django task cannot be a liteq workflow step")
+
 
 class DjangoTasks(TaskRegistry):
     """Django's tasks, by job name; made once per worker process."""

@@ -55,7 +55,7 @@ SELECT pg_notify(%(channel)s, %(queue)s)
 SELECT id, CASE WHEN state = 'scheduled' AND due_at <= %(now)s THEN 'queued' ELSE state END
 FROM jobs
 WHERE unique_key = %(unique_key)s
-  AND (state IN ('queued', 'scheduled', 'running')
+  AND (state IN ('queued', 'scheduled', 'running', 'waiting')
        OR (state = 'succeeded' AND unique_until > %(now)s))
 ORDER BY id DESC
 LIMIT 1
@@ -195,7 +195,7 @@ RETURNING queue
 
 -- name: cancel
 UPDATE jobs SET state = 'cancelled', finished_at = %(now)s, expires_at = %(expires_at)s
-WHERE id = %(id)s AND state IN ('queued', 'scheduled', 'running')
+WHERE id = %(id)s AND state IN ('queued', 'scheduled', 'running', 'waiting')
 
 -- name: get_job
 SELECT id, task, queue,
@@ -269,13 +269,22 @@ DELETE FROM jobs WHERE id = %(id)s AND state = 'dead'
 -- name: prune_expired
 DELETE FROM jobs
 WHERE state IN ('succeeded', 'cancelled', 'dead') AND expires_at <= %(now)s
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: prune_finished_before
 DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at <= %(before)s
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: prune_dead_before
 DELETE FROM jobs
 WHERE state = 'dead' AND id IN (SELECT job_id FROM dead_letters WHERE died_at <= %(before)s)
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: get_schedule
 SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,

@@ -11,7 +11,7 @@ VALUES (:task, :queue, :state, :priority, :due_at, :args, :kwargs, :options, :ma
 SELECT id, CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END
 FROM jobs
 WHERE unique_key = :unique_key
-  AND (state IN ('queued', 'scheduled', 'running')
+  AND (state IN ('queued', 'scheduled', 'running', 'waiting')
        OR (state = 'succeeded' AND unique_until > :now))
 ORDER BY id DESC
 LIMIT 1
@@ -150,7 +150,7 @@ UPDATE jobs SET state = 'queued', due_at = :now WHERE id = :id AND state = 'sche
 
 -- name: cancel
 UPDATE jobs SET state = 'cancelled', finished_at = :now, expires_at = :expires_at
-WHERE id = :id AND state IN ('queued', 'scheduled', 'running')
+WHERE id = :id AND state IN ('queued', 'scheduled', 'running', 'waiting')
 
 -- name: get_job
 SELECT id, task, queue,
@@ -221,13 +221,22 @@ DELETE FROM jobs WHERE id = :id AND state = 'dead'
 -- name: prune_expired
 -- Dead jobs with a dead letter have no expires_at: dead-letter retention prunes them.
 DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled', 'dead') AND expires_at <= :now
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: prune_finished_before
 DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at <= :before
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: prune_dead_before
 DELETE FROM jobs
 WHERE state = 'dead' AND id IN (SELECT job_id FROM dead_letters WHERE died_at <= :before)
+  -- a waiting workflow step still needs its result (liteq/graph.py)
+  AND NOT EXISTS (SELECT 1 FROM job_deps AS d JOIN jobs AS w ON w.id = d.job_id
+                  WHERE d.depends_on = jobs.id AND w.state = 'waiting')
 
 -- name: get_schedule
 SELECT name, task, expr, every, tz, args, kwargs, queue, priority, module, paused, anchor,

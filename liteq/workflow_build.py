@@ -1,0 +1,73 @@
+"""Compiling a workflow (``liteq.canvas``) into the steps storage writes (``liteq.graph``):
+each step's row, what it waits for, and whose results become its first argument."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from liteq.codec import Codec, dumps_call
+from liteq.enqueueing import to_timestamp, unique_key_for
+from liteq.graph import DEPENDENTS_OPTION, Tree, WorkflowSpec, WorkflowStep, fill
+from liteq.models import NewJob
+from liteq.options import EnqueueOptions
+from liteq.tasks import Signature, Task
+
+
+class WorkflowBuilder:
+    """Turns a canvas into steps: each step's row, what it waits for and whose results
+    become its first argument."""
+
+    def __init__(
+        self, codec: Codec, now: float, template: Callable[[Task[Any, Any], EnqueueOptions], NewJob]
+    ) -> None:
+        self.codec = codec
+        self.now = now
+        self.template = template
+        self.steps: list[WorkflowStep] = []
+        self.calls: list[tuple[Sequence[Any], Mapping[str, Any]]] = []
+
+    def build(self, node: Any) -> WorkflowSpec:
+        output = self.node(node, None, [], False)
+        awaited = {dep for step in self.steps for dep in step.depends_on}
+        steps = [
+            step._replace(job=_with_dependents(step.job)) if index in awaited else step
+            for index, step in enumerate(self.steps)
+        ]
+        kind = "step" if isinstance(node, Signature) else type(node).__name__
+        return WorkflowSpec(kind, steps, output)
+
+    def node(self, node: Any, given: Tree | None, deps: list[int], tolerant: bool) -> Tree:
+        if isinstance(node, Signature):
+            return self.signature(node, given, deps, tolerant)
+        return node._build(self, given, deps, tolerant)  # type: ignore[no-any-return]
+
+    def signature(self, sig: Signature, given: Tree | None, deps: list[int], tolerant: bool) -> int:
+        eo = sig.enqueue_options
+        args: list[Any] = list(sig.args)
+        kwargs = dict(sig.kwargs)
+        given = None if sig.immutable else given
+        if given is not None and not deps:  # a chord of an empty group: known now
+            args.insert(0, fill(given, lambda _: None))
+            given = None
+        template = self.template(sig.task, eo)
+        payload_args, payload_kwargs = dumps_call(self.codec, args, kwargs)
+        unique_key = template.unique_key
+        if sig.task.opts.unique and unique_key is None:
+            unique_key = unique_key_for(template.task, sig.args, kwargs)
+        eta = to_timestamp(eo.eta) if eo.eta is not None else None
+        due_at = eta if eta is not None else self.now + (eo.delay or 0.0)
+        job = template._replace(
+            due_at=due_at, args=payload_args, kwargs=payload_kwargs, unique_key=unique_key
+        )
+        index = len(self.steps)
+        self.steps.append(WorkflowStep(job, tuple(deps), tolerant, given, eo.delay, eta))
+        self.calls.append((args, kwargs))
+        return index
+
+
+def _with_dependents(job: NewJob) -> NewJob:
+    options = json.loads(job.options) if job.options else {}
+    options[DEPENDENTS_OPTION] = True
+    return job._replace(options=json.dumps(options))
