@@ -157,6 +157,8 @@ SELECT queue, shown, sum(n)::bigint FROM (
     FROM jobs WHERE state = 'scheduled' GROUP BY 1, 2
     UNION ALL
     SELECT queue, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY queue
+    UNION ALL
+    SELECT queue, 'waiting', count(*) FROM jobs WHERE state = 'waiting' GROUP BY queue
 ) AS live
 GROUP BY queue, shown
 

@@ -158,6 +158,8 @@ SELECT queue, shown, sum(n) FROM (
     FROM jobs WHERE state = 'scheduled' GROUP BY 1, 2
     UNION ALL
     SELECT queue, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY queue
+    UNION ALL
+    SELECT queue, 'waiting', count(*) FROM jobs WHERE state = 'waiting' GROUP BY queue
 )
 GROUP BY queue, shown
 

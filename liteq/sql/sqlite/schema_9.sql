@@ -18,6 +18,8 @@ ALTER TABLE jobs ADD COLUMN workflow_id INTEGER;
 ALTER TABLE jobs ADD COLUMN pending INTEGER;
 ALTER TABLE jobs ADD COLUMN on_release TEXT;
 CREATE INDEX jobs_workflow ON jobs (workflow_id) WHERE workflow_id IS NOT NULL;
+-- Counting waiting steps per queue (liteq status) reads only them.
+CREATE INDEX jobs_waiting ON jobs (queue) WHERE state = 'waiting';
 
 CREATE TABLE workflows (
     id         INTEGER PRIMARY KEY,
