@@ -57,6 +57,7 @@ _STATES = [state.value for state in JobState]
 @click.option("--unique-key", metavar="K", help="No new job while one with this key lives.")
 @click.option("--unique-for", type=click.FloatRange(min=0), metavar="S", help="Window, seconds.")
 @click.option("--max-retries", type=click.IntRange(min=0), metavar="N")
+@click.option("--concurrency-key", metavar="K", help="Key of the task's concurrency limit.")
 @click.option(
     "--app",
     "apps",
@@ -78,6 +79,7 @@ def enqueue(
     unique_key: str | None,
     unique_for: float | None,
     max_retries: int | None,
+    concurrency_key: str | None,
     apps: tuple[str, ...],
     synchronous: str,
 ) -> None:
@@ -99,6 +101,7 @@ def enqueue(
             unique_key=unique_key,
             unique_for=unique_for,
             max_retries=max_retries,
+            concurrency_key=concurrency_key,
         )
         click.echo(job.id)
         if job.duplicate:
