@@ -71,6 +71,60 @@ WHERE state = 'queued'
 ORDER BY priority DESC, due_at, id
 LIMIT %(limit)s
 
+-- name: first_candidates_any
+-- The claim's first look, sent in one round trip with load_limits_running: what is
+-- blocked is worked out here from the same tables (the budget in Python has the last word).
+WITH lim AS (
+    SELECT l.scope, l.name, l.rate_count, l.concurrency,
+           (SELECT coalesce(sum(s.count), 0) FROM flow_starts AS s
+            WHERE s.scope = l.scope AND s.name = l.name
+              AND s.started_at > %(now)s - l.rate_period) AS used
+    FROM flow_limits AS l
+), full_rate AS (
+    SELECT scope, name FROM lim WHERE rate_count IS NOT NULL AND used >= rate_count
+), full_key AS (
+    SELECT j.task || chr(31) || coalesce((substring(j.options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}'), '') AS k
+    FROM jobs AS j JOIN lim ON lim.scope = 'task' AND lim.name = j.task
+    WHERE j.state = 'running' AND lim.concurrency IS NOT NULL
+    GROUP BY 1, lim.concurrency
+    HAVING count(*) >= lim.concurrency
+)
+SELECT id, task, queue, priority, due_at, (substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}')
+FROM jobs
+WHERE state = 'queued'
+  AND queue NOT IN (SELECT name FROM queue_settings WHERE paused)
+  AND queue NOT IN (SELECT name FROM full_rate WHERE scope = 'queue')
+  AND task NOT IN (SELECT name FROM full_rate WHERE scope = 'task')
+  AND (task || chr(31) || coalesce((substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}'), '')) NOT IN (SELECT k FROM full_key)
+ORDER BY priority DESC, due_at, id
+LIMIT %(limit)s
+
+-- name: first_candidates_in_queue
+WITH lim AS (
+    SELECT l.scope, l.name, l.rate_count, l.concurrency,
+           (SELECT coalesce(sum(s.count), 0) FROM flow_starts AS s
+            WHERE s.scope = l.scope AND s.name = l.name
+              AND s.started_at > %(now)s - l.rate_period) AS used
+    FROM flow_limits AS l
+), full_rate AS (
+    SELECT scope, name FROM lim WHERE rate_count IS NOT NULL AND used >= rate_count
+), full_key AS (
+    SELECT j.task || chr(31) || coalesce((substring(j.options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}'), '') AS k
+    FROM jobs AS j JOIN lim ON lim.scope = 'task' AND lim.name = j.task
+    WHERE j.state = 'running' AND lim.concurrency IS NOT NULL
+    GROUP BY 1, lim.concurrency
+    HAVING count(*) >= lim.concurrency
+)
+SELECT id, task, queue, priority, due_at, (substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}')
+FROM jobs
+WHERE state = 'queued' AND queue = %(queue)s
+  AND queue NOT IN (SELECT name FROM queue_settings WHERE paused)
+  AND queue NOT IN (SELECT name FROM full_rate WHERE scope = 'queue')
+  AND task NOT IN (SELECT name FROM full_rate WHERE scope = 'task')
+  AND (task || chr(31) || coalesce((substring(options from '"concurrency_key":\s*("(?:[^"\\]|\\.)*")')::jsonb #>> '{}'), '')) NOT IN (SELECT k FROM full_key)
+ORDER BY priority DESC, due_at, id
+LIMIT %(limit)s
+
 -- name: claim_chosen
 -- The chosen jobs, the claim's starts logged per rate limit, and the starts that left
 -- their window deleted: one statement.
