@@ -187,8 +187,6 @@ class PgFlowQueries(FlowQueries):
     promote_due_check: str
     load_limits_running: str
     candidates_any: str
-    first_candidates_any: str
-    first_candidates_in_queue: str
     claim_chosen: str
 
 

@@ -39,18 +39,10 @@ class PgFlow(PgSession):
 
     def _flow_claim(self, conn: Conn, now: float, plan: ClaimPlan) -> list[ClaimedJob]:
         """Claim as ``plan`` says, within the limits. The caller found limits and locked
-        them (``promote_due_check``); two more round trips: the budget with a first look
-        at the candidates (another look only if one became blocked), and the claim with
-        its log of starts."""
+        them (``promote_due_check``); three more round trips: the budget, the candidates
+        (again only if one became blocked) and the claim with its log of starts."""
         fq = self._fq
-        first_queue = plan.order[0][0] if plan.order else None
-        params: dict[str, Any] = {"now": now, "queue": first_queue, "limit": plan.limit}
-        with conn.pipeline():  # the budget and the first look: one round trip
-            budget_rows = conn.execute(fq.load_limits_running, {"now": now})
-            look = fq.first_candidates_any if first_queue is None else fq.first_candidates_in_queue
-            first_rows = conn.execute(look, params)
-        rows = budget_rows.fetchall()
-        first: list[Any] | None = first_rows.fetchall()
+        rows = conn.execute(fq.load_limits_running, {"now": now}).fetchall()
         running = [(row[1], key, int(n)) for row in rows if row[6] for key, n in row[6]]
         budget = Budget([LimitRow(*row[:6]) for row in rows], running, ())
         chosen: list[int] = []
@@ -59,9 +51,8 @@ class PgFlow(PgSession):
             want = min(quota, plan.limit - len(chosen))
             if want > 0:
                 before = len(chosen)
-                self._choose(conn, budget, queue, before + want, chosen, first=first)
+                self._choose(conn, budget, queue, before + want, chosen)
                 entry.update((job_id, index) for job_id in chosen[before:])
-            first = None
             if len(chosen) >= plan.limit:
                 break
         if not chosen:
@@ -82,24 +73,12 @@ class PgFlow(PgSession):
         return claimed
 
     def _choose(
-        self,
-        conn: Conn,
-        budget: Budget,
-        queue: str | None,
-        want: int,
-        chosen: list[int],
-        *,
-        first: list[Any] | None = None,
+        self, conn: Conn, budget: Budget, queue: str | None, want: int, chosen: list[int]
     ) -> None:
         """Add to ``chosen`` due jobs of ``queue`` (None: any) the budget lets start,
-        until it holds ``want`` ids; ``first``: the rows of a first look already made."""
+        until it holds ``want`` ids."""
         if queue is not None and queue in budget.blocked_queues:
             return
-        if first is not None:
-            need = want - len(chosen)
-            skipped = choose(budget, first[:need], want, chosen)
-            if len(chosen) >= want or (not skipped and len(first) < need):
-                return
         for _ in range(MAX_LOOKS):
             params: dict[str, Any] = {
                 "queue": queue,
