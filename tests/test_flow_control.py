@@ -247,6 +247,9 @@ def test_the_cli_limits_lists_and_shows_held_jobs(backend: str) -> None:  # noqa
             ids[1]: "concurrency limit",
         }
         assert "queued (held: concurrency limit)" in liteq_cli("jobs", backend).stdout
+        one = liteq_cli("job", backend, str(ids[1]))
+        assert "queued (held: concurrency limit)" in one.stdout, one.stderr
+        assert json.loads(liteq_cli("job", backend, str(ids[0]), "--json").stdout)["held"] is None
         bad = liteq_cli("queue", backend, "limit", "email", "100/x")
         assert bad.returncode != 0 and bad.stderr.startswith("error: ")
         assert bad.stderr.count("\n") == 1 and "is not a rate" in bad.stderr

@@ -149,10 +149,11 @@ def job(db: str, job_id: int, as_json: bool) -> None:
     """Show one job: arguments, result, error and traceback."""
     with open_existing(db) as queue:
         record = queue.job(job_id).record
+        held = queue.held([job_id]).get(job_id) if record.state.value == "queued" else None
     if as_json:
-        print_json(record.as_dict())
+        print_json({**record.as_dict(), "held": held})
     else:
-        click.echo(format_job(record))
+        click.echo(format_job(record, held))
 
 
 @cli.command()
