@@ -6,6 +6,7 @@ FakeClock; claims are the backend's own verb. Real workers: test_flow_workers.py
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -246,6 +247,9 @@ def test_the_cli_limits_lists_and_shows_held_jobs(backend: str) -> None:  # noqa
             ids[1]: "concurrency limit",
         }
         assert "queued (held: concurrency limit)" in liteq_cli("jobs", backend).stdout
+        one = liteq_cli("job", backend, str(ids[1]))
+        assert "queued (held: concurrency limit)" in one.stdout, one.stderr
+        assert json.loads(liteq_cli("job", backend, str(ids[0]), "--json").stdout)["held"] is None
         bad = liteq_cli("queue", backend, "limit", "email", "100/x")
         assert bad.returncode != 0 and bad.stderr.startswith("error: ")
         assert bad.stderr.count("\n") == 1 and "is not a rate" in bad.stderr
@@ -300,3 +304,21 @@ def test_a_worker_starts_a_held_job_when_its_own_job_frees_the_key(backend: str)
         finally:
             stop.set()
             thread.join(30)
+
+
+def test_the_cli_enqueues_with_a_concurrency_key(backend: str, tmp_path: Path) -> None:  # noqa: F811
+    (tmp_path / "climod.py").write_text(
+        "import os\nimport liteq\n\nq = liteq.Queue(os.environ['LITEQ_DB'])\n\n\n"
+        "@q.task(concurrency=1)\ndef sync():\n    pass\n"
+    )
+    env = {**os.environ, "LITEQ_DB": backend}
+    with liteq.Queue(backend) as q:
+        for key in ("a", "a", "b"):
+            done = subprocess.run(
+                [sys.executable, "-m", "liteq", "enqueue", backend, "climod:sync",
+                 "--concurrency-key", key],
+                capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=env,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        assert len(claim_ids(q, 5)) == 2  # one per key: the limit came with the first enqueue
+        assert q.stats()["held"] == {"default": 1}

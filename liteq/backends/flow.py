@@ -58,7 +58,8 @@ class Budget:
         self.blocked_queues: set[str] = set(paused)
         self.blocked_keys: set[str] = set()
         self.taken: Counter[tuple[str, str]] = Counter()
-        for limit in limits:
+        self.limits = list(limits)
+        for limit in self.limits:
             if limit.rate_count is not None:
                 left = max(0, limit.rate_count - limit.used)
                 self.rate_left[(limit.scope, limit.name)] = left

@@ -172,12 +172,13 @@ def format_job(
     r: JobRecord,
     progress: tuple[float, str | None, float] | None = None,
     more: Sequence[tuple[str, str]] = (),
+    held: str | None = None,
 ) -> str:
     retries = "task default" if r.max_retries is None else str(r.max_retries)
     fields = [
         ("id", str(r.id)),
         ("task", r.task),
-        ("state", r.state.value),
+        ("state", r.state.value if held is None else f"{r.state.value} (held: {held})"),
         ("queue", r.queue),
         ("priority", str(r.priority)),
         ("attempts", f"{r.attempts} (max retries: {retries})"),

@@ -61,6 +61,7 @@ _STATES = [state.value for state in JobState]
 @click.option("--unique-key", metavar="K", help="No new job while one with this key lives.")
 @click.option("--unique-for", type=click.FloatRange(min=0), metavar="S", help="Window, seconds.")
 @click.option("--max-retries", type=click.IntRange(min=0), metavar="N")
+@click.option("--concurrency-key", metavar="K", help="Key of the task's concurrency limit.")
 @click.option(
     "--app",
     "apps",
@@ -82,6 +83,7 @@ def enqueue(
     unique_key: str | None,
     unique_for: float | None,
     max_retries: int | None,
+    concurrency_key: str | None,
     apps: tuple[str, ...],
     synchronous: str,
 ) -> None:
@@ -103,6 +105,7 @@ def enqueue(
             unique_key=unique_key,
             unique_for=unique_for,
             max_retries=max_retries,
+            concurrency_key=concurrency_key,
         )
         click.echo(job.id)
         if job.duplicate:
@@ -153,12 +156,14 @@ def job(db: str, job_id: int, as_json: bool) -> None:
     with open_existing(db) as queue:
         job = queue.job(job_id)
         record, history = job.record, job.history
+        held = queue.held([job_id]).get(job_id) if record.state.value == "queued" else None
         progress = queue.progress_of(job_id)
         workflow_id, parents, children = links = queue.storage.job_links(job_id)
     if as_json:
         print_json(
             {
                 **record.as_dict(),
+                "held": held,
                 "progress": progress_fields(progress),
                 "history": [a.as_dict() for a in history],
                 "workflow_id": workflow_id,
@@ -167,7 +172,7 @@ def job(db: str, job_id: int, as_json: bool) -> None:
             }
         )
     else:
-        click.echo(format_job(record, progress, link_fields(links)))
+        click.echo(format_job(record, progress, link_fields(links), held))
         click.echo(format_history(history))
 
 

@@ -75,19 +75,23 @@ LIMIT %(limit)s
 -- The chosen jobs, the claim's starts logged per rate limit, and the starts that left
 -- their window deleted: one statement.
 WITH gone AS (
+    -- Per rate limit, its starts older than its window (an index range each).
     DELETE FROM flow_starts AS s
-    WHERE s.started_at <= %(now)s - (SELECT l.rate_period FROM flow_limits AS l
-                                     WHERE l.scope = s.scope AND l.name = s.name)
+    USING unnest(%(window_scopes)s::text[], %(window_names)s::text[],
+                 %(window_starts)s::float8[]) AS w (scope, name, start)
+    WHERE s.scope = w.scope AND s.name = w.name AND s.started_at <= w.start
 ), logged AS (
     INSERT INTO flow_starts (scope, name, started_at, count)
     SELECT t.scope, t.name, %(now)s, t.count
     FROM unnest(%(scopes)s::text[], %(names)s::text[], %(counts)s::integer[])
          AS t (scope, name, count)
 )
+-- Each job by its primary key: "(state = 'queued') IS TRUE" keeps the planner from
+-- walking the partial index of every queued job (its estimate of them can be far off).
 UPDATE jobs
 SET state = 'running', attempts = attempts + 1, lease_owner = %(owner)s,
     lease_until = %(now)s + coalesce(lease, %(default_lease)s), started_at = %(now)s
-WHERE id = ANY(%(ids)s::bigint[]) AND state = 'queued'
+WHERE id = ANY(%(ids)s::bigint[]) AND (state = 'queued') IS TRUE
 RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
           args, kwargs
 
