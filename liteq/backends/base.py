@@ -81,6 +81,26 @@ class Backend(Protocol):
     def dead_letters(self, limit: int) -> list[tuple[Any, ...]]: ...
     def dead_letter(self, job_id: int) -> tuple[Any, ...] | None: ...
 
+    # -- the dashboard's reads (liteq/web), LIMITed and keyset-paged
+    def browse_jobs(
+        self,
+        now: float,
+        *,
+        state: str | None,
+        queue: str | None,
+        task: str | None,
+        before: int,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """Jobs with an id below ``before``, newest first (``list_jobs``' columns)."""
+        ...
+
+    def jobs_by_key(self, now: float, key: str, limit: int) -> list[tuple[Any, ...]]: ...
+    def finished_series(self, since: float, step: float) -> list[tuple[str, int, int, int]]:
+        """(queue, bucket, succeeded, dead) of jobs finished since ``since``, bucket =
+        (finished_at - since) // step."""
+        ...
+
     # -- maintenance
     def requeue_dead(self, now: float, ids: Sequence[int] | None) -> int: ...
     def purge_dead(self, ids: Sequence[int] | None) -> int: ...

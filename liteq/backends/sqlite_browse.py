@@ -1,0 +1,48 @@
+"""The dashboard's read verbs on SQLite: a mixin of :class:`liteq.backends.sqlite.SqliteBackend`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from liteq.sql.browse import BrowseQueries, load_browse_queries
+
+
+class _Store(Protocol):
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]: ...
+
+
+def _queries() -> BrowseQueries:
+    return load_browse_queries("sqlite")
+
+
+class SqliteBrowse:
+    """Keyset pages of jobs, the search by unique key, finished jobs per time bucket."""
+
+    def browse_jobs(
+        self: _Store,
+        now: float,
+        *,
+        state: str | None,
+        queue: str | None,
+        task: str | None,
+        before: int,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        params = {
+            "now": now,
+            "state": state,
+            "queue": queue,
+            "task": task,
+            "before": before,
+            "limit": limit,
+        }
+        return [tuple(row) for row in self._rows(_queries().browse_jobs, params)]
+
+    def jobs_by_key(self: _Store, now: float, key: str, limit: int) -> list[tuple[Any, ...]]:
+        params = {"now": now, "key": key, "limit": limit}
+        return [tuple(row) for row in self._rows(_queries().jobs_by_key, params)]
+
+    def finished_series(self: _Store, since: float, step: float) -> list[tuple[str, int, int, int]]:
+        rows = self._rows(_queries().finished_series, {"since": since, "step": step})
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
