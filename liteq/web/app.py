@@ -71,6 +71,8 @@ class Dashboard:
         if path == "/login":
             return self._login(req)
         if not self.policy.token_ok(req):
+            if req.method == "POST":
+                raise Forbidden("this dashboard needs its token: log in at /login first")
             return self._unauthorized(req)
         if req.method == "POST":
             return self._act(req)
