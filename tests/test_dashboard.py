@@ -48,7 +48,15 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
     done, dead = fill(q)
     q.add_schedule("nightly", "ok", expr="0 3 * * *", args=[1])
     with served(q) as site:
-        for path in ["/", "/jobs", f"/jobs/{done.id}", "/dead", "/schedules", "/queues", "/workers"]:
+        for path in [
+            "/",
+            "/jobs",
+            f"/jobs/{done.id}",
+            "/dead",
+            "/schedules",
+            "/queues",
+            "/workers",
+        ]:
             reply = site.get(path)
             assert reply.status == 200, path
             assert reply.headers["Content-Type"].startswith("text/html")
@@ -77,7 +85,7 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
 
 
 def test_everything_from_a_job_is_escaped(q: liteq.Queue) -> None:
-    done, dead = fill(q)
+    _, dead = fill(q)
     with served(q) as site:
         for path in [f"/jobs/{dead.id}", "/dead", "/jobs", "/jobs?search=" + str(dead.id)]:
             body = site.get(path).body
@@ -255,5 +263,3 @@ def test_only_loopback_without_a_token_passes_quietly() -> None:
     assert exposure_warning("0.0.0.0", "t") is None
     warning = exposure_warning("0.0.0.0", None)
     assert warning is not None and "--token" in warning
-
-
