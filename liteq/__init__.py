@@ -19,6 +19,7 @@ from liteq.errors import (
 )
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
+from liteq.observe import WorkerInfo
 from liteq.options import FailureInfo
 from liteq.queue import Queue
 from liteq.tasks import Task, TaskCall
@@ -47,6 +48,7 @@ __all__ = [
     "Task",
     "TaskCall",
     "TaskNotFound",
+    "WorkerInfo",
     "WorkerLost",
     "__version__",
 ]

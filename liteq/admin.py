@@ -16,11 +16,12 @@ from liteq.clock import Clock
 from liteq.codec import Codec
 from liteq.errors import ConfigError, JobNotFound
 from liteq.models import DeadJob, JobRecord, JobState
+from liteq.monitor import Monitoring
 from liteq.naming import check_task_name
 from liteq.tasks import TaskRegistry
 
 
-class Inspection:
+class Inspection(Monitoring):
     """The inspection and maintenance verbs of a queue (``Queue`` is one)."""
 
     storage: Backend

@@ -7,10 +7,11 @@ from typing import Any
 
 from psycopg import errors as pgerrors
 
-from liteq.backends.pg_session import Conn, PgSession, payload
+from liteq.backends.pg_metrics import PgMetrics
+from liteq.backends.pg_session import Conn, payload
 
 
-class PgAdmin(PgSession):
+class PgAdmin(PgMetrics):
     """Reading, maintenance and schedule verbs (the ``Backend`` protocol)."""
 
     # -- reading -----------------------------------------------------------------------
@@ -96,6 +97,7 @@ class PgAdmin(PgSession):
                 count += conn.execute(self.q.prune_finished_before, params).rowcount
             if dead_before is not None:
                 count += conn.execute(self.q.prune_dead_before, {"before": dead_before}).rowcount
+            self._prune_metrics(conn, now, dead_before)
             return count
 
         return self._run(work)

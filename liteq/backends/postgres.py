@@ -155,7 +155,14 @@ class PostgresStorage(PgBrowse, PostgresTransfer, PgAdmin):
 
     def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
         params = {"id": job_id, "now": now, "expires_at": now + result_ttl}
-        return self._run(lambda conn: conn.execute(self.q.cancel, params).rowcount > 0)
+
+        def work(conn: Conn) -> bool:
+            cancelled = conn.execute(self.q.cancel, params).rowcount > 0
+            if cancelled:
+                self._record_cancel(conn, now, job_id)
+            return cancelled
+
+        return self._run(work)
 
     # -- worker verbs ------------------------------------------------------------------
 
@@ -166,6 +173,7 @@ class PostgresStorage(PgBrowse, PostgresTransfer, PgAdmin):
 
         def work(conn: Conn) -> tuple[Settled, list[ClaimedJob]]:
             settled = self._settle(conn, now, outcomes)
+            self._record_settled(conn, now, outcomes, settled)
             claimed = self._claim(conn, now, plan) if plan and plan.limit > 0 else []
             return settled, claimed
 
@@ -342,7 +350,9 @@ class PostgresStorage(PgBrowse, PostgresTransfer, PgAdmin):
         def work(conn: Conn) -> tuple[list[Outcome], Settled]:
             rows = conn.execute(self.q.expired_leases, {"now": now}).fetchall()
             outcomes = [decide(claimed_job(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
-            return outcomes, self._settle(conn, now, outcomes)
+            settled = self._settle(conn, now, outcomes)
+            self._record_settled(conn, now, outcomes, settled)
+            return outcomes, settled
 
         return self._run(work, guarded=True)
 

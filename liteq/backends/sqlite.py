@@ -127,7 +127,10 @@ class SqliteBackend(SqliteBrowse, SqliteTransfer, SqliteAdmin):
     def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
         with self.transaction() as conn:
             conn.execute(self.q.cancel, {"id": job_id, "now": now, "expires_at": now + result_ttl})
-            return conn.changes() > 0
+            cancelled = conn.changes() > 0
+            if cancelled:
+                self._record_cancel(conn, now, job_id)
+            return cancelled
 
     # -- worker verbs ------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class SqliteBackend(SqliteBrowse, SqliteTransfer, SqliteAdmin):
         """
         with self.transaction() as conn:
             settled = self._settle(conn, now, outcomes)
+            self._record_settled(conn, now, outcomes, settled)
             claimed = self._claim(conn, now, plan) if plan and plan.limit > 0 else []
         return settled, claimed
 
@@ -325,6 +329,7 @@ class SqliteBackend(SqliteBrowse, SqliteTransfer, SqliteAdmin):
             rows = conn.execute(self.q.expired_leases, {"now": now}).fetchall()
             outcomes = [decide(claimed_job(row, str(row[_CLAIMED_COLUMNS]))) for row in rows]
             settled = self._settle(conn, now, outcomes)
+            self._record_settled(conn, now, outcomes, settled)
         return outcomes, settled
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:

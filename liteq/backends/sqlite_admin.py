@@ -7,10 +7,10 @@ from typing import Any
 
 import apsw
 
-from liteq.backends.sqlite_session import SqliteSession
+from liteq.backends.sqlite_metrics import SqliteMetrics
 
 
-class SqliteAdmin(SqliteSession):
+class SqliteAdmin(SqliteMetrics):
     """Reading, maintenance and schedule verbs (the ``Backend`` protocol)."""
 
     # -- reading -----------------------------------------------------------------------
@@ -85,6 +85,7 @@ class SqliteAdmin(SqliteSession):
             if dead_before is not None:
                 conn.execute(self.q.prune_dead_before, {"before": dead_before})
                 count += conn.changes()
+            self._prune_metrics(conn, now, dead_before)
         return count
 
     # -- schedules ---------------------------------------------------------------------

@@ -32,6 +32,7 @@ from liteq.cli.format import (
     shorten,
     table,
 )
+from liteq.cli.monitor import format_rates
 from liteq.errors import JobNotFound
 from liteq.models import JobState
 from liteq.queue import Queue
@@ -109,14 +110,16 @@ def enqueue(
 @db_argument
 @json_option
 def status(db: str, as_json: bool) -> None:
-    """Depth per queue and state, dead-letter count, oldest waiting job, next due job."""
+    """Depth per queue and state, dead-letter count, oldest waiting job, next due job,
+    live workers, and per queue the attempts ended in the last 1/5/15 minutes, the
+    failure rate and the wait and run times (p50/p95)."""
     with open_existing(db) as queue:
-        stats = queue.stats()
+        stats = queue.metrics()
         now = queue.clock.now()
     if as_json:
         print_json(stats)
     else:
-        click.echo(format_stats(stats, now))
+        click.echo(format_stats(stats, now) + "\n" + format_rates(stats))
 
 
 @cli.command()

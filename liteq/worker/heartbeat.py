@@ -11,7 +11,9 @@ from liteq.backends.base import Backend
 from liteq.clock import Clock
 from liteq.errors import DatabaseBusy, DatabaseFull
 from liteq.models import DEFAULT_LEASE, ClaimedJob
+from liteq.observe import WORKER_BEAT
 from liteq.worker.faults import DiskFull
+from liteq.worker.presence import Presence
 
 log = logging.getLogger("liteq.worker")
 
@@ -19,8 +21,11 @@ log = logging.getLogger("liteq.worker")
 class Heartbeat:
     """Renews the leases of running jobs from its own thread (and connection)."""
 
-    def __init__(self, storage: Backend, clock: Clock, full: DiskFull) -> None:
+    def __init__(
+        self, storage: Backend, clock: Clock, full: DiskFull, presence: Presence | None = None
+    ) -> None:
         self._storage = storage
+        self._presence = presence  # the worker's row, renewed from this thread too
         self._clock = clock
         self._full = full
         self._jobs: dict[int, tuple[ClaimedJob, float]] = {}
@@ -64,6 +69,8 @@ class Heartbeat:
                     tracked = list(self._jobs.values())
                     urgent, self._urgent = self._urgent, False
                     interval = min((lease for _, lease in tracked), default=3.0) / 3
+                    if self._presence is not None:
+                        interval = min(interval, WORKER_BEAT)
                     self._interval = interval
                 # Real time on purpose: under a fake clock leases then expire as tests want.
                 remaining = 0.0 if urgent else last_renewal + interval - time.monotonic()
@@ -76,6 +83,8 @@ class Heartbeat:
                 if self._stopped.is_set():
                     return
                 last_renewal = time.monotonic()
+                if self._presence is not None:
+                    self._presence.beat()
                 with self._lock:
                     tracked = list(self._jobs.values())
                 if not tracked:

@@ -18,6 +18,7 @@ from liteq.validation import usable_seconds
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.heartbeat import Heartbeat
+from liteq.worker.presence import Presence, Tally
 from liteq.worker.runners import InlineRunner, Runner, ThreadRunner
 from liteq.worker.source import StopFlag, make_owner
 from liteq.worker.upkeep import Running, Upkeep
@@ -79,6 +80,8 @@ class Worker(Upkeep):
         rng: random.Random | None = None,
         on_tick: Callable[[float], int] | None = None,
         watch_file: bool = True,
+        tally: Tally | None = None,
+        register: bool = False,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -96,6 +99,20 @@ class Worker(Upkeep):
         self.died: list[int] = []
         self.concurrency = settings.concurrency if mode == "thread" else 1
         self._timeout_warned: set[str] = set()  # tasks whose thread-pool timeout was told
+        # Counts for the workers table; ``register``: this worker has a row of its own.
+        self.tally = tally if tally is not None else Tally()
+        self.presence = (
+            Presence(
+                storage,
+                clock,
+                worker_id=self.owner,
+                pool="thread",
+                settings=settings,
+                read=self.tally.read,
+            )
+            if register
+            else None
+        )
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
@@ -109,7 +126,9 @@ class Worker(Upkeep):
             self.storage.data_version()  # the file exists (is created) before we note which
             watch = FileWatch(self.storage.path, self.clock.monotonic())
         runner = self._runner()
-        heartbeat = Heartbeat(self.storage, self.clock, self.full)
+        if self.presence is not None:
+            self.presence.register()
+        heartbeat = Heartbeat(self.storage, self.clock, self.full, self.presence)
         heartbeat.start()
         try:
             self._loop(runner, heartbeat, watch)
@@ -120,6 +139,8 @@ class Worker(Upkeep):
             raise
         finally:
             heartbeat.stop()
+            if self.presence is not None:
+                self.presence.unregister()
             runner.close()
             if runner.abandoned():
                 log.warning(
@@ -240,6 +261,7 @@ class Worker(Upkeep):
             prefetch = 0 if stopping else self._prefetch(runner)
             low = prefetch // 2  # refill when the jobs waiting for a thread fall to this
             waiting = runner.waiting()
+            self.tally.set_busy(len(running) - waiting)
             capacity = 0 if stopping else self.concurrency + prefetch - len(running)
             want = capacity > 0 and may_have_work and waiting <= low
             if want and hearsay and not pending:
@@ -269,6 +291,7 @@ class Worker(Upkeep):
                 if pending or claimed:
                     full.cleared()
                 self._after_settle(pending, settled)
+                self.tally.count(pending, settled)
                 if any(o.retry_in is not None for o in pending):
                     # A retry went back to queued/scheduled by our own connection, which
                     # data_version does not report: look again for due work.

@@ -35,6 +35,7 @@ from liteq.validation import usable_seconds
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.loop import Worker
+from liteq.worker.presence import CELLS, Presence, Tally, pool_reader
 from liteq.worker.source import make_owner
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class ChildSpec:
     settings: WorkerSettings
     owner: str
     log_level: int
+    slot: int = 0  # the child's index: its cells in the pool's shared counts
 
 
 class _ChildStop:
@@ -81,19 +83,21 @@ class _ChildStop:
         return False
 
 
-def child_main(spec: ChildSpec, stop: Any, counter: Synchronized[int], errors: Any) -> None:
+def child_main(
+    spec: ChildSpec, stop: Any, counter: Synchronized[int], errors: Any, cells: Any = None
+) -> None:
     """Entry point of a pool child (runs after spawn, so it opens its own connection).
 
     A task of another database (``WrongDatabase``) is told to the parent on ``errors``,
     which stops the pool with it rather than starting a new child."""
     try:
-        _child_run(spec, stop, counter)
+        _child_run(spec, stop, counter, cells)
     except WrongDatabase as exc:
         errors.put(str(exc))
         sys.exit(WRONG_DATABASE_EXIT)
 
 
-def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
+def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int], cells: Any) -> None:
     # The terminal's Ctrl-C reaches the whole process group: only the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     handler = logging.StreamHandler()
@@ -122,6 +126,7 @@ def _child_run(spec: ChildSpec, stop: Any, counter: Synchronized[int]) -> None:
         owner=spec.owner,
         stop=_ChildStop(stop),
         watch_file=False,  # the parent watches the file and stops every child
+        tally=Tally(cells, spec.slot * CELLS) if cells is not None else None,
     )
     try:
         ran = worker.run()
@@ -176,6 +181,16 @@ class ProcessPool:
         self.errors = self.ctx.SimpleQueue()  # a child's WrongDatabase message
         self.fatal: WrongDatabase | None = None
         self.owner_prefix = make_owner("pool")
+        # The children's counts (done, failed, busy per slot), read into the workers row.
+        self.cells: Any = self.ctx.Array("q", CELLS * settings.concurrency, lock=False)
+        self.presence = Presence(
+            self.storage,
+            self.clock,
+            worker_id=self.owner_prefix,
+            pool="process",
+            settings=settings,
+            read=pool_reader(self.cells, settings.concurrency),
+        )
         apps = tuple(dict.fromkeys((*settings.apps, *source.registry.modules())))
         self.base = ChildSpec(
             path=os.fspath(source.backend.path),
@@ -197,10 +212,11 @@ class ProcessPool:
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
-        spec = replace(self.base, owner=owner)
+        spec = replace(self.base, owner=owner, slot=index)
+        self.cells[index * CELLS + 2] = 0  # a replaced child ran nothing yet
         process = self.ctx.Process(
             target=child_main,
-            args=(spec, self.child_stop, self.counter, self.errors),
+            args=(spec, self.child_stop, self.counter, self.errors, self.cells),
             name=f"liteq-child-{index}",
             daemon=False,
         )
@@ -229,9 +245,11 @@ class ProcessPool:
         watch = self.watch = FileWatch(self.storage.path, time.monotonic())
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
+        self.presence.register()
         stop_deadline: float | None = None
         try:
             while True:
+                self.presence.beat()
                 now_mono = time.monotonic()
                 watch.check(now_mono)
                 stopping = self.stop.is_set() or self.fatal is not None
@@ -255,6 +273,7 @@ class ProcessPool:
             self.child_stop.set()
             for slot in self.slots:
                 slot.process.join(timeout=5)
+            self.presence.unregister()
         if self.fatal is not None:
             raise self.fatal
         return int(self.counter.value)

@@ -131,6 +131,7 @@ def serve(
             stop=stop,
             wakeup=source.wakeup,
             on_tick=ticker.tick if ticker is not None else None,
+            register=True,
         )
         emergency.owners = lambda: [worker.owner]
         log.debug("worker %s: %d thread(s)", worker.owner, settings.concurrency)

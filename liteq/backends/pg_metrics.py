@@ -1,0 +1,105 @@
+"""PostgreSQL verbs of the worker registry and the metrics kept in the database (issue 14).
+
+As on SQLite (``sqlite_metrics``): settled attempts are counted in the transaction that
+settles them. The upserts go in (queue, task, outcome) order, so two workers settling at
+once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from liteq.backends.pg_session import Conn, PgSession
+from liteq.models import Outcome, Settled
+from liteq.observe import WORKER_FORGET_AFTER, counted, empty_row, metric_rows
+from liteq.sql.metric_queries import MetricQueries, load_metric_queries
+
+
+class PgMetrics(PgSession):
+    """Worker registry and metric verbs (the ``Backend`` protocol)."""
+
+    @cached_property
+    def mq(self) -> MetricQueries:
+        return load_metric_queries("postgres", self.schema)
+
+    # -- written with the jobs -----------------------------------------------------------
+
+    def _record_settled(
+        self, conn: Conn, now: float, outcomes: Sequence[Outcome], settled: Settled
+    ) -> None:
+        """Count the attempts ``settled`` ended, inside the settling transaction."""
+        rows = counted(outcomes, settled)
+        if not rows:
+            return
+        mq = self.mq
+        ids = [job.id for job, _, ran in rows if ran]
+        started = {row[0]: row[1] for row in conn.execute(mq.started_at_of, {"ids": ids})}
+        params = metric_rows(now, rows, started)
+        minute = int(now // 60)
+        with conn.cursor() as cursor:
+            cursor.executemany(mq.add_minute, [{**row, "minute": minute} for row in params])
+            cursor.executemany(mq.add_total, params)
+
+    def _record_cancel(self, conn: Conn, now: float, job_id: int) -> None:
+        """Count a job cancelled before it ran, inside the cancelling transaction."""
+        found = conn.execute(self.mq.task_of, {"id": job_id}).fetchone()
+        if found is None:
+            return
+        row = empty_row(str(found[0]), str(found[1]), "cancelled")
+        conn.execute(self.mq.add_minute, {**row, "minute": int(now // 60)})
+        conn.execute(self.mq.add_total, row)
+
+    def _prune_metrics(self, conn: Conn, now: float, before: float | None) -> None:
+        """Per-minute counts older than ``before`` go with the jobs; so do rows of
+        workers gone for long. The totals stay (Prometheus counters never go down)."""
+        if before is not None:
+            conn.execute(self.mq.prune_minutes_before, {"minute": int(before // 60)})
+        conn.execute(self.mq.delete_workers_seen_before, {"before": now - WORKER_FORGET_AFTER})
+
+    # -- the worker registry -------------------------------------------------------------
+
+    def register_worker(self, now: float, worker: Mapping[str, Any]) -> None:
+        """Write (or rewrite) a worker's row; forget workers gone long ago."""
+
+        def work(conn: Conn) -> None:
+            params = {"before": now - WORKER_FORGET_AFTER}
+            conn.execute(self.mq.delete_workers_seen_before, params)
+            conn.execute(self.mq.upsert_worker, {**worker, "now": now})
+
+        self._run(work)
+
+    def beat_worker(self, now: float, worker_id: str, busy: int, done: int, failed: int) -> bool:
+        """Renew a worker's row; False if it is gone (the caller registers again)."""
+        params = {"id": worker_id, "now": now, "busy": busy, "done": done, "failed": failed}
+        return self._run(lambda conn: conn.execute(self.mq.beat_worker, params).rowcount > 0)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._run(lambda conn: conn.execute(self.mq.delete_worker, {"id": worker_id}))
+
+    def workers(self) -> list[tuple[Any, ...]]:
+        return self._read(self.mq.list_workers)
+
+    def count_workers(self, since: float) -> int:
+        """Workers whose last heartbeat is at or after ``since``."""
+        return int(self._read_one(self.mq.count_workers_seen_since, {"since": since})[0])
+
+    # -- reading the metrics -------------------------------------------------------------
+
+    def metric_totals(self) -> list[tuple[Any, ...]]:
+        """Every (queue, task, outcome) row of counts and histograms since the start."""
+        return self._read(self.mq.totals)
+
+    def metric_minutes(self, since_minute: int) -> list[tuple[Any, ...]]:
+        """The per-minute rows from epoch minute ``since_minute`` on (minute first)."""
+        return self._read(self.mq.minutes_since, {"minute": since_minute})
+
+    def oldest_waiting_by_queue(self, now: float) -> dict[str, float]:
+        """The due time of each queue's longest-waiting due job."""
+        rows = self._read(self.mq.oldest_waiting_by_queue, {"now": now})
+        return {str(row[0]): float(row[1]) for row in rows}
+
+    def dead_by_queue(self) -> dict[str, int]:
+        """Dead-letter entries per queue."""
+        return {str(row[0]): int(row[1]) for row in self._read(self.mq.dead_by_queue)}
