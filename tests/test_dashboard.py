@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from wsgiref.util import setup_testing_defaults
 
@@ -14,6 +16,7 @@ from dashboard_helpers import served
 from test_conformance import backend  # noqa: F401 - the parametrized fixture
 
 import liteq
+from liteq.metrics import exposition
 from liteq.web import dashboard_app
 from liteq.web.server import exposure_warning, is_loopback
 
@@ -62,8 +65,8 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
             assert reply.headers["Content-Type"].startswith("text/html")
             assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
         status = json.loads(site.get("/api/status").body)
-        expected = q.stats()
-        assert status["queues"] == expected["queues"]
+        expected = q.metrics()  # the document of `liteq status --json`
+        assert status["queues"] == expected["queues"] and status["rates"] == expected["rates"]
         assert status["dead"] == 1 and set(status) == set(expected)
         page = json.loads(site.get("/api/jobs").body)
         assert [j["id"] for j in page["jobs"]] == [dead.id, done.id]
@@ -76,6 +79,7 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
         assert isinstance(json.loads(site.get("/api/workers").body), list)
         metrics = site.get("/metrics")
         assert metrics.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert metrics.body == exposition(q)
         assert 'liteq_jobs{queue="default",state="succeeded"} 1' in metrics.body
         assert site.get("/api/jobs/999999").status == 404
         assert site.get("/nowhere").status == 404
@@ -240,6 +244,34 @@ def test_requeue_and_purge_all(q: liteq.Queue) -> None:
         assert site.post("/dead/purge", {"all": 1, "confirm": 1}).status == 303
         assert q.stats()["dead"] == 0 and q.jobs(state="dead") == []
         assert site.post("/dead/purge", {"confirm": 1}).status == 400  # names nothing
+
+
+def test_live_workers_are_listed(q: liteq.Queue) -> None:
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=q.run_worker, kwargs={"concurrency": 3, "stop": stop, "queues": ["mail"]}
+    )
+    worker.start()
+    try:
+        with served(q) as site:
+            deadline = time.monotonic() + 30
+            listed: list[dict[str, object]] = []
+            while not listed and time.monotonic() < deadline:
+                listed = json.loads(site.get("/api/workers").body)
+                stop.wait(0.05)
+            [one] = listed
+            assert (one["pool"], one["concurrency"], one["queues"], one["alive"]) == (
+                "thread",
+                3,
+                ["mail"],
+                True,
+            )
+            page = site.get("/workers").body
+            assert str(one["id"]) in page and "0/3" in page
+            assert "<b>1</b>live workers" in site.get("/").body
+    finally:
+        stop.set()
+        worker.join(30)
 
 
 def test_mounted_under_a_prefix_the_links_follow(tmp_path: object) -> None:

@@ -17,7 +17,7 @@ def _queries() -> BrowseQueries:
 
 
 class SqliteBrowse:
-    """Keyset pages of jobs, the search by unique key, finished jobs per time bucket."""
+    """Keyset pages of jobs and the search by unique key."""
 
     def browse_jobs(
         self: _Store,
@@ -42,7 +42,3 @@ class SqliteBrowse:
     def jobs_by_key(self: _Store, now: float, key: str, limit: int) -> list[tuple[Any, ...]]:
         params = {"now": now, "key": key, "limit": limit}
         return [tuple(row) for row in self._rows(_queries().jobs_by_key, params)]
-
-    def finished_series(self: _Store, since: float, step: float) -> list[tuple[str, int, int, int]]:
-        rows = self._rows(_queries().finished_series, {"since": since, "step": step})
-        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]

@@ -1,5 +1,5 @@
-"""The dashboard's read queries (``browse.sql`` per dialect): keyset pages of jobs, the
-search by unique key, and finished jobs per minute for the sparklines."""
+"""The dashboard's read queries (``browse.sql`` per dialect): keyset pages of jobs and
+the search by unique key."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ class BrowseQueries:
 
     browse_jobs: str
     jobs_by_key: str
-    finished_series: str
 
 
 def load_browse_queries(dialect: str, edit: Callable[[str], str] | None = None) -> BrowseQueries:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from liteq.metrics import exposition
 from liteq.queue import Queue
 from liteq.web import data
 from liteq.web.http import Request
@@ -41,24 +42,4 @@ def schedules(queue: Queue) -> list[dict[str, Any]]:
 
 def metrics(queue: Queue) -> str:
     """``/metrics``: the Prometheus text format of ``liteq metrics``."""
-    stats = data.status_document(queue)
-    lines = [
-        "# HELP liteq_jobs Jobs in the database by queue and state.",
-        "# TYPE liteq_jobs gauge",
-    ]
-    for name, counts in sorted(stats["queues"].items()):
-        for state, count in counts.items():
-            lines.append(f'liteq_jobs{{queue="{_label(name)}",state="{state}"}} {count}')
-    lines += [
-        "# HELP liteq_dead_letters Dead-letter entries.",
-        "# TYPE liteq_dead_letters gauge",
-        f"liteq_dead_letters {stats['dead']}",
-        "# HELP liteq_oldest_waiting_seconds Age of the longest-waiting due job.",
-        "# TYPE liteq_oldest_waiting_seconds gauge",
-        f"liteq_oldest_waiting_seconds {stats['oldest_waiting_age'] or 0.0}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return exposition(queue)

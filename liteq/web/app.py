@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from liteq.errors import ConfigError, JobNotFound, LiteqError
+from liteq.metrics import CONTENT_TYPE as PROMETHEUS
 from liteq.queue import Queue
 from liteq.web import api, data, pages, views
 from liteq.web.html import Html, asset, esc, page, tag
@@ -26,7 +27,6 @@ from liteq.web.security import Policy, login_cookie, same_origin
 _ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 _JOB = re.compile(r"^/(api/)?jobs/(\d+)$")
 _CANCEL = re.compile(r"^/jobs/(\d+)/cancel$")
-PROMETHEUS = "text/plain; version=0.0.4"
 
 
 class Forbidden(Exception):
@@ -93,7 +93,7 @@ class Dashboard:
         if path in json_routes:
             return json_response(json_routes[path]())
         if path == "/metrics":
-            return text_response(api.metrics(q), content_type=PROMETHEUS)
+            return Response(api.metrics(q).encode("utf-8"), content_type=PROMETHEUS)
         match = _JOB.match(path)
         if match:
             job_id = int(match.group(2))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from liteq.queue import Queue
 
 PAGE = 50  # jobs per page
 DEAD_PAGE = 100  # dead letters shown
-SERIES_STEP = 60.0  # seconds per sparkline point
+SERIES_STEP = 60.0  # seconds per sparkline point (Queue.history is per minute)
 SERIES_POINTS = 60  # points per sparkline: the last hour
 _NO_ID = 2**62  # keyset start: above any id
 STATES = tuple(state.value for state in JobState)
@@ -25,7 +24,7 @@ STATES = tuple(state.value for state in JobState)
 
 def status_document(queue: Queue) -> dict[str, Any]:
     """The document ``liteq status --json`` prints."""
-    return queue.stats()
+    return queue.metrics()
 
 
 def _plain(value: Any) -> Any:
@@ -37,30 +36,23 @@ def _plain(value: Any) -> Any:
 
 
 def workers(queue: Queue) -> list[dict[str, Any]]:
-    """The live workers, as ``liteq workers --json`` lists them (none before the registry)."""
-    listing = getattr(queue, "workers", None)
-    if listing is None:
-        return []
-    return [_plain(worker) for worker in listing()]
+    """The registered workers, as ``liteq workers --json`` lists them (``alive`` False
+    for one that missed its heartbeats)."""
+    return [dataclasses.asdict(worker) for worker in queue.workers()]
 
 
-def series(queue: Queue, now: float) -> dict[str, dict[str, list[float]]]:
-    """Per queue, jobs that succeeded and died per minute over the last hour, and the
-    failure rate (died / finished) per minute: the overview's sparklines."""
-    end = math.floor(now / SERIES_STEP) * SERIES_STEP + SERIES_STEP
-    since = end - SERIES_STEP * SERIES_POINTS
+def series(queue: Queue) -> dict[str, dict[str, list[float]]]:
+    """Per queue, over the last hour, minute by minute: attempts that succeeded, and the
+    failure rate ((failed + dead) / ended attempts): the overview's sparklines."""
     out: dict[str, dict[str, list[float]]] = {}
-    for name, bucket, succeeded, dead in queue.storage.finished_series(since, SERIES_STEP):
-        if not 0 <= bucket < SERIES_POINTS:
-            continue
-        lines = out.setdefault(
-            name,
-            {key: [0.0] * SERIES_POINTS for key in ("succeeded", "dead", "failure_rate")},
-        )
-        lines["succeeded"][bucket] = float(succeeded)
-        lines["dead"][bucket] = float(dead)
-        total = succeeded + dead
-        lines["failure_rate"][bucket] = dead / total if total else 0.0
+    for name, points in queue.history(SERIES_POINTS).items():
+        succeeded = [float(p["succeeded"]) for p in points]
+        rate = []
+        for p in points:
+            bad = p["failed"] + p["dead"]
+            ended = bad + p["succeeded"]
+            rate.append(bad / ended if ended else 0.0)
+        out[name] = {"succeeded": succeeded, "failure_rate": rate}
     return out
 
 
@@ -71,7 +63,7 @@ def overview(queue: Queue) -> dict[str, Any]:
     return {
         "now": now,
         "status": stats,
-        "series": series(queue, now),
+        "series": series(queue),
         "workers": workers(queue),
         "series_step": SERIES_STEP,
     }

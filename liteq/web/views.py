@@ -38,7 +38,7 @@ def overview(req: Request, queue: Queue) -> Html:
         _card("running", totals["running"]),
         _card("dead letters", stats["dead"], alert=stats["dead"] > 0),
         _card("oldest waiting", duration(stats["oldest_waiting_age"])),
-        _card("live workers", len(doc["workers"])),
+        _card("live workers", sum(1 for w in doc["workers"] if w["alive"])),
     )
     paused = set(stats.get("paused_queues", []))
     rows = []

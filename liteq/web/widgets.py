@@ -72,16 +72,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> 
 
 
 def workers_table(rows: Sequence[Mapping[str, Any]], now: float) -> Html:
-    if not rows:
-        return tag("p", {"class": "muted"}, "No live worker.")
-    keys = list(rows[0].keys())
-    body = [[_worker_cell(key, row.get(key), now) for key in keys] for row in rows]
-    return table([k.replace("_", " ") for k in keys], body, "No live worker.")
-
-
-def _worker_cell(key: str, value: Any, now: float) -> Any:
-    if isinstance(value, float) and key.endswith(("_at", "seen", "heartbeat")):
-        return when(value, now)
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return value
+    """The registered workers as ``liteq workers`` shows them (a gone one is marked)."""
+    body = [
+        [
+            w["id"],
+            w["host"],
+            count_cell(w["pid"]),
+            w["pool"],
+            ", ".join(w["queues"]) if w["queues"] else "all",
+            tag("td", {"class": "num"}, f"{w['busy']}/{w['concurrency']}"),
+            count_cell(w["done"]),
+            count_cell(w["failed"]),
+            when(w["started_at"], now),
+            when(w["last_seen"], now),
+            state_badge("running" if w["alive"] else "gone"),
+            w["version"],
+        ]
+        for w in rows
+    ]
+    headers = ["id", "host", "pid", "pool", "queues", "busy", "done", "failed", "started"]
+    headers += ["last seen", "status", "version"]
+    return table(headers, body, "No live worker.")

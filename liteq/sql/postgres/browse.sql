@@ -27,11 +27,3 @@ FROM jobs
 WHERE unique_key = %(key)s
 ORDER BY id DESC
 LIMIT %(limit)s
-
--- name: finished_series
--- Jobs that succeeded or died since :since, per queue and :step-second bucket.
-SELECT queue, floor((finished_at - %(since)s) / %(step)s)::bigint AS bucket,
-       count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'dead')
-FROM jobs
-WHERE finished_at >= %(since)s AND state IN ('succeeded', 'dead')
-GROUP BY queue, bucket

@@ -24,11 +24,3 @@ FROM jobs
 WHERE unique_key = :key
 ORDER BY id DESC
 LIMIT :limit
-
--- name: finished_series
--- Jobs that succeeded or died since :since, per queue and :step-second bucket.
-SELECT queue, CAST((finished_at - :since) / :step AS INTEGER) AS bucket,
-       sum(state = 'succeeded'), sum(state = 'dead')
-FROM jobs
-WHERE finished_at >= :since AND state IN ('succeeded', 'dead')
-GROUP BY queue, bucket
