@@ -295,3 +295,24 @@ def test_only_loopback_without_a_token_passes_quietly() -> None:
     assert exposure_warning("0.0.0.0", "t") is None
     warning = exposure_warning("0.0.0.0", None)
     assert warning is not None and "--token" in warning
+
+
+def test_counts_and_oldest_waiting_read_through_the_partial_indexes(backend: str) -> None:  # noqa: F811
+    """The overview's counts group stored states and move due scheduled jobs to queued;
+    the oldest waiting job is the earliest of the queued and the due scheduled ones."""
+    clock = liteq.FakeClock(1_800_000_000.0)
+    with liteq.Queue(backend, clock=clock) as q:
+        late = q.enqueue("m:f", queue="a", delay=2)  # scheduled, due before the rest
+        q.enqueue("m:f", queue="a", delay=1000)
+        clock.advance(5)
+        q.enqueue("m:f", queue="a")
+        q.enqueue("m:f", queue="b")
+        clock.advance(10)
+        stats = q.stats()
+        assert stats["queues"]["a"]["queued"] == 2 and stats["queues"]["a"]["scheduled"] == 1
+        assert stats["queues"]["b"]["queued"] == 1
+        assert stats["oldest_waiting_at"] == late.due_at
+        assert q.storage.oldest_waiting_by_queue(clock.now()) == {
+            "a": late.due_at,
+            "b": 1_800_000_005.0,
+        }

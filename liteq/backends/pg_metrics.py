@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from liteq.backends.pg_session import Conn, PgSession
+from liteq.backends.rows import earliest_by_queue
 from liteq.models import Outcome, Settled
 from liteq.observe import WORKER_FORGET_AFTER, counted, empty_row, metric_rows
 from liteq.sql.metric_queries import MetricQueries, load_metric_queries
@@ -97,8 +98,7 @@ class PgMetrics(PgSession):
 
     def oldest_waiting_by_queue(self, now: float) -> dict[str, float]:
         """The due time of each queue's longest-waiting due job."""
-        rows = self._read(self.mq.oldest_waiting_by_queue, {"now": now})
-        return {str(row[0]): float(row[1]) for row in rows}
+        return earliest_by_queue(self._read(self.mq.oldest_waiting_by_queue, {"now": now}))
 
     def dead_by_queue(self) -> dict[str, int]:
         """Dead-letter entries per queue."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import apsw
 
+from liteq.backends.rows import shown_counts
 from liteq.backends.sqlite_metrics import SqliteMetrics
 
 
@@ -25,8 +26,8 @@ class SqliteAdmin(SqliteMetrics):
         return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
-        rows = self._rows(self.q.count_by_queue_and_state, {"now": now})
-        return [(row[0], row[1], row[2]) for row in rows]
+        due = self._rows(self.q.count_due_scheduled, {"now": now})
+        return shown_counts(self._rows(self.q.count_by_queue_and_state), due)
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._value(self.q.oldest_waiting, {"now": now})

@@ -14,6 +14,7 @@ from typing import Any
 
 import apsw
 
+from liteq.backends.rows import earliest_by_queue
 from liteq.backends.sqlite_session import SqliteSession
 from liteq.models import Outcome, Settled
 from liteq.observe import WORKER_FORGET_AFTER, counted, empty_row, metric_rows
@@ -98,8 +99,7 @@ class SqliteMetrics(SqliteSession):
 
     def oldest_waiting_by_queue(self, now: float) -> dict[str, float]:
         """The due time of each queue's longest-waiting due job."""
-        rows = self._rows(self.mq.oldest_waiting_by_queue, {"now": now})
-        return {str(row[0]): float(row[1]) for row in rows}
+        return earliest_by_queue(self._rows(self.mq.oldest_waiting_by_queue, {"now": now}))
 
     def dead_by_queue(self) -> dict[str, int]:
         """Dead-letter entries per queue."""

@@ -133,9 +133,10 @@ FROM workers ORDER BY started_at, id
 SELECT count(*) FROM workers WHERE last_seen >= %(since)s
 
 -- name: oldest_waiting_by_queue
-SELECT queue, min(due_at) FROM jobs
-WHERE state IN ('queued', 'scheduled') AND due_at <= %(now)s
-GROUP BY queue
+-- Per partial index (state IN (...) would scan the table); the caller keeps the minimum.
+SELECT queue, min(due_at) FROM jobs WHERE state = 'queued' AND due_at <= %(now)s GROUP BY queue
+UNION ALL
+SELECT queue, min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s GROUP BY queue
 
 -- name: dead_by_queue
 SELECT j.queue, count(*) FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id

@@ -217,13 +217,21 @@ ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: count_by_queue_and_state
-SELECT queue,
-       CASE WHEN state = 'scheduled' AND due_at <= %(now)s THEN 'queued' ELSE state END AS shown,
-       count(*)
-FROM jobs GROUP BY queue, shown
+-- Stored states, so that an index on (queue, state) can answer it without a sort; a
+-- scheduled job already due is shown as queued by the caller (count_due_scheduled).
+SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
+
+-- name: count_due_scheduled
+-- Scheduled jobs already due, per queue: a seek in jobs_scheduled.
+SELECT queue, count(*) FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s GROUP BY queue
 
 -- name: oldest_waiting
-SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= %(now)s
+-- One seek per partial index (state IN (...) would scan the table).
+SELECT min(oldest) FROM (
+    SELECT min(due_at) AS oldest FROM jobs WHERE state = 'queued' AND due_at <= %(now)s
+    UNION ALL
+    SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s
+) AS heads
 
 -- name: count_dead_letters
 SELECT count(*) FROM dead_letters

@@ -168,13 +168,21 @@ ORDER BY id DESC
 LIMIT :limit
 
 -- name: count_by_queue_and_state
-SELECT queue,
-       CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END AS shown,
-       count(*)
-FROM jobs GROUP BY queue, shown
+-- Stored states, so that an index on (queue, state) can answer it without a sort; a
+-- scheduled job already due is shown as queued by the caller (count_due_scheduled).
+SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
+
+-- name: count_due_scheduled
+-- Scheduled jobs already due, per queue: a seek in jobs_scheduled.
+SELECT queue, count(*) FROM jobs WHERE state = 'scheduled' AND due_at <= :now GROUP BY queue
 
 -- name: oldest_waiting
-SELECT min(due_at) FROM jobs WHERE state IN ('queued', 'scheduled') AND due_at <= :now
+-- One seek per partial index (state IN (...) would scan the table).
+SELECT min(oldest) FROM (
+    SELECT min(due_at) AS oldest FROM jobs WHERE state = 'queued' AND due_at <= :now
+    UNION ALL
+    SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= :now
+)
 
 -- name: next_due
 SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > :now
