@@ -2,6 +2,7 @@
 
 from liteq._version import __version__
 from liteq.clock import Clock, FakeClock, SystemClock
+from liteq.context import JobContext, current_job
 from liteq.errors import (
     ConfigError,
     DatabaseBusy,
@@ -34,6 +35,7 @@ __all__ = [
     "FailureInfo",
     "FakeClock",
     "Job",
+    "JobContext",
     "JobFailed",
     "JobNotFound",
     "JobRecord",
@@ -51,4 +53,5 @@ __all__ = [
     "WorkerInfo",
     "WorkerLost",
     "__version__",
+    "current_job",
 ]

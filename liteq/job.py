@@ -17,6 +17,8 @@ class JobSource(Protocol):
 
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
 
+    def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None: ...
+
 
 class Job:
     """A job in the database. Attributes reflect the last read; ``refresh()`` re-reads."""
@@ -83,13 +85,26 @@ class Job:
         """The last failed attempt's error (``Type: message``), if any."""
         return self._record.error
 
+    @property
+    def progress(self) -> tuple[float, str | None] | None:
+        """``(fraction, message)`` the task last reported with ``current_job().set_progress``,
+        or None. Read from the database at each access (written about every half second
+        while it runs, and at the end of each attempt)."""
+        progress = self._source._job_progress(self.id)
+        return None if progress is None else (progress[0], progress[1])
+
     def refresh(self) -> Job:
         """Re-read the job from the database; returns itself."""
         self._record = self._source._job_record(self.id)
         return self
 
     def cancel(self) -> bool:
-        """queued/scheduled -> cancelled. False if it was already running or finished."""
+        """Cancel the job; True if it was waiting or running, False if already finished.
+
+        A waiting job never runs. A running one is ``cancelled`` at once and its worker
+        stops it: the process pool kills its child after a short grace, a thread-pool
+        task sees ``current_job().cancel_requested``. Whatever that attempt still does
+        or returns is discarded: the job is never retried or run again."""
         cancelled = self._source._cancel_job(self.id)
         self.refresh()
         return cancelled

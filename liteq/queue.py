@@ -325,6 +325,15 @@ class Queue(Inspection):
     def _cancel_job(self, job_id: int) -> bool:
         return self.storage.cancel(self.clock.now(), job_id, 7 * 86400.0)
 
+    def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None:
+        return self.progress_of(job_id)
+
+    def progress_of(self, job_id: int) -> tuple[float, str | None, float] | None:
+        """``(fraction, message, updated_at)`` a task last reported for ``job_id``, or None.
+
+        ``Job.progress`` gives the first two; ``updated_at`` is epoch seconds."""
+        return self.storage.get_progress(job_id)
+
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord:
         return wait_for(self._job_record, job_id, timeout)
 

@@ -119,14 +119,16 @@ def test_cancel_reports_each_id_and_fails_on_a_missing_one(tmp_path: Path) -> No
     assert again.exit_code == 0 and "not cancelled, it is cancelled" in again.stdout
 
 
-def test_cancel_leaves_a_running_job_alone(tmp_path: Path) -> None:
+def test_cancel_of_a_running_job_says_its_worker_stops_it(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     with liteq.Queue(db) as q:
         job = q.enqueue("moretasks:add", [1, 2])
         assert q.storage.claim(q.clock.now(), ClaimPlan("w1", 1, [(None, 1)]))  # a worker has it
     result = invoke("cancel", db, str(job.id))
     assert result.exit_code == 0
-    assert result.stdout.strip() == f"job {job.id}: not cancelled, it is running"
+    assert result.stdout.strip() == f"job {job.id}: cancelled while running; its worker stops it"
+    with liteq.Queue(db) as q:
+        assert q.job(job.id).state == "cancelled"
 
 
 def test_cancel_takes_the_database_from_liteq_db(

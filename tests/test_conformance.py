@@ -174,14 +174,16 @@ def test_requeue_dead_keeps_a_job_dead_while_its_key_is_live(bq: liteq.Queue) ->
     assert [d.id for d in bq.dead_jobs()] == [first.id]
 
 
-def test_cancel_only_waiting_jobs(bq: liteq.Queue) -> None:
+def test_cancel_waiting_and_running_jobs_not_finished_ones(bq: liteq.Queue) -> None:
     waiting = bq.enqueue("m:t")
     later = bq.enqueue("m:t", delay=60)
     running = bq.enqueue("m:t", queue="r")
     assert claim_ids(bq, 1, queue="r") == [running.id]
     assert waiting.cancel() and later.cancel()
-    assert not running.cancel()
-    assert (waiting.refresh().state, later.refresh().state) == ("cancelled", "cancelled")
+    assert running.cancel()  # its worker stops it (tests/test_cancel_running.py)
+    assert not running.cancel()  # already cancelled: finished
+    states = (waiting.refresh().state, later.refresh().state, running.refresh().state)
+    assert states == ("cancelled", "cancelled", "cancelled")
     assert claim_ids(bq, 5) == []
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import liteq
 from liteq import FakeClock, Queue
-from liteq.models import ClaimPlan
+from liteq.models import ClaimPlan, Outcome
 
 
 @pytest.fixture
@@ -305,14 +305,19 @@ def test_cancel_a_finished_job_changes_nothing(q: Queue) -> None:
     assert job.result(timeout=0) == 1
 
 
-def test_cancel_a_running_job_changes_nothing(q: Queue, clock: FakeClock) -> None:
+def test_cancel_a_running_job_cancels_it_and_its_outcome_is_refused(
+    q: Queue, clock: FakeClock
+) -> None:
     @q.task(name="noop")
     def noop() -> None: ...
 
     job = noop.enqueue()
-    q.storage.claim(clock.now(), ClaimPlan("someone", 1, [(None, 1)]))
-    assert job.cancel() is False
-    assert job.state == "running"
+    [claimed] = q.storage.claim(clock.now(), ClaimPlan("someone", 1, [(None, 1)]))
+    assert job.cancel() is True
+    assert job.state == "cancelled"
+    settled = q.storage.settle(clock.now(), [Outcome(claimed, ok=True, result="null")])
+    assert settled.lost == [job.id]
+    assert job.refresh().state == "cancelled"
 
 
 def test_unknown_job_id(q: Queue) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_browse import PgBrowse
+from liteq.backends.pg_control import PgControl
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job
@@ -31,7 +32,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgBrowse, PostgresTransfer, PgAdmin):
+class PostgresStorage(PgBrowse, PgControl, PostgresTransfer, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``

@@ -16,6 +16,7 @@ import apsw
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_browse import SqliteBrowse
+from liteq.backends.sqlite_control import SqliteControl
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
     DEFAULT_RESULT_TTL,
@@ -55,7 +56,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteBrowse, SqliteTransfer, SqliteAdmin):
+class SqliteBackend(SqliteBrowse, SqliteControl, SqliteTransfer, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------

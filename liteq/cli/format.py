@@ -127,7 +127,14 @@ def format_jobs(records: Sequence[JobRecord]) -> str:
     return table(headers, rows)
 
 
-def format_job(r: JobRecord) -> str:
+def progress_fields(progress: tuple[float, str | None, float] | None) -> dict[str, Any] | None:
+    """A job's progress (``Queue.progress_of``) for JSON output."""
+    if progress is None:
+        return None
+    return {"fraction": progress[0], "message": progress[1], "updated_at": progress[2]}
+
+
+def format_job(r: JobRecord, progress: tuple[float, str | None, float] | None = None) -> str:
     retries = "task default" if r.max_retries is None else str(r.max_retries)
     fields = [
         ("id", str(r.id)),
@@ -148,6 +155,10 @@ def format_job(r: JobRecord) -> str:
     ]
     if r.lease_owner:
         fields.append(("lease", f"{r.lease_owner} until {iso(r.lease_until, precise=True)}"))
+    if progress is not None:
+        fraction, message, updated_at = progress
+        text = f"{fraction:.0%}{f' {message}' if message else ''}"
+        fields.insert(3, ("progress", f"{text} (at {iso(updated_at, precise=True)})"))
     return details(fields, r.traceback)
 
 

@@ -29,6 +29,7 @@ from liteq.cli.format import (
     format_stats,
     iso,
     print_json,
+    progress_fields,
     shorten,
     table,
 )
@@ -148,10 +149,11 @@ def job(db: str, job_id: int, as_json: bool) -> None:
     """Show one job: arguments, result, error and traceback."""
     with open_existing(db) as queue:
         record = queue.job(job_id).record
+        progress = queue.progress_of(job_id)
     if as_json:
-        print_json(record.as_dict())
+        print_json({**record.as_dict(), "progress": progress_fields(progress)})
     else:
-        click.echo(format_job(record))
+        click.echo(format_job(record, progress))
 
 
 @cli.command()
@@ -159,9 +161,10 @@ def job(db: str, job_id: int, as_json: bool) -> None:
 @click.argument("ids", metavar="ID...", nargs=-1, type=int, required=True)
 @synchronous_option
 def cancel(db: str, ids: tuple[int, ...], synchronous: str) -> None:
-    """Cancel queued or scheduled jobs; print per id whether it was cancelled, or why not.
+    """Cancel jobs; print per id whether it was cancelled, or why not.
 
-    Exits 1 if any ID names no job. A running job is not stopped.
+    A waiting job never runs; a running one is cancelled and its worker stops it (within
+    about a second; the process pool kills its child). Exits 1 if any ID names no job.
     """
     missing = 0
     with open_existing(db, synchronous) as queue:
@@ -172,8 +175,10 @@ def cancel(db: str, ids: tuple[int, ...], synchronous: str) -> None:
                 click.echo(f"job {job_id}: no such job", err=True)
                 missing += 1
                 continue
+            was = job.state
             if job.cancel():
-                click.echo(f"job {job_id}: cancelled")
+                stops = "cancelled while running; its worker stops it"
+                click.echo(f"job {job_id}: {stops if was == 'running' else 'cancelled'}")
             else:
                 click.echo(f"job {job_id}: not cancelled, it is {job.state}")
     if missing:

@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liteq.codec import Codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
@@ -31,6 +31,9 @@ from liteq.options import FailureInfo
 from liteq.retry import RetryPolicy, next_delay
 from liteq.tasks import Task, TaskResolver
 from liteq.validation import check_seconds, check_stored_options
+
+if TYPE_CHECKING:
+    from liteq.worker.control import JobControl
 
 log = logging.getLogger("liteq.worker")
 
@@ -61,9 +64,15 @@ class Executor:
     _missing: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def run(self, job: ClaimedJob) -> Outcome:
+    def run(self, job: ClaimedJob, control: JobControl | None = None) -> Outcome:
         """One attempt, always ending in an outcome: whatever the task, the codec, the
-        stored options or the retry policy raise fails this job, never the thread."""
+        stored options or the retry policy raise fails this job, never the thread.
+        With ``control``, the task sees the job as ``liteq.current_job()``."""
+        if control is not None:
+            return control.run(job, self._run)
+        return self._run(job)
+
+    def _run(self, job: ClaimedJob) -> Outcome:
         try:
             return self._attempt(job)
         except BaseException as exc:  # the job fails, the thread goes on

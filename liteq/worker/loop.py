@@ -15,6 +15,7 @@ from liteq.config import QueueSpec, WorkerSettings
 from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
 from liteq.validation import usable_seconds
+from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.heartbeat import Heartbeat
@@ -113,11 +114,12 @@ class Worker(Upkeep):
             if register
             else None
         )
+        self.control = JobControl(storage, clock)  # current_job(), progress, cancel requests
 
     def _runner(self) -> Runner:
         if self.mode == "thread":
-            return ThreadRunner(self.executor, self.concurrency, self.clock.monotonic)
-        return InlineRunner(self.executor)
+            return ThreadRunner(self.executor, self.concurrency, self.clock.monotonic, self.control)
+        return InlineRunner(self.executor, self.control)
 
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
@@ -130,6 +132,7 @@ class Worker(Upkeep):
             self.presence.register()
         heartbeat = Heartbeat(self.storage, self.clock, self.full, self.presence)
         heartbeat.start()
+        self.control.start()
         try:
             self._loop(runner, heartbeat, watch)
         except DatabaseError:
@@ -141,6 +144,7 @@ class Worker(Upkeep):
             heartbeat.stop()
             if self.presence is not None:
                 self.presence.unregister()
+            self.control.stop()
             runner.close()
             if runner.abandoned():
                 log.warning(

@@ -32,6 +32,7 @@ from liteq.logs import CHILD_LOG_FORMAT, UtcFormatter
 from liteq.models import ClaimedJob
 from liteq.tasks import TaskResolver
 from liteq.validation import usable_seconds
+from liteq.worker.control import ChildCancels
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.loop import Worker
@@ -209,6 +210,7 @@ class ProcessPool:
         self._lock = threading.Lock()
         self.full = DiskFull(self.storage.path)
         self.watch: FileWatch | None = None  # set by run(), once the file is open
+        self.cancels = ChildCancels(self.storage, self.clock)  # jobs cancelled while running
 
     def _spawn(self, index: int, generation: int) -> _Slot:
         owner = f"{self.owner_prefix}:{index}.{generation}"
@@ -291,12 +293,15 @@ class ProcessPool:
             self.full.hit(exc, now_mono)
 
     def _supervise(self, stopping: bool) -> None:
+        overdue = set() if stopping else self.cancels.overdue({s.owner for s in self.slots})
         for position, slot in enumerate(self.slots):
             if slot.finished:
                 continue
             process = slot.process
             if process.is_alive():
-                if not stopping:
+                if slot.owner in overdue:
+                    self._kill_for_cancel(position, slot)
+                elif not stopping:
                     self._check_timeouts(position, slot)
                 continue
             process.join()
@@ -343,6 +348,14 @@ class ProcessPool:
             with self._lock:
                 self.slots[position] = self._spawn(slot.index, slot.generation + 1)
             return
+
+    def _kill_for_cancel(self, position: int, slot: _Slot) -> None:
+        log.warning("child %s runs a cancelled job past the grace: killing it", slot.owner)
+        slot.process.kill()
+        slot.process.join()
+        self.cancels.killed(slot.owner)  # the job stays cancelled; jobs claimed ahead go back
+        with self._lock:
+            self.slots[position] = self._spawn(slot.index, slot.generation + 1)
 
     def _fail_running(self, owner: str, error: Exception) -> None:
         for job, _ in self.storage.running_of(owner):

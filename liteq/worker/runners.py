@@ -11,6 +11,7 @@ from typing import Protocol
 
 from liteq.models import ClaimedJob, Outcome
 from liteq.tasks import TaskRegistry
+from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor, describe
 
 # How fast the estimate of an attempt's length forgets a slow attempt (per attempt).
@@ -60,12 +61,13 @@ class Runner(Protocol):
 class InlineRunner:
     """Runs each attempt in the caller's thread, at submit time (``drain``)."""
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, control: JobControl | None = None) -> None:
         self._executor = executor
+        self._control = control
         self._done: list[Outcome] = []
 
     def submit(self, job: ClaimedJob) -> None:
-        self._done.append(self._executor.run(job))
+        self._done.append(self._executor.run(job, self._control))
 
     def done(self) -> list[Outcome]:
         out, self._done = self._done, []
@@ -113,9 +115,14 @@ class ThreadRunner:
     """
 
     def __init__(
-        self, executor: Executor, size: int, monotonic: Callable[[], float] = time.monotonic
+        self,
+        executor: Executor,
+        size: int,
+        monotonic: Callable[[], float] = time.monotonic,
+        control: JobControl | None = None,
     ) -> None:
         self._executor = executor
+        self._control = control  # binds liteq.current_job() around each attempt
         self._monotonic = monotonic  # the worker's clock: start times feed its timeouts
         self._work: deque[tuple[ClaimedJob, float]] = deque()
         self._ready = threading.Condition(threading.Lock())
@@ -162,7 +169,7 @@ class ThreadRunner:
                 return
             began = time.perf_counter()  # real time: what the attempt costs
             try:
-                outcome = self._executor.run(job)
+                outcome = self._executor.run(job, self._control)
             except BaseException as exc:  # run() does not raise; if it did: fail the job
                 outcome = Outcome(
                     job, ok=False, error=describe(exc), traceback=traceback.format_exc()

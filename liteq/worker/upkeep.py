@@ -12,6 +12,7 @@ from liteq.clock import Clock
 from liteq.config import WorkerSettings
 from liteq.errors import DatabaseBusy, DatabaseFull, WorkerLost
 from liteq.models import ClaimedJob, Outcome, Settled
+from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull
 
@@ -37,10 +38,16 @@ class Upkeep:
     on_tick: Callable[[float], int] | None
     ran: int
     died: list[int]
+    control: JobControl
 
     def _after_settle(self, outcomes: list[Outcome], settled: Settled) -> None:
         buried = set(settled.buried)
+        lost_jobs = [o.job for o in outcomes if o.job.id in settled.lost]
+        cancelled = self.control.cancelled_among(lost_jobs) if lost_jobs else set()
         for job_id in settled.lost:
+            if job_id in cancelled:  # cancelled while running: its outcome does not count
+                log.info("job %s: cancelled while running; its attempt's outcome discarded", job_id)
+                continue
             log.warning(
                 "job %s: lease was lost before the attempt ended; its outcome was discarded", job_id
             )

@@ -172,8 +172,10 @@ RETURNING queue
 SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at > %(now)s
 
 -- name: heartbeat
+-- A job cancelled while running stays held by its worker until the attempt ends.
 UPDATE jobs SET lease_until = %(lease_until)s
-WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
+WHERE id = %(id)s AND state IN ('running', 'cancelled')
+  AND lease_owner = %(owner)s AND attempts = %(attempts)s
 
 -- name: expired_leases
 -- Locked, and rows another reclaimer holds skipped: each expired attempt is settled once.
@@ -193,7 +195,7 @@ RETURNING queue
 
 -- name: cancel
 UPDATE jobs SET state = 'cancelled', finished_at = %(now)s, expires_at = %(expires_at)s
-WHERE id = %(id)s AND state IN ('queued', 'scheduled')
+WHERE id = %(id)s AND state IN ('queued', 'scheduled', 'running')
 
 -- name: get_job
 SELECT id, task, queue,

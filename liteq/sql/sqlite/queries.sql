@@ -130,8 +130,10 @@ WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :at
   AND coalesce(unavailable_since, :now) > :now - :limit
 
 -- name: heartbeat
+-- A job cancelled while running stays held by its worker until the attempt ends.
 UPDATE jobs SET lease_until = :lease_until
-WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
+WHERE id = :id AND state IN ('running', 'cancelled')
+  AND lease_owner = :owner AND attempts = :attempts
 
 -- name: expired_leases
 SELECT id, task, queue, priority, due_at, attempts, max_retries, timeout, lease, options,
@@ -148,7 +150,7 @@ UPDATE jobs SET state = 'queued', due_at = :now WHERE id = :id AND state = 'sche
 
 -- name: cancel
 UPDATE jobs SET state = 'cancelled', finished_at = :now, expires_at = :expires_at
-WHERE id = :id AND state IN ('queued', 'scheduled')
+WHERE id = :id AND state IN ('queued', 'scheduled', 'running')
 
 -- name: get_job
 SELECT id, task, queue,
