@@ -1,6 +1,7 @@
 """liteq: an embedded task queue in one SQLite file. No broker; at-least-once delivery."""
 
 from liteq._version import __version__
+from liteq.attempts import Attempt
 from liteq.clock import Clock, FakeClock, SystemClock
 from liteq.context import JobContext, current_job
 from liteq.errors import (
@@ -18,6 +19,7 @@ from liteq.errors import (
     TaskNotFound,
     WorkerLost,
 )
+from liteq.hooks import StartInfo, SuccessInfo
 from liteq.job import Job
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.observe import WorkerInfo
@@ -26,6 +28,7 @@ from liteq.queue import Queue
 from liteq.tasks import Task, TaskCall
 
 __all__ = [
+    "Attempt",
     "Clock",
     "ConfigError",
     "DatabaseBusy",
@@ -46,6 +49,8 @@ __all__ = [
     "Retry",
     "SchemaTooNew",
     "SerializationError",
+    "StartInfo",
+    "SuccessInfo",
     "SystemClock",
     "Task",
     "TaskCall",

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from liteq.attempts import Attempt, attempts_from_rows
 from liteq.backends.base import Backend
 from liteq.checks import check_storable
 from liteq.clock import Clock
@@ -196,6 +197,10 @@ class Inspection(Monitoring):
             "next_due_at": self.storage.next_due(now),
             "paused_queues": self.storage.paused_queues(),
         }
+
+    def _job_history(self, job_id: int) -> list[Attempt]:
+        """The job's attempts, oldest first (``Job.history``)."""
+        return attempts_from_rows(self.storage.job_attempts(job_id))
 
     def _dead(self, row: tuple[Any, ...]) -> DeadJob:
         record_args = self._decode_quietly(row[3])

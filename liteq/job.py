@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from liteq.attempts import Attempt
 from liteq.errors import JobFailed
 from liteq.models import JobRecord, JobState
 
@@ -18,6 +19,7 @@ class JobSource(Protocol):
     def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
 
     def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None: ...
+    def _job_history(self, job_id: int) -> list[Attempt]: ...
 
 
 class Job:
@@ -49,6 +51,13 @@ class Job:
     def attempts(self) -> int:
         """Attempts started so far, including one running now."""
         return self._record.attempts
+
+    @property
+    def history(self) -> list[Attempt]:
+        """Every attempt so far, oldest first, read from the database now: who ran it,
+        when, how it ended (``Attempt.outcome``) and, if it failed, the error's class path,
+        message and traceback. Deleted with the job (prune)."""
+        return self._source._job_history(self.id)
 
     @property
     def task(self) -> str:

@@ -158,6 +158,8 @@ class Outcome(NamedTuple):
     unavailable: Unavailable | None = None
     # For retries: False puts the attempt back (``Retry(count_attempt=False)``).
     spend_attempt: bool = True
+    # For failures: the exception's class path (``module.qualname``), kept in the history.
+    error_class: str | None = None
 
 
 class NewJob(NamedTuple):

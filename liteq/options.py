@@ -1,5 +1,6 @@
 """The options of a task and of one enqueue, each checked where it is given, and what
-``on_failure`` / ``on_dead`` hooks receive. No database access here."""
+``on_failure`` / ``on_dead`` hooks receive (``on_start`` / ``on_success``: liteq.hooks).
+No database access here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from liteq.checks import check_queue_name, check_storable, option_names, unknown_options
 from liteq.errors import ConfigError
+from liteq.hooks import StartHook, SuccessHook
 from liteq.retry import RetryPolicy
 from liteq.validation import (
     as_exception_classes,
@@ -65,6 +67,8 @@ class TaskOptions:
     result_ttl: float = 7 * 86400.0
     on_failure: FailureHook | None = None
     on_dead: FailureHook | None = None
+    on_start: StartHook | None = None
+    on_success: SuccessHook | None = None
     # False: a job out of attempts is dropped (state dead, no dead-letter row).
     dead_letter: bool = True
 
@@ -89,6 +93,8 @@ class TaskOptions:
         check_seconds("result_ttl", self.result_ttl, optional=False)
         check_hook("on_failure", self.on_failure)
         check_hook("on_dead", self.on_dead)
+        check_hook("on_start", self.on_start, "StartInfo")
+        check_hook("on_success", self.on_success, "SuccessInfo")
         check_bool("dead_letter", self.dead_letter)
         check_storable("task name", self.name)
         check_queue_name("queue", self.queue)
@@ -139,6 +145,9 @@ class EnqueueOptions:
     """Seconds the key stays taken after the job finishes."""
     result_ttl: float | None = None
     """Seconds a finished job (and its result) is kept."""
+    connection: Any = None
+    """The outbox: an apsw or psycopg connection on the queue's database, in an open
+    transaction; the job is inserted in that transaction (liteq.outbox)."""
 
     def __post_init__(self) -> None:
         check_priority(self.priority)

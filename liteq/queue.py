@@ -27,15 +27,16 @@ from liteq.enqueueing import (
     wait_for,
 )
 from liteq.errors import ConfigError, JobFailed, JobNotFound
+from liteq.hooks import HOOKS, StartHook, SuccessHook, chain
 from liteq.job import Job
 from liteq.models import JobRecord, JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
 from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, TaskOptions
+from liteq.outbox import outbox_enqueue
 from liteq.tasks import (
     Call,
     Task,
     TaskRegistry,
-    chain_hooks,
     declared_schedules,
     default_task_name,
     importable_module,
@@ -65,6 +66,8 @@ class Queue(Inspection):
         dead_retention: float = DEAD_RETENTION,
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
+        on_start: StartHook | None = None,
+        on_success: SuccessHook | None = None,
     ) -> None:
         # Absolute now: a worker started elsewhere must not see another file (docs/workers.md).
         self.path = resolve_path(path)
@@ -76,6 +79,8 @@ class Queue(Inspection):
         # Queue-wide hooks, called after each task's own for every task registered here.
         self.on_failure = on_failure
         self.on_dead = on_dead
+        self.on_start = on_start
+        self.on_success = on_success
         self.registry = TaskRegistry()
         self.storage = open_backend(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.
@@ -122,6 +127,8 @@ class Queue(Inspection):
         result_ttl: float = 7 * 86400.0,
         on_failure: FailureHook | None = None,
         on_dead: FailureHook | None = None,
+        on_start: StartHook | None = None,
+        on_success: SuccessHook | None = None,
         dead_letter: bool = True,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
@@ -133,7 +140,8 @@ class Queue(Inspection):
         Options (all optional): ``name``, ``queue``, ``priority``, ``max_retries``,
         ``retry_delay``, ``retry_backoff``, ``retry_max_delay``, ``retry_jitter``,
         ``retry_on``, ``timeout``, ``lease``, ``unique``, ``unique_for``, ``result_ttl``,
-        ``dead_letter``, ``on_failure``, ``on_dead``. Unknown options raise ``ConfigError``.
+        ``dead_letter``, ``on_failure``, ``on_dead``, ``on_start``, ``on_success``. Unknown
+        options raise ``ConfigError``.
         """
 
         unknown = unknown_options("@q.task", options, option_names(TaskOptions))
@@ -156,8 +164,8 @@ class Queue(Inspection):
         if isinstance(retry_on, type):
             options["retry_on"] = (retry_on,)
         name = self._task_name(fn, options.pop("name", None))
-        options["on_failure"] = chain_hooks(options.get("on_failure"), self.on_failure)
-        options["on_dead"] = chain_hooks(options.get("on_dead"), self.on_dead)
+        for hook in HOOKS:  # the task's own first, then the queue's
+            options[hook] = chain(options.get(hook), getattr(self, hook))
         try:
             opts = TaskOptions(name=name, **options)
         except TypeError as exc:
@@ -282,6 +290,8 @@ class Queue(Inspection):
                     t.unique_for,
                 )
             )
+        if eo.connection is not None:  # the outbox: in the caller's open transaction
+            return outbox_enqueue(self, eo.connection, now, rows, calls)
         try:
             if len(rows) == 1:
                 results = [self.storage.enqueue_one(now, rows[0])]

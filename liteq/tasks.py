@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from liteq.databases import wrong_database
 from liteq.errors import ConfigError, TaskNotFound, TaskUnavailable
-from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, FailureInfo, TaskOptions
+from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, TaskOptions
 
 if TYPE_CHECKING:
     from liteq.cron import Schedule
@@ -27,20 +27,6 @@ R = TypeVar("R")
 
 
 Call = tuple[Sequence[Any], Mapping[str, Any]]
-
-
-def chain_hooks(first: FailureHook | None, second: FailureHook | None) -> FailureHook | None:
-    """One hook calling both (the task's, then the queue's); either may be None."""
-    if first is None or second is None:
-        return first or second
-
-    def both(info: FailureInfo) -> None:
-        try:
-            first(info)
-        finally:
-            second(info)
-
-    return both
 
 
 class Producer(Protocol):
@@ -96,8 +82,13 @@ class Task(Generic[P, R]):
         unique_key: str | None = None,
         unique_for: float | None = None,
         result_ttl: float | None = None,
+        connection: Any = None,
     ) -> TaskCall[P, R]:
-        """A frozen copy of this task that enqueues with these options."""
+        """A frozen copy of this task that enqueues with these options.
+
+        ``connection``: an apsw or psycopg connection on the queue's database, in an open
+        transaction: the job is inserted in it and exists only if you commit (the outbox).
+        """
         return TaskCall(
             self,
             EnqueueOptions(
@@ -115,6 +106,7 @@ class Task(Generic[P, R]):
                 unique_key=unique_key,
                 unique_for=unique_for,
                 result_ttl=result_ttl,
+                connection=connection,
             ),
         )
 

@@ -72,9 +72,9 @@ def check_text(name: str, value: object, *, optional: bool = True) -> None:
         raise ConfigError(f"{name} cannot be empty")
 
 
-def check_hook(name: str, value: object) -> None:
+def check_hook(name: str, value: object, takes: str = "FailureInfo") -> None:
     if value is not None and not callable(value):
-        raise ConfigError(f"{name} must be a function taking a FailureInfo, not {value!r}")
+        raise ConfigError(f"{name} must be a function taking a {takes}, not {value!r}")
 
 
 def check_eta(value: object) -> None:

@@ -302,8 +302,25 @@ def test_non_json_result_kills_the_job_with_a_clear_error(q: Queue) -> None:
     assert (job.state, job.attempts) == ("dead", 1)
     assert job.error is not None
     assert "SerializationError" in job.error
-    assert f"task {returns_a_set.name} ran, but its result cannot be stored" in job.error
-    assert "is a set" in job.error
+    assert job.error == (
+        f"SerializationError: task {returns_a_set.name} returned a set, which is not JSON: "
+        "return lists/dicts/str/int/float/bool/None; the task ran to its end (its side effects "
+        "happened), so it is not retried"
+    )
+    assert [a.outcome for a in job.history] == ["dead"]
+
+
+def test_a_result_with_a_non_json_part_names_it(q: Queue) -> None:
+    @q.task(name="nested", max_retries=3)
+    def nested() -> object:
+        return {"when": {1}}
+
+    job = nested.enqueue()
+    q.drain(raise_on_dead=False)
+    job.refresh()
+    assert (job.state, job.attempts) == ("dead", 1)
+    assert job.error is not None
+    assert "task nested returned a dict that is not JSON (the result['when'] is a set" in job.error
 
 
 def test_unpicklable_result_names_the_task_and_the_type(db_path: Path) -> None:
@@ -318,7 +335,8 @@ def test_unpicklable_result_names_the_task_and_the_type(db_path: Path) -> None:
         job.refresh()
     assert (job.state, job.attempts) == ("dead", 1)
     assert job.error is not None
-    assert f"task {returns_a_lock.name} ran" in job.error and "(a lock)" in job.error
+    assert f"task {returns_a_lock.name} returned a lock, which " in job.error
+    assert "(a lock) cannot be pickled" in job.error and "its side effects happened" in job.error
 
 
 @pytest.mark.parametrize("pool_run", ["drain", "thread"])

@@ -14,6 +14,7 @@ from typing import Any
 from liteq.backends.pg_admin import PgAdmin
 from liteq.backends.pg_browse import PgBrowse
 from liteq.backends.pg_control import PgControl
+from liteq.backends.pg_history import PgHistory
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.postgres_transfer import PostgresTransfer
 from liteq.backends.rows import claimed_job, scheduled_job
@@ -32,7 +33,7 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgBrowse, PgControl, PostgresTransfer, PgAdmin):
+class PostgresStorage(PgBrowse, PgControl, PostgresTransfer, PgHistory, PgAdmin):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``
@@ -225,6 +226,8 @@ class PostgresStorage(PgBrowse, PgControl, PostgresTransfer, PgAdmin):
                 "attempts": job.attempts,
                 "now": now,
             }
+            if not outcome.ok and outcome.unavailable is None:  # it ran: keep the attempt
+                self._record_attempt(conn, now, outcome, key)
             if outcome.ok:
                 changed = int(job.id in acked)
             elif outcome.unavailable is not None and outcome.retry_in is not None:

@@ -17,6 +17,7 @@ from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_browse import SqliteBrowse
 from liteq.backends.sqlite_control import SqliteControl
+from liteq.backends.sqlite_history import SqliteHistory
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.models import (
     DEFAULT_RESULT_TTL,
@@ -56,7 +57,7 @@ INSERT_JOB_PARAMETERS = (
 )
 
 
-class SqliteBackend(SqliteBrowse, SqliteControl, SqliteTransfer, SqliteAdmin):
+class SqliteBackend(SqliteBrowse, SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin):
     """One liteq database file. Safe to share between threads; not across processes."""
 
     # -- producer verbs ----------------------------------------------------------------
@@ -216,6 +217,8 @@ class SqliteBackend(SqliteBrowse, SqliteControl, SqliteTransfer, SqliteAdmin):
         for outcome in outcomes:
             job = outcome.job
             key = {"id": job.id, "owner": job.owner, "attempts": job.attempts, "now": now}
+            if not outcome.ok and outcome.unavailable is None:  # it ran: keep the attempt
+                self._record_attempt(conn, now, outcome, key)
             if outcome.ok:
                 ttl = outcome.result_ttl
                 key["result"] = outcome.result

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from liteq.attempts import Attempt
 from liteq.models import DeadJob, JobRecord, JobState
 
 _STATES = [state.value for state in JobState]
@@ -160,6 +161,27 @@ def format_job(r: JobRecord, progress: tuple[float, str | None, float] | None = 
         text = f"{fraction:.0%}{f' {message}' if message else ''}"
         fields.insert(3, ("progress", f"{text} (at {iso(updated_at, precise=True)})"))
     return details(fields, r.traceback)
+
+
+def format_history(attempts: Sequence[Attempt]) -> str:
+    """``liteq job``'s attempt table: one row per attempt, oldest first (errors in full
+    under it: the class path, then the message)."""
+    if not attempts:
+        return "history: no attempt yet"
+    headers = ["#", "OUTCOME", "STARTED", "ENDED", "WORKER", "ERROR CLASS"]
+    rows = [
+        [
+            str(a.number),
+            a.outcome,
+            iso(a.started_at, precise=True),
+            iso(a.ended_at, precise=True),
+            a.worker or "-",
+            a.error_class or "-",
+        ]
+        for a in attempts
+    ]
+    lines = ["history:", *("  " + line for line in table(headers, rows).splitlines())]
+    return "\n".join(lines)
 
 
 def format_dead(e: DeadJob) -> str:

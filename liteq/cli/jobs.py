@@ -24,6 +24,7 @@ from liteq.cli.base import (
 )
 from liteq.cli.format import (
     format_dead,
+    format_history,
     format_job,
     format_jobs,
     format_stats,
@@ -146,14 +147,19 @@ def jobs(db: str, state: str | None, queue_name: str | None, limit: int, as_json
 @click.argument("job_id", metavar="ID", type=int)
 @json_option
 def job(db: str, job_id: int, as_json: bool) -> None:
-    """Show one job: arguments, result, error and traceback."""
+    """Show one job: arguments, result, error, traceback and its attempts."""
     with open_existing(db) as queue:
-        record = queue.job(job_id).record
+        job = queue.job(job_id)
+        record, history = job.record, job.history
         progress = queue.progress_of(job_id)
     if as_json:
-        print_json({**record.as_dict(), "progress": progress_fields(progress)})
+        history_fields = [a.as_dict() for a in history]
+        print_json(
+            {**record.as_dict(), "progress": progress_fields(progress), "history": history_fields}
+        )
     else:
         click.echo(format_job(record, progress))
+        click.echo(format_history(history))
 
 
 @cli.command()

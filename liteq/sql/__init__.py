@@ -110,5 +110,5 @@ def migrations() -> list[str]:
     return [_read(f"schema_{n}.sql") for n in range(1, SCHEMA_VERSION + 1)]
 
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 APPLICATION_ID = 0x6C697471  # "litq": marks a file as a liteq database

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from liteq.attempts import class_path
 from liteq.codec import Codec
 from liteq.config import DEFAULT_MISSING_TASK_TIMEOUT, format_duration
 from liteq.errors import (
@@ -26,6 +27,7 @@ from liteq.errors import (
     TaskUnavailable,
     WrongDatabase,
 )
+from liteq.hooks import StartInfo, SuccessInfo, call_hook
 from liteq.models import DEFAULT_MAX_RETRIES, ClaimedJob, Outcome, Unavailable
 from liteq.options import FailureInfo
 from liteq.retry import RetryPolicy, next_delay
@@ -63,6 +65,8 @@ class Executor:
     # subject (module or task name) -> [missing since, last reported], monotonic
     _missing: dict[str, list[float]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Set once a task with an on_success hook has run here: only then are successes looked at.
+    success_hooks: bool = field(default=False, init=False, repr=False)
 
     def run(self, job: ClaimedJob, control: JobControl | None = None) -> Outcome:
         """One attempt, always ending in an outcome: whatever the task, the codec, the
@@ -104,6 +108,8 @@ class Executor:
         except Exception as exc:
             error = SerializationError(f"stored arguments cannot be decoded: {describe(exc)}")
             return self.fail(job, error, task, retryable=False)
+        if task.opts.on_start is not None or task.opts.on_success is not None:
+            self._hooks_of(job, task)
         try:
             value = task.fn(*args, **kwargs)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from a task fail it
@@ -112,13 +118,36 @@ class Executor:
             result = self.codec.dumps(value, "the result")
         except SerializationError as exc:
             # The task ran to its end: retrying would repeat its side effects to no avail.
-            error = SerializationError(
-                f"task {job.task} ran, but its result cannot be stored ({exc}); "
-                f"return {self.codec.name} data"
-            )
+            error = unstorable_result(job, value, exc, self.codec.name)
             return self.fail(job, error, task, retryable=False)
         ttl = job.options.get("result_ttl", task.opts.result_ttl)
         return Outcome(job, ok=True, result=result, result_ttl=ttl)
+
+    def _hooks_of(self, job: ClaimedJob, task: Task[Any, Any]) -> None:
+        """Before the task runs: call its ``on_start``; note that it has ``on_success``."""
+        if task.opts.on_success is not None:
+            self.success_hooks = True
+        if task.opts.on_start is not None:
+            info = StartInfo(job.id, job.task, job.queue, job.attempts, job.owner)
+            call_hook(task.opts.on_start, info, f"task {job.task}")
+
+    def notify_successes(self, outcomes: list[Outcome], lost: set[int]) -> None:
+        """Call ``on_success`` for each attempt that succeeded (settled: not in ``lost``)."""
+        for outcome in outcomes:
+            job = outcome.job
+            if not outcome.ok or job.id in lost:
+                continue
+            task = self.task_for(job)
+            hook = task.opts.on_success if task is not None else None
+            if hook is None:
+                continue
+            try:
+                value = None if outcome.result is None else self.codec.loads(outcome.result)
+            except Exception:
+                log.exception("job %s: on_success not called: its result does not decode", job.id)
+                continue
+            info = SuccessInfo(job.id, job.task, job.queue, job.attempts, job.owner, value)
+            call_hook(hook, info, f"task {job.task}")
 
     def unavailable(self, job: ClaimedJob, exc: TaskUnavailable) -> Outcome:
         """The job goes back to waiting, its attempt not spent: the deployment lacks its
@@ -194,11 +223,13 @@ class Executor:
         buried with that error. Never raises: a reclaim and a timeout call this too.
         """
         error = describe(exc)
+        error_class = class_path(exc)
         try:
             retry_in = self._retry_in(job, exc, task, retryable, respect_retry_on)
         except BaseException as problem:  # bury the job with the reason
             retry_in = None
             error = f"{describe(problem)} (after the attempt failed with {error})"
+            error_class = class_path(problem)
             tb = _chained(tb, traceback.format_exc())
         log.warning(
             "job %s (%s) attempt %s failed: %s%s",
@@ -219,6 +250,7 @@ class Executor:
             result_ttl=_result_ttl(job, task),
             dead_letter=keep,
             spend_attempt=not (retry_in is not None and _unspent(exc)),
+            error_class=error_class,
         )
 
     def _retry_in(
@@ -283,6 +315,29 @@ class Executor:
                 raise  # Ctrl-C still stops a worker; the job is settled already
             except BaseException:  # SystemExit too: a hook never stops the worker
                 log.exception("hook %r of task %s raised", hook, job.task)
+
+
+_JSON_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
+
+
+def unstorable_result(
+    job: ClaimedJob, value: Any, exc: SerializationError, codec: str
+) -> SerializationError:
+    """The error of a task whose return value cannot be stored: it names the task and the
+    type, and says that the task ran (its side effects happened) so the job is not retried."""
+    kind = type(value).__name__
+    after = "; the task ran to its end (its side effects happened), so it is not retried"
+    if codec != "json":
+        return SerializationError(
+            f"task {job.task} returned a {kind}, which cannot be stored ({exc}){after}"
+        )
+    if type(value) not in _JSON_TYPES:
+        what = f"a {kind}, which is not JSON"
+    else:
+        what = f"a {kind} that is not JSON ({exc})"
+    return SerializationError(
+        f"task {job.task} returned {what}: return lists/dicts/str/int/float/bool/None{after}"
+    )
 
 
 def _result_ttl(job: ClaimedJob, task: Task[Any, Any] | None) -> float | None:

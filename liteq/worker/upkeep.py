@@ -53,6 +53,8 @@ class Upkeep:
             )
         self.died.extend(settled.buried)
         lost = set(settled.lost)
+        if self.executor.success_hooks:  # a task with on_success has run in this process
+            self.executor.notify_successes(outcomes, lost)
         for outcome in outcomes:
             if outcome.ok or outcome.job.id in lost:
                 continue

@@ -8,11 +8,11 @@ from importlib import resources
 
 from liteq.sql import load_named
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 9
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
-    r"|queue_settings|workers|metrics_total|metrics_minute|job_progress)\b"
+    r"|queue_settings|workers|metrics_total|metrics_minute|job_progress|job_attempts)\b"
 )
 
 

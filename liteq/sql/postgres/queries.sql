@@ -107,7 +107,7 @@ RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lea
 -- the others had lost their lease. Parameters go in binary: no text escaping of the arrays.
 UPDATE jobs AS j
 SET state = 'succeeded', result = b.result, finished_at = %(now)s, expires_at = b.expires_at,
-    lease_owner = NULL, lease_until = NULL
+    succeeded_by = j.lease_owner, lease_owner = NULL, lease_until = NULL
 FROM unnest(%(id)b::bigint[], %(owner)b::text[], %(attempts)b::integer[], %(result)b::bytea[],
             %(expires_at)b::float8[]) AS b (id, owner, attempts, result, expires_at)
 WHERE j.id = b.id AND j.state = 'running' AND j.lease_owner = b.owner

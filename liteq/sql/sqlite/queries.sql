@@ -78,7 +78,7 @@ RETURNING id, task, queue, priority, due_at, attempts, max_retries, timeout, lea
 -- name: ack
 UPDATE jobs
 SET state = 'succeeded', result = :result, finished_at = :now, expires_at = :expires_at,
-    lease_owner = NULL, lease_until = NULL
+    succeeded_by = lease_owner, lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts
 
 -- name: retry

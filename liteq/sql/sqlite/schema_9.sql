@@ -1,0 +1,2 @@
+-- reserved: filled by another change
+SELECT 1;
