@@ -316,3 +316,31 @@ def test_counts_and_oldest_waiting_read_through_the_partial_indexes(backend: str
             "a": late.due_at,
             "b": 1_800_000_005.0,
         }
+
+
+def test_a_job_page_shows_progress_and_every_attempt(q: liteq.Queue) -> None:
+    runs: list[int] = []
+
+    @q.task(name="resize", retry_delay=0.0, retry_jitter=False)
+    def resize(n: int) -> int:
+        job = liteq.current_job()
+        assert job is not None
+        job.set_progress(0.5, f"resized {n} of <i>10</i>")
+        runs.append(n)
+        if len(runs) == 1:
+            raise OSError("disk <full>")
+        return n
+
+    job = resize.enqueue(5)
+    q.drain(raise_on_dead=False)
+    q.drain(raise_on_dead=False)
+    assert q.job(job.id).state == "succeeded"
+    with served(q) as site:
+        detail = json.loads(site.get(f"/api/jobs/{job.id}").body)
+        assert [a["outcome"] for a in detail["history"]] == ["failed", "succeeded"]
+        assert detail["progress"] == [0.5, "resized 5 of <i>10</i>"]
+        page = site.get(f"/jobs/{job.id}").body
+        assert '<progress value="0.500" max="1">' in page
+        assert "resized 5 of &lt;i&gt;10&lt;/i&gt;" in page
+        assert "OSError: disk &lt;full&gt;" in page and "<full>" not in page
+        assert page.count("state-failed") == 1 and page.count("state-succeeded") >= 1

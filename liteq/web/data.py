@@ -121,7 +121,7 @@ def find_jobs(queue: Queue, f: JobFilter) -> tuple[list[JobRecord], int | None]:
 
 
 def job_detail(queue: Queue, job_id: int) -> dict[str, Any]:
-    """One job with its dead letter, progress and attempts where liteq records them."""
+    """One job with its dead letter, its progress and every attempt (``Job.history``)."""
     job = queue.job(job_id)  # raises JobNotFound
     detail = job.record.as_dict()
     detail["state"] = job.state
@@ -129,12 +129,8 @@ def job_detail(queue: Queue, job_id: int) -> dict[str, Any]:
     if job.state == JobState.DEAD.value:
         with contextlib.suppress(JobNotFound):
             detail["dead_letter"] = queue.dead_job(job_id).as_dict()
-    progress = getattr(job, "progress", None)
-    detail["progress"] = None if progress is None else list(progress)
-    attempts = getattr(job, "attempts", None)
-    detail["attempt_history"] = (
-        [_plain(a) for a in attempts] if isinstance(attempts, list | tuple) else None
-    )
+    detail["progress"] = job.progress
+    detail["history"] = [attempt.as_dict() for attempt in job.history]
     return detail
 
 

@@ -3,6 +3,7 @@ goes through ``esc`` (by way of ``tag``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -145,7 +146,7 @@ def job(req: Request, queue: Queue, job_id: int, read_only: bool) -> Html:
         ("queue", d["queue"]),
         ("state", state_badge(d["state"])),
         ("priority", d["priority"]),
-        ("attempts", d["attempts"] if isinstance(d["attempts"], int) else len(d["attempts"])),
+        ("attempts", d["attempts"]),
         ("unique key", d["unique_key"] or "-"),
         ("created", when(d["created_at"], now)),
         ("due", when(d["due_at"], now)),
@@ -180,30 +181,7 @@ def job(req: Request, queue: Queue, job_id: int, read_only: bool) -> Html:
         parts += [tag("h2", None, "Error"), tag("pre", {"class": "error"}, d["error"])]
     if d["traceback"]:
         parts += [tag("h2", None, "Traceback"), tag("pre", {"class": "traceback"}, d["traceback"])]
-    history = d["attempt_history"]
-    parts.append(tag("h2", None, "Attempts"))
-    if history is None:
-        parts.append(
-            tag(
-                "p",
-                {"class": "muted"},
-                f"{d['attempts']} started; this version of liteq keeps no per-attempt history.",
-            )
-        )
-    else:
-        rows = [
-            [
-                a.get("worker") or "-",
-                when(a.get("started_at"), now),
-                when(a.get("ended_at"), now),
-                a.get("outcome") or "-",
-                a.get("error") or "",
-            ]
-            for a in history
-        ]
-        parts.append(
-            table(["worker", "started", "ended", "outcome", "error"], rows, "No attempt yet.")
-        )
+    parts += [tag("h2", None, "Attempts"), _attempts(d["history"], now)]
     buttons: list[Html] = []
     if d["state"] in (*WAITING, "running"):
         buttons.append(
@@ -230,3 +208,31 @@ def job(req: Request, queue: Queue, job_id: int, read_only: bool) -> Html:
     if buttons:
         parts.insert(0, tag("div", {"class": "actions"}, *buttons))
     return join(parts)
+
+
+def _attempts(history: Sequence[Mapping[str, Any]], now: float) -> Html:
+    """Each attempt: who ran it, when, how it ended; its traceback folded away."""
+    rows = []
+    for a in history:
+        ran = None
+        if a["started_at"] is not None and a["ended_at"] is not None:
+            ran = a["ended_at"] - a["started_at"]
+        error: Any = a["error"] or ""
+        if a["traceback"]:
+            error = tag(
+                "details",
+                None,
+                tag("summary", None, a["error"] or "traceback"),
+                tag("pre", {"class": "attempt-traceback"}, a["traceback"]),
+            )
+        rows.append(
+            [
+                count_cell(a["number"]),
+                a["worker"] or "-",
+                when(a["started_at"], now),
+                duration(ran),
+                state_badge(a["outcome"]),
+                error,
+            ]
+        )
+    return table(["#", "worker", "started", "ran", "outcome", "error"], rows, "No attempt yet.")
