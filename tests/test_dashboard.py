@@ -9,6 +9,8 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -17,7 +19,7 @@ from test_conformance import backend  # noqa: F401 - the parametrized fixture
 
 import liteq
 from liteq.metrics import exposition
-from liteq.web import dashboard_app
+from liteq.web import dashboard_app, mount
 from liteq.web.server import exposure_warning, is_loopback
 
 XSS = "<script>alert(1)</script>"
@@ -286,6 +288,35 @@ def test_mounted_under_a_prefix_the_links_follow(tmp_path: object) -> None:
     assert seen == ["200 OK"]
     links = re.findall(r'(?:href|src|action)="([^"]+)"', body.decode())
     assert links and all(link.startswith("/ops/liteq/") for link in links), links
+
+
+def test_mount_serves_the_dashboard_under_a_prefix_beside_another_app(tmp_path: Path) -> None:
+    """What docs/dashboard.md shows for Django's wsgi.py and Flask's app.wsgi_app."""
+    queue = liteq.Queue(tmp_path / "q.db")
+    queue.enqueue("m:f")
+
+    def site_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"site {environ['PATH_INFO']}".encode()]
+
+    app = mount("/liteq", dashboard_app(queue), site_app)  # type: ignore[arg-type]
+
+    def get(path: str) -> tuple[str, str]:
+        environ: dict[str, Any] = {"PATH_INFO": path}
+        setup_testing_defaults(environ)
+        seen: list[str] = []
+        body = b"".join(app(environ, lambda status, headers: seen.append(status)))
+        return seen[0], body.decode()
+
+    assert get("/") == ("200 OK", "site /")
+    assert get("/liteqx") == ("200 OK", "site /liteqx")
+    status, page = get("/liteq/jobs")
+    assert status == "200 OK" and 'href="/liteq/jobs/1"' in page
+    assert get("/liteq")[0] == "200 OK"
+    assert json.loads(get("/liteq/api/status")[1])["queues"]["default"]["queued"] == 1
+    with pytest.raises(liteq.ConfigError):
+        mount("liteq/", dashboard_app(queue), site_app)  # type: ignore[arg-type]
+    queue.close()
 
 
 def test_only_loopback_without_a_token_passes_quietly() -> None:

@@ -9,6 +9,6 @@ Modules: ``http`` (requests and responses), ``security`` (same-origin, token, re
 
 from __future__ import annotations
 
-from liteq.web.app import Dashboard, dashboard_app
+from liteq.web.app import Dashboard, dashboard_app, mount
 
-__all__ = ["Dashboard", "dashboard_app"]
+__all__ = ["Dashboard", "dashboard_app", "mount"]

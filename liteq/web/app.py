@@ -218,3 +218,24 @@ class Dashboard:
             return json_response({"error": message}, status)
         body = tag("p", {"class": "flash"}, esc(message))
         return self._page(req, status.split(" ", 1)[1], body, status)
+
+
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+def mount(prefix: str, dashboard: WsgiApp, app: WsgiApp) -> WsgiApp:
+    """A WSGI app that serves ``dashboard`` under ``prefix`` (``"/liteq"``) and hands
+    every other request to ``app`` (a Django or Flask WSGI application)."""
+    if not prefix.startswith("/") or prefix.endswith("/"):
+        raise ConfigError(f"prefix must start with / and not end with one, not {prefix!r}")
+
+    def dispatch(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if path != prefix and not path.startswith(prefix + "/"):
+            return app(environ, start_response)
+        inner = dict(environ)
+        inner["SCRIPT_NAME"] = str(environ.get("SCRIPT_NAME", "")) + prefix
+        inner["PATH_INFO"] = path[len(prefix) :] or "/"
+        return dashboard(inner, start_response)
+
+    return dispatch
