@@ -319,6 +319,32 @@ def test_mount_serves_the_dashboard_under_a_prefix_beside_another_app(tmp_path: 
     queue.close()
 
 
+def test_on_localhost_only_localhost_names_are_answered(q: liteq.Queue) -> None:
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: it gets nothing."""
+    fill(q)
+    with served(q, allowed_hosts={"localhost", "127.0.0.1", "::1"}) as site:
+        port = site.base.rsplit(":", 1)[1]
+        assert site.get("/api/status", {"Host": f"evil.example:{port}"}).status == 421
+        assert site.get("/", {"Host": "evil.example"}).status == 421
+        rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+        assert (
+            site.post("/dead/purge", {"all": 1, "confirm": 1}, rebound, origin=None).status == 421
+        )
+        assert q.stats()["dead"] == 1
+        assert site.get("/", {"Host": f"localhost:{port}"}).status == 200
+        assert site.get("/api/status").status == 200  # Host: 127.0.0.1:port
+
+
+def test_out_of_range_ids_are_not_found_not_a_crash(q: liteq.Queue) -> None:
+    huge = "9" * 25
+    with served(q) as site:
+        assert site.get(f"/jobs/{huge}").status == 404
+        assert site.get(f"/api/jobs/{huge}").status == 404
+        assert site.get(f"/api/jobs?before={huge}").status == 200
+        assert json.loads(site.get(f"/api/jobs?search={huge}").body)["jobs"] == []
+        assert site.get("/api/jobs?limit=many").status == 400
+
+
 def test_only_loopback_without_a_token_passes_quietly() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")

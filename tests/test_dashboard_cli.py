@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def _ask_then_interrupt(proc: subprocess.Popen[str]) -> None:
         url = f"http://127.0.0.1:{match.group(1)}/api/status"
         with urllib.request.urlopen(url, timeout=30) as response:
             assert json.load(response)["queues"]["default"]["queued"] == 1
+        rebound = urllib.request.Request(url, headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=30)
+        assert refused.value.code == 421
+        refused.value.close()
     finally:
         proc.send_signal(signal.CTRL_BREAK_EVENT if sys.platform == "win32" else signal.SIGINT)  # type: ignore[attr-defined]
         proc.wait(30)

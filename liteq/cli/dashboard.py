@@ -24,14 +24,18 @@ def dashboard(db: str, host: str, port: int, read_only: bool, token: str | None)
     Listens on 127.0.0.1 unless --host says otherwise. Stop it with Ctrl-C.
     """
     from liteq.web import dashboard_app  # noqa: PLC0415 - only this command needs it
-    from liteq.web.server import build_server, exposure_warning  # noqa: PLC0415
+    from liteq.web.security import LOOPBACK_NAMES  # noqa: PLC0415
+    from liteq.web.server import build_server, exposure_warning, is_loopback  # noqa: PLC0415
 
     queue = open_existing(db)
     warning = exposure_warning(host, token)
     if warning:
         click.echo(warning, err=True)
     try:
-        server = build_server(dashboard_app(queue, token=token, read_only=read_only), host, port)
+        # On localhost, answer only to localhost names (DNS rebinding); elsewhere any name.
+        hosts = LOOPBACK_NAMES | {host.strip("[]").lower()} if is_loopback(host) else None
+        app = dashboard_app(queue, token=token, read_only=read_only, allowed_hosts=hosts)
+        server = build_server(app, host, port)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"

@@ -3,6 +3,7 @@ mounts anywhere (``liteq dashboard``, Flask, Django); links follow ``SCRIPT_NAME
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,18 +26,32 @@ from liteq.web.http import (
 from liteq.web.security import Policy, login_cookie, same_origin
 
 _ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
-_JOB = re.compile(r"^/(api/)?jobs/(\d+)$")
-_CANCEL = re.compile(r"^/jobs/(\d+)/cancel$")
+_JOB = re.compile(r"^/(api/)?jobs/(\d{1,18})$")  # ids fit in 63 bits
+_CANCEL = re.compile(r"^/jobs/(\d{1,18})/cancel$")
+
+
+log = logging.getLogger("liteq.web")
 
 
 class Forbidden(Exception):
     """A refused action: 403 with this message."""
 
 
-def dashboard_app(queue: Queue, *, token: str | None = None, read_only: bool = False) -> Dashboard:
-    """The dashboard of ``queue`` as a WSGI app. ``token``: every request must carry it
-    (see docs/dashboard.md); ``read_only``: every action is refused with 403."""
-    return Dashboard(queue, Policy(token=token or None, read_only=read_only))
+def dashboard_app(
+    queue: Queue,
+    *,
+    token: str | None = None,
+    read_only: bool = False,
+    allowed_hosts: Iterable[str] | None = None,
+) -> Dashboard:
+    """The dashboard of ``queue`` as a WSGI app (docs/dashboard.md).
+
+    ``token``: every request must carry it; ``read_only``: every action is refused with
+    403; ``allowed_hosts``: the names the ``Host`` header may carry (None: any), as
+    ``liteq dashboard`` sets on localhost against DNS rebinding.
+    """
+    hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
+    return Dashboard(queue, Policy(token=token or None, read_only=read_only, hosts=hosts))
 
 
 class Dashboard:
@@ -58,6 +73,9 @@ class Dashboard:
             response = self._error(request, "400 Bad Request", str(exc))
         except LiteqError as exc:
             response = self._error(request, "500 Internal Server Error", str(exc))
+        except Exception:
+            log.exception("dashboard: %s %s failed", request.method, request.path)
+            response = self._error(request, "500 Internal Server Error", "internal error (logged)")
         if request.method == "HEAD":
             response.body = b""
         return response.send(start_response)
@@ -66,6 +84,8 @@ class Dashboard:
 
     def handle(self, req: Request) -> Response:
         path = req.path
+        if not self.policy.host_ok(req):
+            return text_response("unknown host name\n", "421 Misdirected Request")
         if path.startswith("/assets/"):
             return self._asset(path.removeprefix("/assets/"))
         if path == "/login":

@@ -93,7 +93,7 @@ class JobFilter:
         before = text("before")
         limit = text("limit")
         try:
-            before_id = None if before is None else int(before)
+            before_id = None if before is None else min(int(before), _NO_ID)
             count = PAGE if limit is None else max(1, min(500, int(limit)))
         except ValueError:
             raise ConfigError("before and limit must be whole numbers") from None
@@ -105,7 +105,7 @@ def find_jobs(queue: Queue, f: JobFilter) -> tuple[list[JobRecord], int | None]:
     now = queue.clock.now()
     if f.search is not None:
         found: list[JobRecord] = []
-        if f.search.isdigit():
+        if f.search.isdigit() and len(f.search) <= 18:
             row = queue.storage.get_job(now, int(f.search))
             if row is not None:
                 found.append(queue._record(row))

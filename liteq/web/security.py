@@ -6,6 +6,7 @@
 - With a token, every request needs it: a cookie set by ``/login`` (``?token=`` or the
   form), an ``Authorization: Bearer`` header (Prometheus, KEDA) or ``X-Liteq-Token``.
 - Read-only refuses every action with 403.
+- Served on localhost, only localhost names are answered (a DNS-rebinding page fails).
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ class Policy:
 
     token: str | None = None
     read_only: bool = False
+    # Names the Host header may carry (None: any). A dashboard on localhost answers only to
+    # localhost names, so a DNS-rebinding page cannot read it under its own name.
+    hosts: frozenset[str] | None = None
+
+    def host_ok(self, request: Request) -> bool:
+        """True when the request's ``Host`` is one the dashboard answers to."""
+        if self.hosts is None:
+            return True
+        return host_name(request.header("Host") or "") in self.hosts
 
     def token_ok(self, request: Request) -> bool:
         """True when no token is set, or the request carries it."""
@@ -58,6 +68,17 @@ def same_origin(request: Request) -> bool:
     if parts.scheme not in ("http", "https"):
         return False
     return _netloc(parts.netloc, parts.scheme) == _netloc(host, parts.scheme)
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(host: str) -> str:
+    """The name in a ``Host`` header, without the port or IPv6 brackets, in lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rpartition(":")[0] if ":" in host else host
 
 
 def _netloc(netloc: str, scheme: str) -> str:
