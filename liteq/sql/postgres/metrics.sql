@@ -139,5 +139,6 @@ UNION ALL
 SELECT queue, min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= %(now)s GROUP BY queue
 
 -- name: dead_by_queue
-SELECT j.queue, count(*) FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
-GROUP BY j.queue
+-- A primary-key lookup per dead letter: a join makes the planner scan every job.
+SELECT (SELECT queue FROM jobs WHERE id = d.job_id) AS queue, count(*) FROM dead_letters AS d
+GROUP BY 1
