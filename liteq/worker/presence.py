@@ -28,6 +28,7 @@ from liteq.observe import WORKER_BEAT
 log = logging.getLogger("liteq.worker")
 
 CELLS = 3  # done, failed, busy
+FIRST_BEAT = 1.0  # seconds after registering
 
 
 class Tally:
@@ -120,11 +121,13 @@ class Presence:
             self._storage.register_worker(self._clock.now(), row)
         except LiteqError as exc:
             log.warning("worker %s not registered: %s", self.worker_id, exc)
-        self._next = time.monotonic() + WORKER_BEAT
+        # The first beat soon: the row then shows the jobs taken at start.
+        self._next = time.monotonic() + FIRST_BEAT
 
-    def beat(self) -> None:
-        """Renew the row if a beat is due, or nearly (registering again if it was deleted)."""
-        if time.monotonic() < self._next - WORKER_BEAT / 5:
+    def beat(self, force: bool = False) -> None:
+        """Renew the row if a beat is due, or nearly, or ``force`` (registering again if
+        the row was deleted)."""
+        if not force and time.monotonic() < self._next - WORKER_BEAT / 5:
             return
         self._next = time.monotonic() + WORKER_BEAT
         done, failed, busy = self._read()
