@@ -88,6 +88,9 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
         assert site.get("/api/jobs?state=bogus").status == 400
         assert site.get("/assets/dashboard.js").status == 200
         assert site.get("/assets/../app.py").status == 404
+        q.enqueue("m:f", queue="slow")
+        overview = site.get("/").body
+        assert re.search(r'>slow</a></td>(<td class="num[^"]*">\d+</td>){6}<td class="num">\d', overview)
 
 
 def test_everything_from_a_job_is_escaped(q: liteq.Queue) -> None:

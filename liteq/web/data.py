@@ -64,6 +64,7 @@ def overview(queue: Queue) -> dict[str, Any]:
         "now": now,
         "status": stats,
         "series": series(queue),
+        "oldest_waiting_at": queue.storage.oldest_waiting_by_queue(now),
         "workers": workers(queue),
         "series_step": SERIES_STEP,
     }

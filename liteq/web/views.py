@@ -53,6 +53,7 @@ def overview(req: Request, queue: Queue) -> Html:
             [
                 tag("a", {"href": req.url("/jobs") + "?queue=" + _q(name)}, label),
                 *(count_cell(counts.get(state, 0)) for state in data.STATES),
+                _waited(doc["oldest_waiting_at"].get(name), now),
                 sparkline(done, f"{name}: {int(sum(done))} finished in the last hour"),
                 Html(
                     sparkline(rate, f"{name}: failure rate per minute", top=1.0).replace(
@@ -61,7 +62,7 @@ def overview(req: Request, queue: Queue) -> Html:
                 ),
             ]
         )
-    headers = ["queue", *data.STATES, "throughput (1 h)", "failure rate (1 h)"]
+    headers = ["queue", *data.STATES, "oldest waiting", "throughput (1 h)", "failure rate (1 h)"]
     live = tag(
         "div",
         {"id": "live", "data-refresh": "5"},
@@ -72,6 +73,10 @@ def overview(req: Request, queue: Queue) -> Html:
         tag("p", {"class": "muted"}, "Updated ", when(now), "; refreshes every 5 s."),
     )
     return live
+
+
+def _waited(since: float | None, now: float) -> Html:
+    return tag("td", {"class": "num"}, "-" if since is None else duration(max(0.0, now - since)))
 
 
 def _q(value: str) -> str:
