@@ -67,6 +67,7 @@ def demo(q: liteq.Queue) -> tuple[int, threading.Event, threading.Thread]:
     q.add_schedule("heartbeat", "images.resize", every=300.0, args=[1], queue="images")
     q.pause_schedule("heartbeat")
     resize.options(delay=600).enqueue(7)
+    send.enqueue_many([(f"late{n}@example.com",) for n in range(5)])  # waiting: no worker
     first = build.enqueue("2026-11-29").id
     stop = threading.Event()
     worker = threading.Thread(
