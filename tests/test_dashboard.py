@@ -88,9 +88,14 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
         assert site.get("/api/jobs?state=bogus").status == 400
         assert site.get("/assets/dashboard.js").status == 200
         assert site.get("/assets/../app.py").status == 404
+        spark = json.loads(site.get("/api/overview").body)["series"]["default"]
+        # one success and one death: 0.5 in their minute (1.0 if a minute began between)
+        assert sum(spark["succeeded"]) == 1 and max(spark["failure_rate"]) in (0.5, 1.0)
+        assert "default: 1 finished in the last hour" in site.get("/").body
         q.enqueue("m:f", queue="slow")
         overview = site.get("/").body
-        assert re.search(r'>slow</a></td>(<td class="num[^"]*">\d+</td>){6}<td class="num">\d', overview)
+        row = r'>slow</a></td>(<td class="num[^"]*">\d+</td>){6}<td class="num">\d'
+        assert re.search(row, overview)  # the counts, then how long its oldest has waited
 
 
 def test_everything_from_a_job_is_escaped(q: liteq.Queue) -> None:
