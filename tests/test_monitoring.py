@@ -253,3 +253,40 @@ def test_metrics_of_a_missing_database_is_one_error_line(tmp_path: Path) -> None
         assert result.returncode != 0
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
         assert not (tmp_path / "nope.db").exists()
+
+
+def true_counts(q: liteq.Queue) -> dict[str, dict[str, int]]:
+    """Counts by reading every job (what stats() must agree with)."""
+    counts: dict[str, dict[str, int]] = {}
+    for record in q.jobs(limit=10_000):
+        by_state = counts.setdefault(record.queue, {s.value: 0 for s in liteq.JobState})
+        by_state[record.state.value] += 1
+    return counts
+
+
+def test_counts_by_state_stay_exact_across_snapshots_prunes_and_requeues(
+    bq: liteq.Queue, fake: liteq.FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("liteq.backends.sqlite_metrics.SNAPSHOT_EVERY", 2)
+    work, flaky = make_tasks(bq, fake)
+
+    @bq.task(name="dies", queue="other", max_retries=0)
+    def dies() -> None:
+        raise ValueError("x")
+
+    for round_ in range(3):
+        work.enqueue_many([(0.0,)] * 3)
+        dies.enqueue()
+        bq.enqueue("work", args=[0.0], queue="mail").cancel()
+        bq.enqueue("work", args=[0.0], queue="later", delay=3600)
+        bq.drain(raise_on_dead=False)
+        fake.advance(120)  # past the snapshot's margin: the next read moves it on
+        assert bq.stats()["queues"] == true_counts(bq), round_
+    bq.requeue_dead([bq.dead_jobs()[0].id])
+    assert bq.stats()["queues"] == true_counts(bq)
+    bq.purge_dead()
+    assert bq.stats()["queues"] == true_counts(bq)
+    fake.advance(bq.dead_retention)
+    bq.prune(older_than=200)
+    assert bq.stats()["queues"] == true_counts(bq)
+    assert bq.stats()["queues"]["later"]["queued"] == 3  # due now, still waiting

@@ -9,7 +9,6 @@ from psycopg import errors as pgerrors
 
 from liteq.backends.pg_metrics import PgMetrics
 from liteq.backends.pg_session import Conn, payload
-from liteq.backends.rows import shown_counts
 
 
 class PgAdmin(PgMetrics):
@@ -26,10 +25,6 @@ class PgAdmin(PgMetrics):
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
         return self._read(self.q.list_jobs, params)
-
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        due = self._read(self.q.count_due_scheduled, {"now": now})
-        return shown_counts(self._read(self.q.count_by_queue_and_state), due)
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._read_one(self.q.oldest_waiting, {"now": now})[0]

@@ -7,12 +7,12 @@ once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 from liteq.backends.pg_session import Conn, PgSession
-from liteq.backends.rows import earliest_by_queue
 from liteq.models import Outcome, Settled
 from liteq.observe import WORKER_FORGET_AFTER, counted, empty_row, metric_rows
 from liteq.sql.metric_queries import MetricQueries, load_metric_queries
@@ -24,6 +24,17 @@ class PgMetrics(PgSession):
     @cached_property
     def mq(self) -> MetricQueries:
         return load_metric_queries("postgres", self.schema)
+
+    # -- jobs by queue and state ---------------------------------------------------------
+
+    def counts(self, now: float) -> list[tuple[str, str, int]]:
+        """(queue, state, count) of every queue and state with jobs, each state from an
+        index: live ones from their partial indexes, finished ones from jobs_finished_at."""
+        live = self._read(self.mq.live_counts, {"now": now})
+        params = {"after": -math.inf, "upto": math.inf}
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in live] + [
+            (str(r[0]), str(r[1]), int(r[2])) for r in self._read(self.mq.finished_between, params)
+        ]
 
     # -- written with the jobs -----------------------------------------------------------
 
@@ -98,7 +109,8 @@ class PgMetrics(PgSession):
 
     def oldest_waiting_by_queue(self, now: float) -> dict[str, float]:
         """The due time of each queue's longest-waiting due job."""
-        return earliest_by_queue(self._read(self.mq.oldest_waiting_by_queue, {"now": now}))
+        rows = self._read(self.mq.oldest_waiting_by_queue, {"now": now})
+        return {str(row[0]): float(row[1]) for row in rows}
 
     def dead_by_queue(self) -> dict[str, int]:
         """Dead-letter entries per queue."""

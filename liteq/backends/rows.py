@@ -49,25 +49,3 @@ def scheduled_job(row: Sequence[Any], now: float) -> NewJob:
     return NewJob(
         task=row[1], queue=row[7], priority=row[8], due_at=now, args=row[5], kwargs=row[6]
     )
-
-
-def shown_counts(
-    stored: Sequence[Sequence[Any]], due_scheduled: Sequence[Sequence[Any]]
-) -> list[tuple[str, str, int]]:
-    """(queue, state, count) as readers show them: from the stored counts, scheduled jobs
-    already due move to ``queued`` (the claim promotes them; ``count_due_scheduled``)."""
-    counts = {(str(q), str(s)): int(n) for q, s, n in stored}
-    for queue, due in due_scheduled:
-        key = str(queue)
-        counts[(key, "scheduled")] = counts.get((key, "scheduled"), 0) - int(due)
-        counts[(key, "queued")] = counts.get((key, "queued"), 0) + int(due)
-    return [(q, s, n) for (q, s), n in counts.items() if n]
-
-
-def earliest_by_queue(rows: Sequence[Sequence[Any]]) -> dict[str, float]:
-    """The smallest time per queue of (queue, time) rows (a queue may have several)."""
-    out: dict[str, float] = {}
-    for queue, at in rows:
-        if at is not None:
-            out[str(queue)] = min(float(at), out.get(str(queue), float(at)))
-    return out

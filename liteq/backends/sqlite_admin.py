@@ -7,7 +7,6 @@ from typing import Any
 
 import apsw
 
-from liteq.backends.rows import shown_counts
 from liteq.backends.sqlite_metrics import SqliteMetrics
 
 
@@ -24,10 +23,6 @@ class SqliteAdmin(SqliteMetrics):
     ) -> list[tuple[Any, ...]]:
         params = {"now": now, "state": state, "queue": queue, "limit": limit}
         return [tuple(row) for row in self._rows(self.q.list_jobs, params)]
-
-    def counts(self, now: float) -> list[tuple[str, str, int]]:
-        due = self._rows(self.q.count_due_scheduled, {"now": now})
-        return shown_counts(self._rows(self.q.count_by_queue_and_state), due)
 
     def oldest_waiting(self, now: float) -> float | None:
         value = self._value(self.q.oldest_waiting, {"now": now})
@@ -65,6 +60,8 @@ class SqliteAdmin(SqliteMetrics):
                 if conn.changes():
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
                     count += 1
+            if count:
+                self._forget_finished_counts(conn)
         return count
 
     def purge_dead(self, ids: Sequence[int] | None) -> int:

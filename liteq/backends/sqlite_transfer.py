@@ -28,6 +28,8 @@ class _Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[apsw.Connection]: ...
 
+    def _forget_finished_counts(self, conn: apsw.Connection) -> None: ...
+
 
 def _payload(value: str | bytes) -> str | bytes:
     """JSON text stays text on SQLite; bytes from PostgreSQL that are UTF-8 are JSON text
@@ -88,6 +90,8 @@ class SqliteTransfer:
                     copied += 1
                 ledger = {"source": source, "source_id": job.id, "job_id": row[0]}
                 conn.execute(q.record_copied, ledger)
+            if dead:  # dead jobs finished before the snapshot of finished-job counts
+                self._forget_finished_counts(conn)
         return Imported(copied, dead, len(jobs) - copied - dead - duplicates, duplicates)
 
     def import_schedules(

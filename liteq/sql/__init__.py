@@ -43,7 +43,6 @@ class Queries:
     get_job: str
     list_jobs: str
     count_by_queue_and_state: str
-    count_due_scheduled: str
     oldest_waiting: str
     next_due: str
     count_dead_letters: str

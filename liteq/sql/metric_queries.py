@@ -28,6 +28,25 @@ class MetricQueries:
     count_workers_seen_since: str
     oldest_waiting_by_queue: str
     dead_by_queue: str
+    live_counts: str
+    finished_between: str
+
+
+@dataclass(frozen=True, slots=True)
+class CountQueries:
+    """SQLite's snapshot of finished-job counts: one field per block of ``sqlite/counts.sql``."""
+
+    finished_upto: str
+    finished_snapshot: str
+    add_finished: str
+    clear_finished: str
+    clear_finished_upto: str
+    set_finished_upto: str
+
+
+def load_count_queries() -> CountQueries:
+    text = resources.files(__package__).joinpath("sqlite", "counts.sql").read_text("utf-8")
+    return load_named(CountQueries, text, "sqlite/counts.sql")
 
 
 def load_metric_queries(dialect: str, schema: str | None = None) -> MetricQueries:

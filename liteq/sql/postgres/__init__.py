@@ -48,7 +48,6 @@ class PgQueries:
     get_job: str
     list_jobs: str
     count_by_queue_and_state: str
-    count_due_scheduled: str
     oldest_waiting: str
     count_dead_letters: str
     list_dead_letters: str

@@ -133,11 +133,36 @@ FROM workers ORDER BY started_at, id
 SELECT count(*) FROM workers WHERE last_seen >= :since
 
 -- name: oldest_waiting_by_queue
--- Per partial index (state IN (...) would scan the table); the caller keeps the minimum.
-SELECT queue, min(due_at) FROM jobs WHERE state = 'queued' AND due_at <= :now GROUP BY queue
-UNION ALL
-SELECT queue, min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= :now GROUP BY queue
+SELECT queue, min(due_at) FROM (
+    SELECT queue, due_at FROM jobs WHERE state = 'queued' AND due_at <= :now
+    UNION ALL
+    SELECT queue, due_at FROM jobs WHERE state = 'scheduled' AND due_at <= :now
+) AS waiting
+GROUP BY queue
 
 -- name: dead_by_queue
-SELECT j.queue, count(*) FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
+-- Dead jobs (a range of jobs_finished_at) that have a dead letter.
+SELECT j.queue, count(*) FROM jobs AS j
+WHERE j.state = 'dead' AND EXISTS (SELECT 1 FROM dead_letters AS d WHERE d.job_id = j.id)
 GROUP BY j.queue
+
+-- name: live_counts
+-- Jobs by queue and state, each live state from its own partial index (never a scan of the
+-- finished rows); a due scheduled job is shown as queued.
+SELECT queue, shown, sum(n) FROM (
+    SELECT queue, 'queued' AS shown, count(*) AS n FROM jobs WHERE state = 'queued'
+    GROUP BY queue
+    UNION ALL
+    SELECT queue, CASE WHEN due_at <= :now THEN 'queued' ELSE 'scheduled' END, count(*)
+    FROM jobs WHERE state = 'scheduled' GROUP BY 1, 2
+    UNION ALL
+    SELECT queue, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY queue
+)
+GROUP BY queue, shown
+
+-- name: finished_between
+-- Finished jobs in (:after, :upto]: a range of jobs_finished_at per state.
+SELECT queue, state, count(*) FROM jobs
+WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at > :after
+  AND finished_at <= :upto
+GROUP BY state, queue

@@ -170,18 +170,15 @@ ORDER BY id DESC
 LIMIT :limit
 
 -- name: count_by_queue_and_state
--- Stored states, so that an index on (queue, state) can answer it without a sort; a
--- scheduled job already due is shown as queued by the caller (count_due_scheduled).
-SELECT queue, state, count(*) FROM jobs GROUP BY queue, state
-
--- name: count_due_scheduled
--- Scheduled jobs already due, per queue: a seek in jobs_scheduled.
-SELECT queue, count(*) FROM jobs WHERE state = 'scheduled' AND due_at <= :now GROUP BY queue
+SELECT queue,
+       CASE WHEN state = 'scheduled' AND due_at <= :now THEN 'queued' ELSE state END AS shown,
+       count(*)
+FROM jobs GROUP BY queue, shown
 
 -- name: oldest_waiting
--- One seek per partial index (state IN (...) would scan the table).
-SELECT min(oldest) FROM (
-    SELECT min(due_at) AS oldest FROM jobs WHERE state = 'queued' AND due_at <= :now
+-- Each state from its own partial index (a state IN (...) would scan every row).
+SELECT min(due_at) FROM (
+    SELECT min(due_at) AS due_at FROM jobs WHERE state = 'queued' AND due_at <= :now
     UNION ALL
     SELECT min(due_at) FROM jobs WHERE state = 'scheduled' AND due_at <= :now
 )

@@ -110,3 +110,26 @@ CREATE TABLE metrics_minute (
     w16  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (minute, queue, task, outcome)
 ) WITHOUT ROWID;
+
+-- liteq status and liteq metrics count jobs by queue and state without reading a million
+-- rows: live states from their partial indexes; finished ones from a snapshot
+-- (finished_counts: the jobs with finished_at <= finished_counts_upto.upto) plus the jobs
+-- finished since, a range of this index. A reader moves the snapshot on in a short write
+-- (liteq/backends/sqlite_metrics.py). A counted job that is deleted (prune, purge) is taken
+-- off by the trigger; a verb that turns a finished job back (requeue_dead, liteq copy)
+-- drops the snapshot, which the next reader counts again.
+CREATE INDEX jobs_finished_at ON jobs (state, finished_at, queue)
+    WHERE state IN ('succeeded', 'dead', 'cancelled');
+CREATE TABLE finished_counts (
+    queue TEXT    NOT NULL,
+    state TEXT    NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+CREATE TABLE finished_counts_upto (upto REAL NOT NULL);  -- no row: no snapshot yet
+CREATE TRIGGER jobs_counted_deleted AFTER DELETE ON jobs
+WHEN old.state IN ('succeeded', 'dead', 'cancelled')
+     AND old.finished_at <= (SELECT upto FROM finished_counts_upto)
+BEGIN
+    UPDATE finished_counts SET count = count - 1 WHERE queue = old.queue AND state = old.state;
+END;
