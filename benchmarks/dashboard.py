@@ -62,8 +62,7 @@ def build(target: str, count: int) -> None:
     span = 3 * 86400.0
     params = {"count": count, "start": now - span, "gap": span / count}
     with liteq.Queue(target) as q:
-        q.stats()  # creates the schema
-        for n in range(200):  # a backlog, some of it later
+        for n in range(200):  # (the first enqueue creates the schema)  # a backlog, some of it later
             q.enqueue(
                 "app.tasks:job1",
                 args=[n],
