@@ -62,7 +62,7 @@ def build(target: str, count: int) -> None:
     span = 3 * 86400.0
     params = {"count": count, "start": now - span, "gap": span / count}
     with liteq.Queue(target) as q:
-        for n in range(200):  # (the first enqueue creates the schema)  # a backlog, some of it later
+        for n in range(200):  # a backlog, some due later (the first enqueue makes the schema)
             q.enqueue(
                 "app.tasks:job1",
                 args=[n],
@@ -87,28 +87,6 @@ def build(target: str, count: int) -> None:
     conn.close()
 
 
-COUNTS_INDEX = "CREATE INDEX IF NOT EXISTS jobs_queue_state ON jobs (queue, state)"
-
-
-def add_index(target: str) -> None:
-    """What the per-state counts of status, /metrics and / need with a big history."""
-    start = time.perf_counter()
-    if is_url(target):
-        import psycopg  # noqa: PLC0415
-
-        with psycopg.connect(target, autocommit=True) as conn:
-            conn.execute(COUNTS_INDEX)
-            conn.execute("VACUUM ANALYZE jobs")
-    else:
-        import apsw  # noqa: PLC0415
-
-        conn = apsw.Connection(target)
-        conn.execute(COUNTS_INDEX)
-        conn.execute("ANALYZE")
-        conn.close()
-    print(f"index added in {time.perf_counter() - start:.1f}s: {COUNTS_INDEX}")
-
-
 def timed(url: str, runs: int) -> tuple[float, float, int]:
     times = []
     size = 0
@@ -127,11 +105,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="time an existing --db as is")
     parser.add_argument("--keep", action="store_true", help="keep the temp file")
-    parser.add_argument(
-        "--index",
-        action="store_true",
-        help=f"first add the index the counts need: {COUNTS_INDEX}",
-    )
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="liteq-dashboard-bench-")
     target = args.db or str(Path(folder) / "big.db")
@@ -139,8 +112,6 @@ def main() -> None:
         start = time.perf_counter()
         build(target, args.jobs)
         print(f"built {args.jobs:,} finished jobs in {time.perf_counter() - start:.1f}s: {target}")
-    if args.index:
-        add_index(target)
     queue = liteq.Queue(target)
     server = build_server(dashboard_app(queue), "127.0.0.1", 0)
     import threading  # noqa: PLC0415
