@@ -1,11 +1,12 @@
 """The running job's context: ``liteq.current_job()`` inside a task, None outside.
 
-A worker binds a :class:`JobContext` around each attempt in a ``ContextVar``, so it holds
-in the task's thread (thread pool, process-pool child, ``drain`` and eager mode) and in
-asyncio tasks the attempt starts (they copy the context they are created in). Progress is
-kept here and written by the worker (``liteq.worker.control``) at most every half second
-and once more when the attempt ends, so ``set_progress`` in a tight loop costs next to
-nothing. No I/O in this module: the worker side is reached through :class:`ContextLink`.
+A worker binds each attempt in a ``ContextVar`` (its :class:`JobContext` is made when the
+task first asks for it), so it holds in the task's thread (thread pool, process-pool
+child, ``drain``, eager mode) and in asyncio tasks the attempt starts (they copy the
+context they are created in). Progress is kept here and written by the worker
+(``liteq.worker.control``) at most every half second and once more when the attempt
+ends, so ``set_progress`` in a tight loop costs next to nothing. No I/O in this module:
+the worker side is reached through :class:`ContextLink` and :class:`ContextSource`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import math
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from liteq.errors import ConfigError
 
@@ -176,22 +177,35 @@ def _checked_fraction(fraction: object) -> float:
     return value
 
 
-_CURRENT: ContextVar[JobContext | None] = ContextVar("liteq_current_job", default=None)
+class ContextSource(Protocol):
+    """Makes the context of an attempt the first time the task asks for it (the worker's
+    ``JobControl``): an attempt whose task never calls ``current_job()`` costs no context."""
+
+    def context_of(self, attempt: Any) -> JobContext: ...
+
+
+# What a runner binds: a context, or (the attempt, its source) to make one on demand.
+Bound = JobContext | tuple[Any, ContextSource]
+CURRENT_JOB: ContextVar[Bound | None] = ContextVar("liteq_current_job", default=None)
 
 
 def current_job() -> JobContext | None:
     """The running job's context inside a task (any pool, sync or async); None outside."""
-    return _CURRENT.get()
+    bound = CURRENT_JOB.get()
+    if bound is None or type(bound) is JobContext:
+        return bound
+    attempt, source = bound  # type: ignore[misc]
+    return source.context_of(attempt)
 
 
-def bind(context: JobContext | None) -> Token[JobContext | None]:
-    """Make ``context`` the current job (for a runner); undo with :func:`unbind`."""
-    return _CURRENT.set(context)
+def bind(bound: Bound | None) -> Token[Bound | None]:
+    """Make ``bound`` the current job (for a runner); undo with :func:`unbind`."""
+    return CURRENT_JOB.set(bound)
 
 
-def unbind(token: Token[JobContext | None]) -> None:
+def unbind(token: Token[Bound | None]) -> None:
     """Restore the current job of before the matching :func:`bind`."""
-    _CURRENT.reset(token)
+    CURRENT_JOB.reset(token)
 
 
 class ProgressWrite(NamedTuple):

@@ -3,6 +3,9 @@ process pool (the child is killed) and ``liteq cancel``, on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
 import os
 import subprocess
 import sys
@@ -17,8 +20,10 @@ from test_conformance import backend, bq, fake  # noqa: F401
 
 import liteq
 from liteq.cli import cli
-from liteq.context import HeldJob
+from liteq.context import HeldJob, JobContext, bind
 from liteq.models import ClaimPlan, Outcome
+from liteq.sql.control import load_control_queries
+from liteq.worker.control import JobControl
 
 WAIT = 30.0  # real-time bound; never reached when all is well
 
@@ -90,6 +95,17 @@ def test_stopped_lets_go_of_a_cancelled_job_once(
     assert finished.refresh().state == "succeeded"
 
 
+def test_on_cancel_callbacks_run_once_whenever_they_are_added() -> None:
+    context = JobContext(1, "t", "default", 1, 0.0)
+    calls: list[str] = []
+    context.on_cancel(lambda: calls.append("before"))
+    context.on_cancel(lambda: 1 / 0)  # a failing hook is logged, the others still run
+    assert not context.cancel_requested and calls == []
+    assert context._request_cancel() and not context._request_cancel()
+    context.on_cancel(lambda: calls.append("after"))
+    assert context.cancel_requested and calls == ["before", "after"]
+
+
 # -- the thread pool: cooperative ---------------------------------------------------------
 
 
@@ -124,6 +140,8 @@ def test_thread_pool_task_sees_cancel_requested_and_liteq_cancel_stops_it(
     def long_loop() -> str:
         job = liteq.current_job()
         assert job is not None
+        # The hook an async runner uses to cancel its coroutine: called once, off-thread.
+        job.on_cancel(lambda: seen.setdefault("hook", threading.current_thread().name))
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             if job.cancel_requested:
@@ -139,7 +157,7 @@ def test_thread_pool_task_sees_cancel_requested_and_liteq_cancel_stops_it(
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"job {job.id}: cancelled while running; its worker stops it"
     wait_until(lambda: not held_by_a_worker(job), "the attempt to end")
-    assert seen == {"stopped": True}
+    assert seen == {"hook": "liteq-control", "stopped": True}
     assert job.state == "cancelled" and job.attempts == 1
     assert job.error is None and rq.dead_jobs() == []
     with pytest.raises(liteq.JobFailed, match="cancelled"):
@@ -147,8 +165,9 @@ def test_thread_pool_task_sees_cancel_requested_and_liteq_cancel_stops_it(
 
 
 def test_a_thread_pool_task_that_ignores_the_request_still_ends_cancelled(
-    rq: liteq.Queue, worker: None
+    rq: liteq.Queue, worker: None, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="liteq")
     started, go_on = threading.Event(), threading.Event()
 
     @rq.task(name="stubborn")
@@ -166,6 +185,8 @@ def test_a_thread_pool_task_that_ignores_the_request_still_ends_cancelled(
     after = stubborn.enqueue()  # the worker goes on with the next job
     go_on.set()
     assert after.result(timeout=WAIT) == "finished anyway"
+    assert f"job {job.id}: cancelled while running; its attempt's outcome discarded" in caplog.text
+    assert "lease was lost" not in caplog.text  # a cancel is not reported as a lost lease
 
 
 # -- the process pool: the child is killed --------------------------------------------------
@@ -231,3 +252,47 @@ def test_process_pool_kills_the_child_running_a_cancelled_job(
             _, stderr = process.communicate(timeout=WAIT)
         assert process.returncode == 0, stderr
         assert "runs a cancelled job past the grace: killing it" in stderr
+
+
+def test_the_stopping_query_reads_only_its_small_index(tmp_path: Path) -> None:
+    """Workers run it twice a second: a seek of the partial index, no scan of the jobs."""
+    with liteq.Queue(tmp_path / "q.db") as q:
+        q.stats()  # the schema exists
+        sql = f"EXPLAIN QUERY PLAN {load_control_queries('sqlite').stopping}"
+        with q.storage.transaction() as conn:
+            plan = [str(row[-1]) for row in conn.execute(sql, {"now": 0.0})]
+    assert plan == ["SEARCH jobs USING INDEX jobs_stopping (lease_owner>?)"]
+
+
+def test_the_async_hook_cancels_a_coroutine(rq: liteq.Queue) -> None:
+    """What an async runner does: bind the attempt in the coroutine's context and cancel
+    the coroutine from ``on_cancel``."""
+    job = rq.enqueue("m:t")
+    [claimed] = rq.storage.claim(rq.clock.now(), ClaimPlan("w", 1, [(None, 1)]))
+    control = JobControl(rq.storage, rq.clock)
+    control.start()
+
+    async def attempt() -> str:
+        await asyncio.sleep(WAIT)
+        return "not cancelled"
+
+    async def runner() -> str:
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        context.run(bind, (claimed, control))
+        task = loop.create_task(attempt(), context=context)
+        control.context_of(claimed).on_cancel(lambda: loop.call_soon_threadsafe(task.cancel))
+        assert job.cancel()
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return "cancelled"
+        finally:
+            control.close(claimed)
+
+    try:
+        assert asyncio.run(runner()) == "cancelled"
+    finally:
+        control.stop()
+    assert control.cancelled_among([Outcome(claimed, ok=False)], [job.id]) == {job.id}
+    assert job.refresh().state == "cancelled" and job.record.lease_owner is None

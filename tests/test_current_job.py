@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -142,6 +143,25 @@ def test_current_job_in_eager_mode_and_drain(tmp_path: Path) -> None:
     drained.drain()
     assert job.result(timeout=0)["id"] == job.id
     drained.close()
+
+
+def test_asyncio_tasks_started_by_a_task_see_its_job(rq: liteq.Queue) -> None:
+    async def inner() -> tuple[int | None, int | None]:
+        here = liteq.current_job()
+        child = await asyncio.create_task(asyncio.sleep(0, liteq.current_job()))
+        return (here.id if here else None, child.id if child else None)
+
+    @rq.task(name="runs_a_loop")
+    def runs_a_loop() -> list[int | None]:
+        job = liteq.current_job()
+        assert job is not None
+        here, child = asyncio.run(inner())
+        assert liteq.current_job() is job  # the same context object throughout the attempt
+        return [job.id, here, child]
+
+    job = runs_a_loop.enqueue()
+    rq.run_worker(concurrency=1, burst=True, cron=False, handle_signals=False)
+    assert job.result(timeout=0) == [job.id, job.id, job.id]
 
 
 APP = """

@@ -244,3 +244,14 @@ def test_multiprocess_example_runs_every_job_from_every_producer(tmp_path: Path)
             (p, n) for p in range(3) for n in range(15)
         }
         assert 1 <= len({job.result["pid"] for job in jobs}) <= 2  # a pool of two
+
+
+def test_progress_and_cancel_example(tmp_path: Path) -> None:
+    out = run_example("progress_and_cancel.py", tmp_path)
+    lines = out.splitlines()
+    customers = [int(m) for m in re.findall(r"^customers: (\d+)% \(\d+ of 100 rows\)$", out, re.M)]
+    assert customers and customers == sorted(customers)  # progress seen while it ran
+    assert any(re.fullmatch(r"orders: cancelled at \d+%", line) for line in lines)
+    assert "customers: 100 rows exported" in lines
+    last = re.search(r"^orders ended cancelled; last progress: orders: (\d+)%", out, re.M)
+    assert last is not None and int(last.group(1)) < 100  # it stopped before its end

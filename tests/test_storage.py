@@ -492,8 +492,10 @@ class StorageMachine(RuleBasedStateMachine):
             return
         job_id = data.draw(st.sampled_from(sorted(self.jobs)))
         model = self.jobs[job_id]
-        expected = model["state"] in ("queued", "scheduled")
+        expected = model["state"] in ("queued", "scheduled", "running")
         assert self.storage.cancel(self.now, job_id, 60.0) is expected
+        if model["state"] == "running":  # its holder's outcome is refused from now on
+            model["stopping_until"] = model["lease_until"]
         if expected:
             model["state"] = "cancelled"
 
@@ -551,6 +553,13 @@ class StorageMachine(RuleBasedStateMachine):
             assert row is not None, f"job {job_id} was lost"
             shown = "queued" if self.due(model) else model["state"]
             assert (row[3], row[6]) == (shown, model["attempts"]), (job_id, model, row)
+
+    @invariant()
+    def stopping_lists_the_jobs_cancelled_while_running_and_still_held(self) -> None:
+        held = {job.id for job in self.storage.stopping(self.now)}
+        assert held == {
+            i for i, j in self.jobs.items() if j.get("stopping_until", -1.0) >= self.now
+        }
 
     @invariant()
     def a_unique_key_has_at_most_one_live_job(self) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from liteq.backends.base import Backend
 from liteq.clock import Clock
-from liteq.context import HeldJob, JobContext, ProgressWrite, bind, unbind
+from liteq.context import CURRENT_JOB, HeldJob, JobContext, ProgressWrite
 from liteq.errors import JobNotFound
 from liteq.models import ClaimedJob, Outcome
 
@@ -43,32 +43,48 @@ def held(job: ClaimedJob) -> HeldJob:
 class JobControl:
     """The contexts of the attempts one worker loop runs; see the module docstring.
 
-    ``run(job, attempt)`` is what a runner calls; an async runner uses ``open``, ``bind``
-    (``liteq.context``) and ``close`` itself, and ``JobContext.on_cancel`` to cancel the
-    coroutine when a cancel request comes.
+    ``run(job, attempt)`` is what a runner calls. An async runner binds ``(job, control)``
+    with ``liteq.context.bind`` in the coroutine's context, registers
+    ``control.context_of(job).on_cancel(lambda: loop.call_soon_threadsafe(task.cancel))``
+    and calls ``close(job)`` when the attempt ends (as
+    ``tests/test_cancel_running.py::test_the_async_hook_cancels_a_coroutine`` does).
     """
 
     def __init__(self, storage: Backend, clock: Clock, interval: float = POLL_INTERVAL) -> None:
         self._storage = storage
         self._clock = clock
         self._interval = interval
-        # job id -> (the claimed attempt, its context); dict operations are atomic.
-        self._live: dict[int, tuple[ClaimedJob, JobContext]] = {}
-        self._written: dict[int, int] = {}  # job id -> sequence number of progress written
+        # The attempts whose task asked for its context, by (job id, attempt): the claimed
+        # job and the context. Dict operations are atomic: no lock on the hot path.
+        self._live: dict[tuple[int, int], tuple[ClaimedJob, JobContext]] = {}
+        self._written: dict[tuple[int, int], int] = {}  # -> sequence number of progress written
+        self._lock = threading.Lock()  # _written against _live, between poll and close
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running = False  # between start() and stop(): the thread may be started
 
     # -- the thread ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve, name="liteq-control", daemon=True)
-        self._thread.start()
+        """Let the thread start, which it does when a task first asks for its context: a
+        worker whose tasks never call ``current_job()`` runs no such thread."""
+        with self._lock:
+            self._running = True
 
     def stop(self) -> None:
+        with self._lock:
+            self._running = False
+            thread, self._thread = self._thread, None
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if thread is not None:
+            thread.join()
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is not None or not self._running:
+                return
+            self._thread = threading.Thread(target=self._serve, name="liteq-control", daemon=True)
+            self._thread.start()
 
     def _serve(self) -> None:
         try:
@@ -85,28 +101,39 @@ class JobControl:
     # -- attempts ------------------------------------------------------------------------
 
     def run(self, job: ClaimedJob, attempt: Callable[[ClaimedJob], Outcome]) -> Outcome:
-        """``attempt(job)`` with ``job``'s context as ``liteq.current_job()``."""
-        context = self.open(job)
-        token = bind(context)
+        """``attempt(job)`` with ``job`` as ``liteq.current_job()``.
+
+        Its context is made only if the task asks for it (``context_of``), so an attempt
+        that never does costs a tuple and a ``ContextVar`` set."""
+        token = CURRENT_JOB.set((job, self))
         try:
             return attempt(job)
         finally:
-            unbind(token)
-            self.close(job, context)
+            CURRENT_JOB.reset(token)
+            if self._live:
+                self.close(job)
 
-    def open(self, job: ClaimedJob) -> JobContext:
-        """A context for the attempt of ``job`` that starts now; ``close`` it at the end."""
-        context = JobContext(job.id, job.task, job.queue, job.attempts, job.due_at, link=self)
-        self._live[job.id] = (job, context)
-        return context
+    def context_of(self, attempt: ClaimedJob) -> JobContext:
+        """The context of ``attempt`` (made on first use; then seen by ``poll``)."""
+        key = (attempt.id, attempt.attempts)
+        entry = self._live.get(key)
+        if entry is not None:
+            return entry[1]
+        context = JobContext(
+            attempt.id, attempt.task, attempt.queue, attempt.attempts, attempt.due_at, link=self
+        )
+        if self._thread is None:
+            self._start_thread()
+        return self._live.setdefault(key, (attempt, context))[1]
 
-    def close(self, job: ClaimedJob, context: JobContext) -> None:
-        """The attempt ended: write its last progress. (A cancelled job's hold is let go
-        when its outcome is refused: ``cancelled_among``.)"""
-        if self._live.get(job.id, (None, None))[1] is context:
-            del self._live[job.id]
-        written = self._written.pop(job.id, None)
-        pending = context._pending_progress()
+    def close(self, job: ClaimedJob) -> None:
+        """The attempt of ``job`` ended: write its last progress if not written yet. (A
+        cancelled job's hold is let go when its outcome is refused: ``cancelled_among``.)"""
+        key = (job.id, job.attempts)
+        with self._lock:
+            entry = self._live.pop(key, None)
+            written = self._written.pop(key, None)
+        pending = None if entry is None else entry[1]._pending_progress()
         if pending is None or pending[2] == written:
             return
         try:
@@ -128,28 +155,33 @@ class JobControl:
             return
         now = self._clock.now()
         writes: list[ProgressWrite] = []
-        sequences: dict[int, int] = {}
-        for job, context in live.values():
+        sequences: dict[tuple[int, int], int] = {}
+        for key, (job, context) in live.items():
             pending = context._pending_progress()
-            if pending is not None and pending[2] != self._written.get(job.id):
+            if pending is not None and pending[2] != self._written.get(key):
                 writes.append(_write(job, pending))
-                sequences[job.id] = pending[2]
+                sequences[key] = pending[2]
         if writes:
             self._storage.write_progress(now, writes)
-            for job_id, sequence in sequences.items():
-                if job_id in self._live:  # not if the attempt has ended meanwhile
-                    self._written[job_id] = sequence
+            with self._lock:
+                for key, sequence in sequences.items():
+                    if key in self._live:  # not if the attempt has ended meanwhile
+                        self._written[key] = sequence
         for stopping in self._storage.stopping(now):
-            entry = live.get(stopping.id)
-            if entry is None or held(entry[0]) != stopping:
+            entry = live.get((stopping.id, stopping.attempts))
+            if entry is None or entry[0].owner != stopping.owner:
                 continue
             if entry[1]._request_cancel():
                 log.info("job %s (%s): cancel requested while running", stopping.id, entry[0].task)
 
-    def cancelled_among(self, jobs: Sequence[ClaimedJob]) -> set[int]:
-        """Of ``jobs``, whose outcome the database refused (``Settled.lost``), the ones
-        cancelled while running (not a lost lease): their hold is let go."""
-        return set(self._storage.stopped([held(job) for job in jobs]))
+    def cancelled_among(self, outcomes: Sequence[Outcome], lost: Collection[int]) -> set[int]:
+        """Of the jobs whose outcome the database refused (``lost``), the ones cancelled
+        while running (no lease was lost): their worker's hold is let go."""
+        refused = [held(o.job) for o in outcomes if o.job.id in lost]
+        stopped = set(self._storage.stopped(refused))
+        for job_id in sorted(stopped):
+            log.info("job %s: cancelled while running; its attempt's outcome discarded", job_id)
+        return stopped
 
 
 def _write(job: ClaimedJob, pending: tuple[float, str | None, int]) -> ProgressWrite:

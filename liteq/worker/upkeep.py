@@ -42,11 +42,9 @@ class Upkeep:
 
     def _after_settle(self, outcomes: list[Outcome], settled: Settled) -> None:
         buried = set(settled.buried)
-        lost_jobs = [o.job for o in outcomes if o.job.id in settled.lost]
-        cancelled = self.control.cancelled_among(lost_jobs) if lost_jobs else set()
+        cancelled = self.control.cancelled_among(outcomes, settled.lost) if settled.lost else ()
         for job_id in settled.lost:
-            if job_id in cancelled:  # cancelled while running: its outcome does not count
-                log.info("job %s: cancelled while running; its attempt's outcome discarded", job_id)
+            if job_id in cancelled:  # cancelled while running: no lease was lost
                 continue
             log.warning(
                 "job %s: lease was lost before the attempt ended; its outcome was discarded", job_id
