@@ -21,7 +21,7 @@ from liteq.backends.base import Backend
 from liteq.backends.sqlite import SqliteBackend
 from liteq.databases import redact
 from liteq.enqueueing import new_job, unstorable
-from liteq.errors import ConfigError, DatabaseError
+from liteq.errors import ConfigError, DatabaseBusy, DatabaseError
 from liteq.job import Job, JobSource
 from liteq.models import Enqueued, JobRecord, NewJob
 from liteq.sql import APPLICATION_ID, SCHEMA_VERSION
@@ -42,8 +42,8 @@ SQLITE3_REFUSED = (
 
 
 def connection_kind(conn: object) -> str | None:
-    """ "apsw", "psycopg" or "sqlite3" by the connection's class (or a base of it); None
-    for anything else. By module name: nothing is imported to find out."""
+    """The connection's library: ``apsw``, ``psycopg`` or ``sqlite3``, by the module of its
+    class (or a base of it); None for anything else. Nothing is imported to find out."""
     for cls in type(conn).__mro__:
         module = cls.__module__.partition(".")[0]
         if module in ("apsw", "psycopg", "sqlite3"):
@@ -136,6 +136,19 @@ def _sqlite(
         )
     mine = storage.database_id()  # opens (and creates, or migrates) the file if need be
     q = load_outbox_queries("sqlite")
+    try:
+        if conn.txn_state("main") != apsw.SQLITE_TXN_WRITE:
+            conn.execute(q.take_write_lock)
+    except apsw.BusyError:
+        raise DatabaseBusy(
+            f"{storage.path}: your transaction read before it wrote, and another connection "
+            "has committed since; begin it with BEGIN IMMEDIATE (or write first), and retry"
+        ) from None
+    except apsw.SQLError as exc:
+        raise ConfigError(
+            f"connection=: {storage.path} did not hold liteq's tables when your transaction "
+            f"began ({exc}); use the queue (q.stats(), or a first enqueue) before you begin it"
+        ) from None
     app_id, version = conn.execute(q.where_am_i).fetchall()[0]
     if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
         raise ConfigError(

@@ -79,8 +79,7 @@ class Queue(Inspection):
         # Queue-wide hooks, called after each task's own for every task registered here.
         self.on_failure = on_failure
         self.on_dead = on_dead
-        self.on_start = on_start
-        self.on_success = on_success
+        self.on_start, self.on_success = on_start, on_success
         self.registry = TaskRegistry()
         self.storage = open_backend(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
         # Set on every enqueue through this object: wakes a worker running in this process.

@@ -54,6 +54,16 @@ def test_quickstart(tmp_path: Path) -> None:
     assert (tmp_path / "liteq-quickstart.db").exists()
 
 
+def test_outbox_example(tmp_path: Path) -> None:
+    out = run_example("outbox_example.py", tmp_path)
+    assert "order 1: rolled back (payment declined)\norder 2: committed\n" in out
+    assert "jobs in the queue: 1 (for order 2)" in out
+    assert "[on_start] job 1 attempt 1\n  [on_start] job 1 attempt 2\n" in out
+    assert "[on_success] job 1: confirmation for order 2 sent" in out
+    assert "result: confirmation for order 2 sent" in out
+    assert "attempt 1: failed __main__.MailServerDown\nattempt 2: succeeded\n" in out
+
+
 def test_retries_example(tmp_path: Path) -> None:
     out = run_example("retries_example.py", tmp_path)
     assert " retry: job 1 succeeded after 3 attempt(s)" in out

@@ -81,7 +81,9 @@ def test_a_misspelled_option_is_named_with_a_suggestion(
 
 
 def test_an_unknown_option_with_nothing_close_lists_the_valid_ones(q: liteq.Queue) -> None:
-    with pytest.raises(liteq.ConfigError, match=r"unknown option 'zzz'; valid options: delay"):
+    with pytest.raises(
+        liteq.ConfigError, match=r"unknown option 'zzz'; valid options: connection, delay"
+    ):
         q.enqueue("mod:fn", zzz=1)
 
 

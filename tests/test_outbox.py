@@ -200,6 +200,31 @@ def test_an_eager_queue_and_a_foreign_object_are_refused(tmp_path: Path) -> None
         assert q.jobs() == []
 
 
+def test_many_outbox_transactions_beside_a_busy_worker_lose_nothing(tmp_path: Path) -> None:
+    """apsw transactions that enqueue first (a deferred BEGIN) while a worker in the same
+    process commits all the time: none fails, committed jobs all run, the file is sound."""
+    db = str(tmp_path / "busy.db")
+    seen: list[int] = []
+    q, send = make_queue(db)
+    committed: list[int] = []
+    with q, caller(db) as conn, running_worker(db, seen):
+        for n in range(300):
+            try:
+                with conn:  # deferred: liteq takes the write lock before it reads
+                    job = send.options(connection=conn).enqueue(n)
+                    conn.execute("INSERT INTO orders VALUES (?)", (n,))
+                    if n % 3 == 0:
+                        raise Boom
+                committed.append(job.id)
+            except Boom:
+                pass
+        for job_id in committed:
+            q.job(job_id).result(timeout=WAIT)
+        assert sorted(seen) == sorted(orders(conn)) == [n for n in range(300) if n % 3]
+        assert len(q.jobs(limit=1000)) == len(committed) == 200
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
 # -- stdlib sqlite3: refused, and why ----------------------------------------------------
 
 

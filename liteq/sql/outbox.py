@@ -12,6 +12,7 @@ from liteq.sql.postgres import qualify
 class OutboxQueries:
     """One field per ``-- name:`` block of ``<dialect>/outbox.sql``."""
 
+    take_write_lock: str
     where_am_i: str
     identity: str
 
