@@ -86,6 +86,22 @@ class Backend(Protocol):
         """The job's attempts, oldest first (``liteq.attempts.attempts_from_rows``)."""
         ...
 
+    # -- the dashboard's reads (liteq/web), LIMITed and keyset-paged
+    def browse_jobs(
+        self,
+        now: float,
+        *,
+        state: str | None,
+        queue: str | None,
+        task: str | None,
+        before: int,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """Jobs with an id below ``before``, newest first (``list_jobs``' columns)."""
+        ...
+
+    def jobs_by_key(self, now: float, key: str, limit: int) -> list[tuple[Any, ...]]: ...
+
     # -- maintenance
     def requeue_dead(self, now: float, ids: Sequence[int] | None) -> int: ...
     def purge_dead(self, ids: Sequence[int] | None) -> int: ...

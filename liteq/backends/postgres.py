@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from liteq.backends.pg_admin import PgAdmin
+from liteq.backends.pg_browse import PgBrowse
 from liteq.backends.pg_control import PgControl
 from liteq.backends.pg_flow import PgFlow
 from liteq.backends.pg_history import PgHistory
@@ -35,7 +36,9 @@ from liteq.models import (
 _CLAIMED_COLUMNS = 12
 
 
-class PostgresStorage(PgWorkflows, PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin):
+class PostgresStorage(
+    PgBrowse, PgWorkflows, PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin
+):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
     The URL is psycopg's plus ``schema=NAME``, ``listen=0`` and ``prepare=0``

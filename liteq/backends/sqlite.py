@@ -15,6 +15,7 @@ import apsw
 
 from liteq.backends.rows import claimed_job, scheduled_job
 from liteq.backends.sqlite_admin import SqliteAdmin
+from liteq.backends.sqlite_browse import SqliteBrowse
 from liteq.backends.sqlite_control import SqliteControl
 from liteq.backends.sqlite_flow import SqliteFlow
 from liteq.backends.sqlite_history import SqliteHistory
@@ -60,7 +61,13 @@ INSERT_JOB_PARAMETERS = (
 
 
 class SqliteBackend(
-    SqliteWorkflows, SqliteFlow, SqliteControl, SqliteTransfer, SqliteHistory, SqliteAdmin
+    SqliteBrowse,
+    SqliteWorkflows,
+    SqliteFlow,
+    SqliteControl,
+    SqliteTransfer,
+    SqliteHistory,
+    SqliteAdmin,
 ):
     """One liteq database file. Safe to share between threads; not across processes."""
 

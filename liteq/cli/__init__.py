@@ -6,7 +6,15 @@ package registers its commands on it. No queue logic lives here.
 
 from __future__ import annotations
 
-from liteq.cli import cron, jobs, monitor, queues, tools, worker  # noqa: F401 - each registers its commands
+from liteq.cli import (  # noqa: F401 - each registers its commands
+    cron,
+    dashboard,
+    jobs,
+    monitor,
+    queues,
+    tools,
+    worker,
+)
 from liteq.cli.base import cli
 from liteq.cli.format import human_duration, table
 
