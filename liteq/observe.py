@@ -49,17 +49,6 @@ WORKER_GONE_AFTER = 4 * WORKER_BEAT
 # Rows of workers not seen for this long are deleted (a killed worker never removes its own).
 WORKER_FORGET_AFTER = 3600.0
 
-# The snapshot of finished-job counts stops this far before the time it is taken, so a
-# settle that read its clock before waiting for the write lock is never left out.
-SNAPSHOT_MARGIN = 60.0
-# A reader moves the snapshot on once this many jobs finished since it.
-SNAPSHOT_EVERY = 10_000
-
-
-def finished_params(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    """``add_finished`` parameters from (queue, state, count) rows."""
-    return [{"queue": row[0], "state": row[1], "count": int(row[2])} for row in rows]
-
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:

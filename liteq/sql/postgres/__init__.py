@@ -12,7 +12,7 @@ SCHEMA_VERSION = 6
 _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON|FUNCTION)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
-    r"|queue_settings|workers|metrics_total|metrics_minute|finished_counts_upto"
+    r"|queue_settings|workers|metrics_total|metrics_minute|finished_counts_since"
     r"|finished_counts_deleted|finished_counts)\b"
 )
 

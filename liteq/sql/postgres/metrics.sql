@@ -141,9 +141,7 @@ SELECT queue, min(due_at) FROM (
 GROUP BY queue
 
 -- name: dead_by_queue
--- Dead jobs (a range of jobs_finished_at) that have a dead letter.
-SELECT j.queue, count(*) FROM jobs AS j
-WHERE j.state = 'dead' AND EXISTS (SELECT 1 FROM dead_letters AS d WHERE d.job_id = j.id)
+SELECT j.queue, count(*) FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
 GROUP BY j.queue
 
 -- name: live_counts
@@ -159,18 +157,3 @@ SELECT queue, shown, sum(n)::bigint FROM (
     SELECT queue, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY queue
 ) AS live
 GROUP BY queue, shown
-
--- name: finished_between
--- Finished jobs in (:after, :upto]: a range of jobs_finished_at per state (with state IN
--- (...) PostgreSQL would drop the state from the index condition and read all of it).
-SELECT queue, state, count(*) FROM jobs
-WHERE state = 'succeeded' AND finished_at > %(after)s AND finished_at <= %(upto)s
-GROUP BY queue, state
-UNION ALL
-SELECT queue, state, count(*) FROM jobs
-WHERE state = 'dead' AND finished_at > %(after)s AND finished_at <= %(upto)s
-GROUP BY queue, state
-UNION ALL
-SELECT queue, state, count(*) FROM jobs
-WHERE state = 'cancelled' AND finished_at > %(after)s AND finished_at <= %(upto)s
-GROUP BY queue, state

@@ -141,10 +141,7 @@ SELECT queue, min(due_at) FROM (
 GROUP BY queue
 
 -- name: dead_by_queue
--- Dead jobs (a range of jobs_finished_at: the IN term lets SQLite use that partial index)
--- that have a dead letter.
-SELECT j.queue, count(*) FROM jobs AS j
-WHERE j.state IN ('succeeded', 'dead', 'cancelled') AND j.state = 'dead' AND EXISTS (SELECT 1 FROM dead_letters AS d WHERE d.job_id = j.id)
+SELECT j.queue, count(*) FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
 GROUP BY j.queue
 
 -- name: live_counts
@@ -160,10 +157,3 @@ SELECT queue, shown, sum(n) FROM (
     SELECT queue, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY queue
 )
 GROUP BY queue, shown
-
--- name: finished_between
--- Finished jobs in (:after, :upto]: a range of jobs_finished_at per state.
-SELECT queue, state, count(*) FROM jobs
-WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at > :after
-  AND finished_at <= :upto
-GROUP BY state, queue
