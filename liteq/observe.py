@@ -8,7 +8,10 @@ No I/O: the backends count settled attempts with :func:`metric_rows`; the reader
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+import operator
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,7 @@ BUCKETS: tuple[float, ...] = (
 BUCKET_COLUMNS = len(BUCKETS) + 1
 RUN_COLUMNS = tuple(f"r{i}" for i in range(BUCKET_COLUMNS))
 WAIT_COLUMNS = tuple(f"w{i}" for i in range(BUCKET_COLUMNS))
+_INDEXES = tuple(range(BUCKET_COLUMNS))
 OUTCOMES = ("succeeded", "failed", "dead", "cancelled")
 # The recent windows of ``liteq status`` (minutes).
 WINDOWS = (1, 5, 15)
@@ -125,28 +129,38 @@ def metric_rows(
     started: Mapping[int, float | None],
 ) -> list[dict[str, Any]]:
     """One parameter dict per (queue, task, outcome) for the ``add_total`` / ``add_minute``
-    upserts, sorted by that key (so concurrent writers lock rows in one order)."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    upserts (``minute`` included), sorted by that key (so concurrent writers lock rows in
+    one order). On the settle path: a batch is mostly one group, so that case is cheap."""
+    groups: dict[tuple[str, str, str], tuple[list[float], list[float], list[int]]] = {}
+    get = started.get
+    last: tuple[str, str, str] | None = None
+    starts: list[float] = []
+    dues: list[float] = []
+    count = [0]
     for job, outcome, ran in rows:
-        key = (job.queue, job.task, outcome)
-        group = groups.get(key)
-        if group is None:
-            group = {"queue": key[0], "task": key[1], "outcome": outcome, "count": 0}
-            group.update(run_sum=0.0, wait_sum=0.0)
-            group.update(dict.fromkeys(RUN_COLUMNS, 0))
-            group.update(dict.fromkeys(WAIT_COLUMNS, 0))
-            groups[key] = group
-        group["count"] += 1
-        start = started.get(job.id)
-        if not ran or start is None:
-            continue
-        run = max(0.0, now - start)
-        wait = max(0.0, start - job.due_at)
-        group["run_sum"] += run
-        group["wait_sum"] += wait
-        group[RUN_COLUMNS[bucket_of(run)]] += 1
-        group[WAIT_COLUMNS[bucket_of(wait)]] += 1
-    return [groups[key] for key in sorted(groups)]
+        if last is None or job.queue != last[0] or job.task != last[1] or outcome != last[2]:
+            last = (job.queue, job.task, outcome)
+            starts, dues, count = groups.setdefault(last, ([], [], [0]))
+        count[0] += 1
+        start = get(job.id) if ran else None
+        if start is not None:
+            starts.append(start)
+            dues.append(job.due_at)
+    params: list[dict[str, Any]] = []
+    bucket = functools.partial(bisect.bisect_left, BUCKETS)
+    minute = int(now // 60)
+    for key in sorted(groups):
+        starts, dues, count = groups[key]
+        runs = [now - start for start in starts]  # < 0 only across a clock step: bucket 0
+        waits = list(map(operator.sub, starts, dues))
+        row: dict[str, Any] = {"queue": key[0], "task": key[1], "outcome": key[2]}
+        row.update(minute=minute, count=count[0], run_sum=sum(runs), wait_sum=sum(waits))
+        run_counts = Counter(map(bucket, runs))
+        wait_counts = Counter(map(bucket, waits))
+        row.update(zip(RUN_COLUMNS, map(run_counts.__getitem__, _INDEXES), strict=True))
+        row.update(zip(WAIT_COLUMNS, map(wait_counts.__getitem__, _INDEXES), strict=True))
+        params.append(row)
+    return params
 
 
 def empty_row(queue: str, task: str, outcome: str) -> dict[str, Any]:

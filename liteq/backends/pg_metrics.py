@@ -91,9 +91,8 @@ class PgMetrics(PgSession):
         ids = [job.id for job, _, ran in rows if ran]
         started = {row[0]: row[1] for row in conn.execute(mq.started_at_of, {"ids": ids})}
         params = metric_rows(now, rows, started)
-        minute = int(now // 60)
         with conn.cursor() as cursor:
-            cursor.executemany(mq.add_minute, [{**row, "minute": minute} for row in params])
+            cursor.executemany(mq.add_minute, params)
             cursor.executemany(mq.add_total, params)
 
     def _record_cancel(self, conn: Conn, now: float, job_id: int) -> None:

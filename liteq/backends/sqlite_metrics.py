@@ -107,11 +107,10 @@ class SqliteMetrics(SqliteSession):
             return
         mq = self.mq
         ids = json.dumps([job.id for job, _, ran in rows if ran])
-        started = {row[0]: row[1] for row in conn.execute(mq.started_at_of, {"ids": ids})}
+        started: dict[int, float] = dict(conn.execute(mq.started_at_of, {"ids": ids}))
         params = metric_rows(now, rows, started)
         conn.executemany(mq.add_total, params)
-        minute = int(now // 60)
-        conn.executemany(mq.add_minute, [{**row, "minute": minute} for row in params])
+        conn.executemany(mq.add_minute, params)
 
     def _record_cancel(self, conn: apsw.Connection, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""
