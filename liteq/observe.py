@@ -1,6 +1,6 @@
 """What the metrics and the worker registry are made of: buckets, records, arithmetic.
 
-No I/O: the backends count settled attempts with :func:`metric_rows`; the readers
+No I/O: the backends count settled attempts with :class:`MetricGroups`; the readers
 (:mod:`liteq.monitor`, :mod:`liteq.metrics`) turn stored rows back into numbers with
 :func:`quantile` and :func:`window_count`.
 """
@@ -8,13 +8,10 @@ No I/O: the backends count settled attempts with :func:`metric_rows`; the reader
 from __future__ import annotations
 
 import bisect
-import functools
 import math
-import operator
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from liteq.models import ClaimedJob, Outcome, Settled
 
@@ -41,7 +38,6 @@ BUCKETS: tuple[float, ...] = (
 BUCKET_COLUMNS = len(BUCKETS) + 1
 RUN_COLUMNS = tuple(f"r{i}" for i in range(BUCKET_COLUMNS))
 WAIT_COLUMNS = tuple(f"w{i}" for i in range(BUCKET_COLUMNS))
-_INDEXES = tuple(range(BUCKET_COLUMNS))
 OUTCOMES = ("succeeded", "failed", "dead", "cancelled")
 # The recent windows of ``liteq status`` (minutes).
 WINDOWS = (1, 5, 15)
@@ -94,8 +90,17 @@ class WorkerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def counted(outcomes: Sequence[Outcome], settled: Settled) -> list[tuple[ClaimedJob, str, bool]]:
-    """The settled attempts the metrics count: (job, outcome, whether it ran).
+class Settling(NamedTuple):
+    """The attempts a settle ended, as the metrics count them."""
+
+    succeeded: list[int]  # job ids: their rows keep due_at and started_at
+    dead: list[int]  # job ids of burials of attempts that ran
+    others: list[tuple[ClaimedJob, str, bool]]  # retries (due_at changed), and burials
+    # of jobs that never ran: (job, outcome, ran)
+
+
+def counted(outcomes: Sequence[Outcome], settled: Settled) -> Settling:
+    """The settled attempts the metrics count.
 
     A lost lease, a job put back because its task cannot be loaded, and a
     ``Retry(count_attempt=False)`` are not attempts that ended: not counted.
@@ -103,19 +108,24 @@ def counted(outcomes: Sequence[Outcome], settled: Settled) -> list[tuple[Claimed
     if settled.lost:
         lost = set(settled.lost)
         outcomes = [o for o in outcomes if o.job.id not in lost]
-    buried: set[int] | None = None
-    rows: list[tuple[ClaimedJob, str, bool]] = []
+    succeeded = [o.job.id for o in outcomes if o.ok]
+    if len(succeeded) == len(outcomes):
+        return Settling(succeeded, [], [])
+    buried = set(settled.buried)
+    dead: list[int] = []
+    others: list[tuple[ClaimedJob, str, bool]] = []
     for outcome in outcomes:
         if outcome.ok:
-            rows.append((outcome.job, "succeeded", True))
             continue
-        if buried is None:
-            buried = set(settled.buried)
-        if outcome.job.id in buried:
-            rows.append((outcome.job, "dead", outcome.unavailable is None))
+        job = outcome.job
+        if job.id in buried:
+            if outcome.unavailable is None:
+                dead.append(job.id)
+            else:
+                others.append((job, "dead", False))
         elif outcome.unavailable is None and outcome.retry_in is not None and outcome.spend_attempt:
-            rows.append((outcome.job, "failed", True))
-    return rows
+            others.append((job, "failed", True))
+    return Settling(succeeded, dead, others)
 
 
 def bucket_of(seconds: float) -> int:
@@ -123,50 +133,59 @@ def bucket_of(seconds: float) -> int:
     return bisect.bisect_left(BUCKETS, seconds)
 
 
-def metric_rows(
-    now: float,
-    rows: Sequence[tuple[ClaimedJob, str, bool]],
-    started: Mapping[int, float | None],
-) -> list[dict[str, Any]]:
-    """One parameter dict per (queue, task, outcome) for the ``add_total`` / ``add_minute``
-    upserts (``minute`` included), sorted by that key (so concurrent writers lock rows in
-    one order). On the settle path: a batch is mostly one group, so that case is cheap."""
-    groups: dict[tuple[str, str, str], tuple[list[float], list[float], list[int]]] = {}
-    get = started.get
-    last: tuple[str, str, str] | None = None
-    starts: list[float] = []
-    dues: list[float] = []
-    count = [0]
-    for job, outcome, ran in rows:
-        if last is None or job.queue != last[0] or job.task != last[1] or outcome != last[2]:
-            last = (job.queue, job.task, outcome)
-            starts, dues, count = groups.setdefault(last, ([], [], [0]))
-        count[0] += 1
-        start = get(job.id) if ran else None
-        if start is not None:
-            starts.append(start)
-            dues.append(job.due_at)
-    params: list[dict[str, Any]] = []
-    bucket = functools.partial(bisect.bisect_left, BUCKETS)
-    minute = int(now // 60)
-    for key in sorted(groups):
-        starts, dues, count = groups[key]
-        runs = [now - start for start in starts]  # < 0 only across a clock step: bucket 0
-        waits = list(map(operator.sub, starts, dues))
-        row: dict[str, Any] = {"queue": key[0], "task": key[1], "outcome": key[2]}
-        row.update(minute=minute, count=count[0], run_sum=sum(runs), wait_sum=sum(waits))
-        run_counts = Counter(map(bucket, runs))
-        wait_counts = Counter(map(bucket, waits))
-        row.update(zip(RUN_COLUMNS, map(run_counts.__getitem__, _INDEXES), strict=True))
-        row.update(zip(WAIT_COLUMNS, map(wait_counts.__getitem__, _INDEXES), strict=True))
-        params.append(row)
-    return params
+class MetricGroups:
+    """The ``add_total`` / ``add_minute`` parameters of one settle: a dict per (queue,
+    task, outcome), ``minute`` included."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.minute = int(now // 60)
+        self.groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def group(self, queue: str, task: str, outcome: str) -> dict[str, Any]:
+        key = (queue, task, outcome)
+        row = self.groups.get(key)
+        if row is None:
+            row = self.groups[key] = empty_row(queue, task, outcome, self.minute)
+        return row
+
+    def add_buckets(self, outcome: str, found: Iterable[Sequence[Any]]) -> None:
+        """Rows of the ``settled_buckets`` query: queue, task, run bucket, wait bucket,
+        count, run seconds, wait seconds."""
+        for queue, task, run_bucket, wait_bucket, count, run_sum, wait_sum in found:
+            row = self.group(queue, task, outcome)
+            row["count"] += count
+            row["run_sum"] += run_sum
+            row["wait_sum"] += wait_sum
+            row[RUN_COLUMNS[run_bucket]] += count
+            row[WAIT_COLUMNS[wait_bucket]] += count
+
+    def add_jobs(
+        self, rows: Iterable[tuple[ClaimedJob, str, bool]], started: Mapping[int, float | None]
+    ) -> None:
+        """Attempts observed one by one: the wait from the due time the job was claimed
+        with (a retry has moved the row's)."""
+        for job, outcome, ran in rows:
+            row = self.group(job.queue, job.task, outcome)
+            row["count"] += 1
+            start = started.get(job.id) if ran else None
+            if start is None:
+                continue
+            run, wait = self.now - start, start - job.due_at
+            row["run_sum"] += run
+            row["wait_sum"] += wait
+            row[RUN_COLUMNS[bucket_of(run)]] += 1
+            row[WAIT_COLUMNS[bucket_of(wait)]] += 1
+
+    def params(self) -> list[dict[str, Any]]:
+        """Sorted by key, so concurrent writers lock the counter rows in one order."""
+        return [self.groups[key] for key in sorted(self.groups)]
 
 
-def empty_row(queue: str, task: str, outcome: str) -> dict[str, Any]:
-    """A count of one with no observation (a cancelled job)."""
-    row: dict[str, Any] = {"queue": queue, "task": task, "outcome": outcome, "count": 1}
-    row.update(run_sum=0.0, wait_sum=0.0)
+def empty_row(queue: str, task: str, outcome: str, minute: int) -> dict[str, Any]:
+    """A group with nothing counted yet."""
+    row: dict[str, Any] = {"queue": queue, "task": task, "outcome": outcome, "minute": minute}
+    row.update(count=0, run_sum=0.0, wait_sum=0.0)
     row.update(dict.fromkeys(RUN_COLUMNS, 0))
     row.update(dict.fromkeys(WAIT_COLUMNS, 0))
     return row

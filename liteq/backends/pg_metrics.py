@@ -18,9 +18,9 @@ from liteq.errors import DatabaseError
 from liteq.models import Outcome, Settled
 from liteq.observe import (
     WORKER_FORGET_AFTER,
+    MetricGroups,
     counted,
     empty_row,
-    metric_rows,
 )
 from liteq.sql.metric_queries import (
     CountQueries,
@@ -83,25 +83,33 @@ class PgMetrics(PgSession):
     def _record_settled(
         self, conn: Conn, now: float, outcomes: Sequence[Outcome], settled: Settled
     ) -> None:
-        """Count the attempts ``settled`` ended, inside the settling transaction."""
-        rows = counted(outcomes, settled)
-        if not rows:
+        """Count the attempts ``settled`` ended, inside the settling transaction: the
+        acks and burials grouped by SQL (no row comes back per job), retries one by one."""
+        ended = counted(outcomes, settled)
+        if not (ended.succeeded or ended.dead or ended.others):
             return
-        mq = self.mq
-        ids = [job.id for job, _, ran in rows if ran]
-        started = {row[0]: row[1] for row in conn.execute(mq.started_at_of, {"ids": ids})}
-        params = metric_rows(now, rows, started)
+        mq, groups = self.mq, MetricGroups(now)
+        for outcome, ids in (("succeeded", ended.succeeded), ("dead", ended.dead)):
+            if ids:
+                params = {"ids": ids, "now": now}
+                groups.add_buckets(outcome, conn.execute(mq.settled_buckets, params))
+        if ended.others:
+            ids = [job.id for job, _, ran in ended.others if ran]
+            rows = conn.execute(mq.started_at_of, {"ids": ids})
+            groups.add_jobs(ended.others, {row[0]: row[1] for row in rows})
+        params_list = groups.params()
         with conn.cursor() as cursor:
-            cursor.executemany(mq.add_minute, params)
-            cursor.executemany(mq.add_total, params)
+            cursor.executemany(mq.add_minute, params_list)
+            cursor.executemany(mq.add_total, params_list)
 
     def _record_cancel(self, conn: Conn, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""
         found = conn.execute(self.mq.task_of, {"id": job_id}).fetchone()
         if found is None:
             return
-        row = empty_row(str(found[0]), str(found[1]), "cancelled")
-        conn.execute(self.mq.add_minute, {**row, "minute": int(now // 60)})
+        row = empty_row(str(found[0]), str(found[1]), "cancelled", int(now // 60))
+        row["count"] = 1
+        conn.execute(self.mq.add_minute, row)
         conn.execute(self.mq.add_total, row)
 
     def _prune_metrics(self, conn: Conn, now: float, before: float | None) -> None:

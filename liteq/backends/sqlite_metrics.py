@@ -21,9 +21,9 @@ from liteq.errors import DatabaseError
 from liteq.models import Outcome, Settled
 from liteq.observe import (
     WORKER_FORGET_AFTER,
+    MetricGroups,
     counted,
     empty_row,
-    metric_rows,
 )
 from liteq.sql.metric_queries import (
     CountQueries,
@@ -101,25 +101,33 @@ class SqliteMetrics(SqliteSession):
     def _record_settled(
         self, conn: apsw.Connection, now: float, outcomes: Sequence[Outcome], settled: Settled
     ) -> None:
-        """Count the attempts ``settled`` ended, inside the settling transaction."""
-        rows = counted(outcomes, settled)
-        if not rows:
+        """Count the attempts ``settled`` ended, inside the settling transaction: the
+        acks and burials grouped by SQL (no row comes back per job), retries one by one."""
+        ended = counted(outcomes, settled)
+        if not (ended.succeeded or ended.dead or ended.others):
             return
-        mq = self.mq
-        ids = json.dumps([job.id for job, _, ran in rows if ran])
-        started: dict[int, float] = dict(conn.execute(mq.started_at_of, {"ids": ids}))
-        params = metric_rows(now, rows, started)
-        conn.executemany(mq.add_total, params)
-        conn.executemany(mq.add_minute, params)
+        mq, groups = self.mq, MetricGroups(now)
+        for outcome, ids in (("succeeded", ended.succeeded), ("dead", ended.dead)):
+            if ids:
+                params = {"ids": json.dumps(ids), "now": now}
+                groups.add_buckets(outcome, conn.execute(mq.settled_buckets, params))
+        if ended.others:
+            ran = json.dumps([job.id for job, _, did_run in ended.others if did_run])
+            started: dict[int, float] = dict(conn.execute(mq.started_at_of, {"ids": ran}))
+            groups.add_jobs(ended.others, started)
+        params_list = groups.params()
+        conn.executemany(mq.add_total, params_list)
+        conn.executemany(mq.add_minute, params_list)
 
     def _record_cancel(self, conn: apsw.Connection, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""
         found = conn.execute(self.mq.task_of, {"id": job_id}).fetchone()
         if found is None:
             return
-        row = empty_row(str(found[0]), str(found[1]), "cancelled")
+        row = empty_row(str(found[0]), str(found[1]), "cancelled", int(now // 60))
+        row["count"] = 1
         conn.execute(self.mq.add_total, row)
-        conn.execute(self.mq.add_minute, {**row, "minute": int(now // 60)})
+        conn.execute(self.mq.add_minute, row)
 
     def _prune_metrics(self, conn: apsw.Connection, now: float, before: float | None) -> None:
         """Per-minute counts older than ``before`` go with the jobs (folded into the

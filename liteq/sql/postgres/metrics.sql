@@ -157,3 +157,49 @@ SELECT queue, shown, sum(n)::bigint FROM (
     SELECT queue, 'running', count(*) FROM jobs WHERE state = 'running' GROUP BY queue
 ) AS live
 GROUP BY queue, shown
+
+-- name: settled_buckets
+-- The attempts of one outcome that a settle ended (their ids), grouped by queue, task and
+-- the histogram buckets (liteq.observe.BUCKETS) of their run time (start to now) and wait
+-- time (due to start): what add_total and add_minute add, in a few rows. Acks and burials
+-- keep due_at; retries change it, so their waits are computed from the claim (Python).
+SELECT j.queue, j.task,
+       CASE
+           WHEN (%(now)s - j.started_at) <= 0.005 THEN 0
+           WHEN (%(now)s - j.started_at) <= 0.01 THEN 1
+           WHEN (%(now)s - j.started_at) <= 0.025 THEN 2
+           WHEN (%(now)s - j.started_at) <= 0.05 THEN 3
+           WHEN (%(now)s - j.started_at) <= 0.1 THEN 4
+           WHEN (%(now)s - j.started_at) <= 0.25 THEN 5
+           WHEN (%(now)s - j.started_at) <= 0.5 THEN 6
+           WHEN (%(now)s - j.started_at) <= 1.0 THEN 7
+           WHEN (%(now)s - j.started_at) <= 2.5 THEN 8
+           WHEN (%(now)s - j.started_at) <= 5.0 THEN 9
+           WHEN (%(now)s - j.started_at) <= 10.0 THEN 10
+           WHEN (%(now)s - j.started_at) <= 30.0 THEN 11
+           WHEN (%(now)s - j.started_at) <= 60.0 THEN 12
+           WHEN (%(now)s - j.started_at) <= 300.0 THEN 13
+           WHEN (%(now)s - j.started_at) <= 900.0 THEN 14
+           WHEN (%(now)s - j.started_at) <= 3600.0 THEN 15
+           ELSE 16 END AS rb,
+       CASE
+           WHEN (j.started_at - j.due_at) <= 0.005 THEN 0
+           WHEN (j.started_at - j.due_at) <= 0.01 THEN 1
+           WHEN (j.started_at - j.due_at) <= 0.025 THEN 2
+           WHEN (j.started_at - j.due_at) <= 0.05 THEN 3
+           WHEN (j.started_at - j.due_at) <= 0.1 THEN 4
+           WHEN (j.started_at - j.due_at) <= 0.25 THEN 5
+           WHEN (j.started_at - j.due_at) <= 0.5 THEN 6
+           WHEN (j.started_at - j.due_at) <= 1.0 THEN 7
+           WHEN (j.started_at - j.due_at) <= 2.5 THEN 8
+           WHEN (j.started_at - j.due_at) <= 5.0 THEN 9
+           WHEN (j.started_at - j.due_at) <= 10.0 THEN 10
+           WHEN (j.started_at - j.due_at) <= 30.0 THEN 11
+           WHEN (j.started_at - j.due_at) <= 60.0 THEN 12
+           WHEN (j.started_at - j.due_at) <= 300.0 THEN 13
+           WHEN (j.started_at - j.due_at) <= 900.0 THEN 14
+           WHEN (j.started_at - j.due_at) <= 3600.0 THEN 15
+           ELSE 16 END AS wb,
+       count(*), sum(%(now)s - j.started_at), sum(j.started_at - j.due_at)
+FROM jobs AS j WHERE j.id = ANY(%(ids)s::bigint[])
+GROUP BY j.queue, j.task, rb, wb
