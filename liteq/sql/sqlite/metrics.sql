@@ -141,8 +141,10 @@ SELECT queue, min(due_at) FROM (
 GROUP BY queue
 
 -- name: dead_by_queue
-SELECT j.queue, count(*) FROM dead_letters AS d JOIN jobs AS j ON j.id = d.job_id
-GROUP BY j.queue
+-- A lookup by id per dead letter (a join would read every job on PostgreSQL).
+SELECT (SELECT j.queue FROM jobs AS j WHERE j.id = d.job_id) AS queue, count(*)
+FROM dead_letters AS d
+GROUP BY 1
 
 -- name: live_counts
 -- Jobs by queue and state, each live state from its own partial index (never a scan of the
