@@ -1,6 +1,6 @@
 """What the metrics and the worker registry are made of: buckets, records, arithmetic.
 
-No I/O: the backends count settled attempts with :func:`metric_rows`; the readers
+No I/O: the backends count settled attempts with :class:`MetricGroups`; the readers
 (:mod:`liteq.monitor`, :mod:`liteq.metrics`) turn stored rows back into numbers with
 :func:`quantile` and :func:`window_count`.
 """
@@ -11,7 +11,7 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from liteq.models import ClaimedJob, Outcome, Settled
 
@@ -48,17 +48,6 @@ WORKER_BEAT = 5.0
 WORKER_GONE_AFTER = 4 * WORKER_BEAT
 # Rows of workers not seen for this long are deleted (a killed worker never removes its own).
 WORKER_FORGET_AFTER = 3600.0
-
-# The snapshot of finished-job counts stops this far before the time it is taken, so a
-# settle that read its clock before waiting for the write lock is never left out.
-SNAPSHOT_MARGIN = 60.0
-# A reader moves the snapshot on once this many jobs finished since it.
-SNAPSHOT_EVERY = 10_000
-
-
-def finished_params(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-    """``add_finished`` parameters from (queue, state, count) rows."""
-    return [{"queue": row[0], "state": row[1], "count": int(row[2])} for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +90,17 @@ class WorkerInfo:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def counted(outcomes: Sequence[Outcome], settled: Settled) -> list[tuple[ClaimedJob, str, bool]]:
-    """The settled attempts the metrics count: (job, outcome, whether it ran).
+class Settling(NamedTuple):
+    """The attempts a settle ended, as the metrics count them."""
+
+    succeeded: list[int]  # job ids: their rows keep due_at and started_at
+    dead: list[int]  # job ids of burials of attempts that ran
+    others: list[tuple[ClaimedJob, str, bool]]  # retries (due_at changed), and burials
+    # of jobs that never ran: (job, outcome, ran)
+
+
+def counted(outcomes: Sequence[Outcome], settled: Settled) -> Settling:
+    """The settled attempts the metrics count.
 
     A lost lease, a job put back because its task cannot be loaded, and a
     ``Retry(count_attempt=False)`` are not attempts that ended: not counted.
@@ -110,19 +108,24 @@ def counted(outcomes: Sequence[Outcome], settled: Settled) -> list[tuple[Claimed
     if settled.lost:
         lost = set(settled.lost)
         outcomes = [o for o in outcomes if o.job.id not in lost]
-    buried: set[int] | None = None
-    rows: list[tuple[ClaimedJob, str, bool]] = []
+    succeeded = [o.job.id for o in outcomes if o.ok]
+    if len(succeeded) == len(outcomes):
+        return Settling(succeeded, [], [])
+    buried = set(settled.buried)
+    dead: list[int] = []
+    others: list[tuple[ClaimedJob, str, bool]] = []
     for outcome in outcomes:
         if outcome.ok:
-            rows.append((outcome.job, "succeeded", True))
             continue
-        if buried is None:
-            buried = set(settled.buried)
-        if outcome.job.id in buried:
-            rows.append((outcome.job, "dead", outcome.unavailable is None))
+        job = outcome.job
+        if job.id in buried:
+            if outcome.unavailable is None:
+                dead.append(job.id)
+            else:
+                others.append((job, "dead", False))
         elif outcome.unavailable is None and outcome.retry_in is not None and outcome.spend_attempt:
-            rows.append((outcome.job, "failed", True))
-    return rows
+            others.append((job, "failed", True))
+    return Settling(succeeded, dead, others)
 
 
 def bucket_of(seconds: float) -> int:
@@ -130,40 +133,59 @@ def bucket_of(seconds: float) -> int:
     return bisect.bisect_left(BUCKETS, seconds)
 
 
-def metric_rows(
-    now: float,
-    rows: Sequence[tuple[ClaimedJob, str, bool]],
-    started: Mapping[int, float | None],
-) -> list[dict[str, Any]]:
-    """One parameter dict per (queue, task, outcome) for the ``add_total`` / ``add_minute``
-    upserts, sorted by that key (so concurrent writers lock rows in one order)."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for job, outcome, ran in rows:
-        key = (job.queue, job.task, outcome)
-        group = groups.get(key)
-        if group is None:
-            group = {"queue": key[0], "task": key[1], "outcome": outcome, "count": 0}
-            group.update(run_sum=0.0, wait_sum=0.0)
-            group.update(dict.fromkeys(RUN_COLUMNS, 0))
-            group.update(dict.fromkeys(WAIT_COLUMNS, 0))
-            groups[key] = group
-        group["count"] += 1
-        start = started.get(job.id)
-        if not ran or start is None:
-            continue
-        run = max(0.0, now - start)
-        wait = max(0.0, start - job.due_at)
-        group["run_sum"] += run
-        group["wait_sum"] += wait
-        group[RUN_COLUMNS[bucket_of(run)]] += 1
-        group[WAIT_COLUMNS[bucket_of(wait)]] += 1
-    return [groups[key] for key in sorted(groups)]
+class MetricGroups:
+    """The ``add_total`` / ``add_minute`` parameters of one settle: a dict per (queue,
+    task, outcome), ``minute`` included."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.minute = int(now // 60)
+        self.groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def group(self, queue: str, task: str, outcome: str) -> dict[str, Any]:
+        key = (queue, task, outcome)
+        row = self.groups.get(key)
+        if row is None:
+            row = self.groups[key] = empty_row(queue, task, outcome, self.minute)
+        return row
+
+    def add_buckets(self, outcome: str, found: Iterable[Sequence[Any]]) -> None:
+        """Rows of the ``settled_buckets`` query: queue, task, run bucket, wait bucket,
+        count, run seconds, wait seconds."""
+        for queue, task, run_bucket, wait_bucket, count, run_sum, wait_sum in found:
+            row = self.group(queue, task, outcome)
+            row["count"] += count
+            row["run_sum"] += run_sum
+            row["wait_sum"] += wait_sum
+            row[RUN_COLUMNS[run_bucket]] += count
+            row[WAIT_COLUMNS[wait_bucket]] += count
+
+    def add_jobs(
+        self, rows: Iterable[tuple[ClaimedJob, str, bool]], started: Mapping[int, float | None]
+    ) -> None:
+        """Attempts observed one by one: the wait from the due time the job was claimed
+        with (a retry has moved the row's)."""
+        for job, outcome, ran in rows:
+            row = self.group(job.queue, job.task, outcome)
+            row["count"] += 1
+            start = started.get(job.id) if ran else None
+            if start is None:
+                continue
+            run, wait = self.now - start, start - job.due_at
+            row["run_sum"] += run
+            row["wait_sum"] += wait
+            row[RUN_COLUMNS[bucket_of(run)]] += 1
+            row[WAIT_COLUMNS[bucket_of(wait)]] += 1
+
+    def params(self) -> list[dict[str, Any]]:
+        """Sorted by key, so concurrent writers lock the counter rows in one order."""
+        return [self.groups[key] for key in sorted(self.groups)]
 
 
-def empty_row(queue: str, task: str, outcome: str) -> dict[str, Any]:
-    """A count of one with no observation (a cancelled job)."""
-    row: dict[str, Any] = {"queue": queue, "task": task, "outcome": outcome, "count": 1}
-    row.update(run_sum=0.0, wait_sum=0.0)
+def empty_row(queue: str, task: str, outcome: str, minute: int) -> dict[str, Any]:
+    """A group with nothing counted yet."""
+    row: dict[str, Any] = {"queue": queue, "task": task, "outcome": outcome, "minute": minute}
+    row.update(count=0, run_sum=0.0, wait_sum=0.0)
     row.update(dict.fromkeys(RUN_COLUMNS, 0))
     row.update(dict.fromkeys(WAIT_COLUMNS, 0))
     return row

@@ -68,9 +68,8 @@ class PgAdmin(PgMetrics):
                     continue
                 if requeued:
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
+                    self._finished_job(conn, job_id, "dead", -1)
                     queues.append(requeued[0][0])
-            if queues:
-                self._forget_finished_counts(conn)
             self._notify(conn, queues)
             return len(queues)
 

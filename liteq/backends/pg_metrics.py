@@ -7,22 +7,20 @@ once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.
 
 from __future__ import annotations
 
-import math
+import contextlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
+from liteq.backends import finished_counts
 from liteq.backends.pg_session import Conn, PgSession
 from liteq.errors import DatabaseError
 from liteq.models import Outcome, Settled
 from liteq.observe import (
-    SNAPSHOT_EVERY,
-    SNAPSHOT_MARGIN,
     WORKER_FORGET_AFTER,
+    MetricGroups,
     counted,
     empty_row,
-    finished_params,
-    metric_rows,
 )
 from liteq.sql.metric_queries import (
     CountQueries,
@@ -30,11 +28,6 @@ from liteq.sql.metric_queries import (
     load_count_queries,
     load_metric_queries,
 )
-
-
-def _upto(row: Any) -> float:
-    """The snapshot's time (-inf: none yet)."""
-    return -math.inf if row is None else float(row[0])
 
 
 class PgMetrics(PgSession):
@@ -52,85 +45,81 @@ class PgMetrics(PgSession):
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
         """(queue, state, count) of every queue and state with jobs: live states from
-        their partial indexes, finished ones from the snapshot plus the jobs finished
-        since (a range of jobs_finished_at)."""
-        live = self._read(self.mq.live_counts, {"now": now})
+        their partial indexes, finished ones from ``finished_counts`` (no scan)."""
 
-        def read(conn: Conn) -> tuple[float, dict[tuple[str, str], int], int]:
-            # One transaction (REPEATABLE READ is not needed: the snapshot only moves
-            # under the upto row's lock, and rows finished since it are counted after).
-            upto = _upto(conn.execute(self.cq.finished_upto).fetchone())
-            counts = {(q, s): int(n) for q, s, n in conn.execute(self.cq.finished_snapshot)}
-            params = {"after": upto, "upto": math.inf}
-            fresh = 0
-            for queue, state, count in conn.execute(self.mq.finished_between, params):
-                counts[(queue, state)] = counts.get((queue, state), 0) + int(count)
-                fresh += int(count)
-            return upto, counts, fresh
+        def read(conn: Conn) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]], int]:
+            live = conn.execute(self.mq.live_counts, {"now": now}).fetchall()
+            finished = finished_counts.total(conn, self.cq)
+            return live, finished, finished_counts.since(conn, self.cq)
 
-        upto, counts, fresh = self._run(read)
-        if fresh >= SNAPSHOT_EVERY or (fresh and math.isinf(upto)):
-            self._move_snapshot(now)
-        finished = [(queue, state, n) for (queue, state), n in counts.items() if n]
+        live, finished, first = self._run(read, write=False)
+        if first < int(now // 60) - finished_counts.FOLD_AFTER:
+            with contextlib.suppress(DatabaseError):  # the counts are right without it
+                self._run(lambda conn: self._fold(conn, now))
         return [(str(r[0]), str(r[1]), int(r[2])) for r in live] + finished
 
-    def _move_snapshot(self, now: float) -> None:
-        """Count the jobs finished up to ``now - SNAPSHOT_MARGIN`` into the snapshot."""
-        upto = now - SNAPSHOT_MARGIN
+    def _fold(self, conn: Conn, now: float) -> int:
+        return finished_counts.fold(conn, self.cq, int(now // 60) - finished_counts.FOLD_MARGIN)
 
-        def work(conn: Conn) -> None:
-            after = _upto(conn.execute(self.cq.lock_finished_upto).fetchone())
-            if upto <= after:
-                return
-            params = {"after": after, "upto": upto}
-            rows = conn.execute(self.mq.finished_between, params).fetchall()
-            with conn.cursor() as cursor:
-                cursor.executemany(self.cq.add_finished, finished_params(rows))
-            conn.execute(self.cq.set_finished_upto, {"upto": upto})
+    def recount_finished(self, now: float) -> bool:
+        """Check the finished-job counts against a full count, holding the counts' lock
+        (deletes of finished jobs wait; settles do not), and put that in if they differ."""
 
-        try:
-            self._run(work)
-        except DatabaseError:
-            return
+        def work(conn: Conn) -> bool:
+            conn.execute(self.cq.lock_finished_since)
+            wanted = finished_counts.recounted(conn, self.cq)
+            current = {key: n for key, n in finished_counts.snapshot(conn, self.cq)[1].items() if n}
+            if current != wanted:
+                finished_counts.replace(conn, self.cq, wanted)
+            return True
 
-    def _forget_finished_counts(self, conn: Conn) -> None:
-        """A finished job turned back (or one finished long ago came in): count afresh."""
-        conn.execute(self.cq.lock_finished_upto)
-        conn.execute(self.cq.clear_finished)
-        conn.execute(self.cq.set_finished_upto, {"upto": -math.inf})
+        return self._run(work)
+
+    def _finished_job(self, conn: Conn, job_id: int, state: str, count: int) -> None:
+        finished_counts.job_changed(conn, self.cq, job_id, state, count)
 
     # -- written with the jobs -----------------------------------------------------------
 
     def _record_settled(
         self, conn: Conn, now: float, outcomes: Sequence[Outcome], settled: Settled
     ) -> None:
-        """Count the attempts ``settled`` ended, inside the settling transaction."""
-        rows = counted(outcomes, settled)
-        if not rows:
+        """Count the attempts ``settled`` ended, inside the settling transaction: the
+        acks and burials grouped by SQL (no row comes back per job), retries one by one."""
+        ended = counted(outcomes, settled)
+        if not (ended.succeeded or ended.dead or ended.others):
             return
-        mq = self.mq
-        ids = [job.id for job, _, ran in rows if ran]
-        started = {row[0]: row[1] for row in conn.execute(mq.started_at_of, {"ids": ids})}
-        params = metric_rows(now, rows, started)
-        minute = int(now // 60)
+        mq, groups = self.mq, MetricGroups(now)
+        for outcome, ids in (("succeeded", ended.succeeded), ("dead", ended.dead)):
+            if ids:
+                params = {"ids": ids, "now": now}
+                groups.add_buckets(outcome, conn.execute(mq.settled_buckets, params))
+        if ended.others:
+            ids = [job.id for job, _, ran in ended.others if ran]
+            rows = conn.execute(mq.started_at_of, {"ids": ids})
+            groups.add_jobs(ended.others, {row[0]: row[1] for row in rows})
+        params_list = groups.params()
         with conn.cursor() as cursor:
-            cursor.executemany(mq.add_minute, [{**row, "minute": minute} for row in params])
-            cursor.executemany(mq.add_total, params)
+            cursor.executemany(mq.add_minute, params_list)
+            cursor.executemany(mq.add_total, params_list)
 
     def _record_cancel(self, conn: Conn, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""
         found = conn.execute(self.mq.task_of, {"id": job_id}).fetchone()
         if found is None:
             return
-        row = empty_row(str(found[0]), str(found[1]), "cancelled")
-        conn.execute(self.mq.add_minute, {**row, "minute": int(now // 60)})
+        row = empty_row(str(found[0]), str(found[1]), "cancelled", int(now // 60))
+        row["count"] = 1
+        conn.execute(self.mq.add_minute, row)
         conn.execute(self.mq.add_total, row)
 
     def _prune_metrics(self, conn: Conn, now: float, before: float | None) -> None:
-        """Per-minute counts older than ``before`` go with the jobs; so do rows of
-        workers gone for long. The totals stay (Prometheus counters never go down)."""
+        """Per-minute counts older than ``before`` go with the jobs (folded into the
+        finished-job counts first); so do rows of workers gone for long. The totals stay
+        (Prometheus counters never go down)."""
+        first = self._fold(conn, now)
         if before is not None:
-            conn.execute(self.mq.prune_minutes_before, {"minute": int(before // 60)})
+            cutoff = min(int(before // 60), first)
+            conn.execute(self.mq.prune_minutes_before, {"minute": cutoff})
         conn.execute(self.mq.delete_workers_seen_before, {"before": now - WORKER_FORGET_AFTER})
 
     # -- the worker registry -------------------------------------------------------------

@@ -37,7 +37,7 @@ class _Store(Protocol):
         self, query: str, params: Mapping[str, Any] | None = ...
     ) -> list[tuple[Any, ...]]: ...
 
-    def _forget_finished_counts(self, conn: Conn) -> None: ...
+    def _finished_job(self, conn: Conn, job_id: int, state: str, count: int) -> None: ...
 
 
 def _payload(value: str | bytes) -> bytes:
@@ -97,7 +97,8 @@ class PostgresTransfer:
                 ledger.append({"source": source, "source_id": job.id, "job_id": job_id})
             if dead_rows:
                 cursor.executemany(q.insert_copied_dead_letter, dead_rows)
-                self._forget_finished_counts(conn)  # they finished before the snapshot
+                for dead_row in dead_rows:
+                    self._finished_job(conn, dead_row["job_id"], "dead", 1)
             if ledger:
                 cursor.executemany(q.record_copied, ledger)
             inserted = len(ledger)

@@ -59,9 +59,8 @@ class SqliteAdmin(SqliteMetrics):
                 conn.execute(self.q.requeue_dead, {"id": job_id, "now": now})
                 if conn.changes():
                     conn.execute(self.q.delete_dead_letter, {"id": job_id})
+                    self._finished_job(conn, job_id, "dead", -1)
                     count += 1
-            if count:
-                self._forget_finished_counts(conn)
         return count
 
     def purge_dead(self, ids: Sequence[int] | None) -> int:

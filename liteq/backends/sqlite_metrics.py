@@ -8,7 +8,6 @@ upserts per (queue, task, outcome) of the batch. SQL: ``liteq/sql/sqlite/metrics
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -16,17 +15,15 @@ from typing import Any
 
 import apsw
 
+from liteq.backends import finished_counts
 from liteq.backends.sqlite_session import SqliteSession
 from liteq.errors import DatabaseError
 from liteq.models import Outcome, Settled
 from liteq.observe import (
-    SNAPSHOT_EVERY,
-    SNAPSHOT_MARGIN,
     WORKER_FORGET_AFTER,
+    MetricGroups,
     counted,
     empty_row,
-    finished_params,
-    metric_rows,
 )
 from liteq.sql.metric_queries import (
     CountQueries,
@@ -34,11 +31,6 @@ from liteq.sql.metric_queries import (
     load_count_queries,
     load_metric_queries,
 )
-
-
-def _upto(row: Any) -> float:
-    """The snapshot's time (-inf: none yet)."""
-    return -math.inf if row is None else float(row[0])
 
 
 class SqliteMetrics(SqliteSession):
@@ -68,79 +60,83 @@ class SqliteMetrics(SqliteSession):
 
     def counts(self, now: float) -> list[tuple[str, str, int]]:
         """(queue, state, count) of every queue and state with jobs: live states from
-        their indexes, finished ones from the snapshot plus the jobs finished since."""
-        rows = [
-            (str(r[0]), str(r[1]), int(r[2])) for r in self._rows(self.mq.live_counts, {"now": now})
-        ]
-        return rows + self._finished_counts(now)
-
-    def _finished_counts(self, now: float) -> list[tuple[str, str, int]]:
-        counts: dict[tuple[str, str], int] = {}
+        their partial indexes, finished ones from ``finished_counts`` (no scan)."""
         with self.read_snapshot() as conn:
-            upto = _upto(conn.execute(self.cq.finished_upto).fetchone())
-            for queue, state, count in conn.execute(self.cq.finished_snapshot):
-                counts[(queue, state)] = int(count)
-            params = {"after": upto, "upto": math.inf}
-            fresh = 0
-            for queue, state, count in conn.execute(self.mq.finished_between, params):
-                counts[(queue, state)] = counts.get((queue, state), 0) + int(count)
-                fresh += int(count)
-        if fresh >= SNAPSHOT_EVERY or (fresh and math.isinf(upto)):
-            self._move_snapshot(now)
-        return [(queue, state, count) for (queue, state), count in counts.items() if count]
+            live = conn.execute(self.mq.live_counts, {"now": now}).fetchall()
+            finished = finished_counts.total(conn, self.cq)
+            first = finished_counts.since(conn, self.cq)
+        if first < int(now // 60) - finished_counts.FOLD_AFTER:
+            self._fold(now)
+        rows: list[tuple[Any, ...]] = [tuple(row) for row in live]
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows] + finished
 
-    def _move_snapshot(self, now: float) -> None:
-        """Count the jobs finished up to ``now - SNAPSHOT_MARGIN`` into the snapshot (all
-        of them the first time): a short write, skipped if the file is busy or read-only
-        (readers count right without it)."""
-        upto = now - SNAPSHOT_MARGIN
+    def _fold(self, now: float) -> None:
+        """Fold old minutes into the counts: a short write, skipped if the file is busy or
+        read-only (the counts are right without it)."""
         try:
             with self.transaction() as conn:
-                after = _upto(conn.execute(self.cq.lock_finished_upto).fetchone())
-                if upto > after:
-                    params = {"after": after, "upto": upto}
-                    rows = conn.execute(self.mq.finished_between, params).fetchall()
-                    conn.executemany(self.cq.add_finished, finished_params(rows))
-                    conn.execute(self.cq.set_finished_upto, {"upto": upto})
+                finished_counts.fold(conn, self.cq, int(now // 60) - finished_counts.FOLD_MARGIN)
         except DatabaseError:
             return
 
-    def _forget_finished_counts(self, conn: apsw.Connection) -> None:
-        """A finished job turned back (or one finished long ago came in): count afresh."""
-        conn.execute(self.cq.clear_finished)
-        conn.execute(self.cq.set_finished_upto, {"upto": -math.inf})
+    def recount_finished(self, now: float) -> bool:
+        """Check the finished-job counts against a full count (read outside the write
+        lock) and put that in if they differ; False if they changed meanwhile."""
+        with self.read_snapshot() as conn:
+            before = finished_counts.snapshot(conn, self.cq)
+            wanted = finished_counts.recounted(conn, self.cq)
+        if {key: n for key, n in before[1].items() if n} == wanted:
+            return True
+        with self.transaction() as conn:
+            if finished_counts.snapshot(conn, self.cq) != before:
+                return False  # a delete or a fold since: next time
+            finished_counts.replace(conn, self.cq, wanted)
+        return True
+
+    def _finished_job(self, conn: apsw.Connection, job_id: int, state: str, count: int) -> None:
+        finished_counts.job_changed(conn, self.cq, job_id, state, count)
 
     # -- written with the jobs -----------------------------------------------------------
 
     def _record_settled(
         self, conn: apsw.Connection, now: float, outcomes: Sequence[Outcome], settled: Settled
     ) -> None:
-        """Count the attempts ``settled`` ended, inside the settling transaction."""
-        rows = counted(outcomes, settled)
-        if not rows:
+        """Count the attempts ``settled`` ended, inside the settling transaction: the
+        acks and burials grouped by SQL (no row comes back per job), retries one by one."""
+        ended = counted(outcomes, settled)
+        if not (ended.succeeded or ended.dead or ended.others):
             return
-        mq = self.mq
-        ids = json.dumps([job.id for job, _, ran in rows if ran])
-        started = {row[0]: row[1] for row in conn.execute(mq.started_at_of, {"ids": ids})}
-        params = metric_rows(now, rows, started)
-        conn.executemany(mq.add_total, params)
-        minute = int(now // 60)
-        conn.executemany(mq.add_minute, [{**row, "minute": minute} for row in params])
+        mq, groups = self.mq, MetricGroups(now)
+        for outcome, ids in (("succeeded", ended.succeeded), ("dead", ended.dead)):
+            if ids:
+                params = {"ids": json.dumps(ids), "now": now}
+                groups.add_buckets(outcome, conn.execute(mq.settled_buckets, params))
+        if ended.others:
+            ran = json.dumps([job.id for job, _, did_run in ended.others if did_run])
+            started: dict[int, float] = dict(conn.execute(mq.started_at_of, {"ids": ran}))
+            groups.add_jobs(ended.others, started)
+        params_list = groups.params()
+        conn.executemany(mq.add_total, params_list)
+        conn.executemany(mq.add_minute, params_list)
 
     def _record_cancel(self, conn: apsw.Connection, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""
         found = conn.execute(self.mq.task_of, {"id": job_id}).fetchone()
         if found is None:
             return
-        row = empty_row(str(found[0]), str(found[1]), "cancelled")
+        row = empty_row(str(found[0]), str(found[1]), "cancelled", int(now // 60))
+        row["count"] = 1
         conn.execute(self.mq.add_total, row)
-        conn.execute(self.mq.add_minute, {**row, "minute": int(now // 60)})
+        conn.execute(self.mq.add_minute, row)
 
     def _prune_metrics(self, conn: apsw.Connection, now: float, before: float | None) -> None:
-        """Per-minute counts older than ``before`` go with the jobs; so do rows of
-        workers gone for long. The totals stay (Prometheus counters never go down)."""
+        """Per-minute counts older than ``before`` go with the jobs (folded into the
+        finished-job counts first); so do rows of workers gone for long. The totals stay
+        (Prometheus counters never go down)."""
+        first = finished_counts.fold(conn, self.cq, int(now // 60) - finished_counts.FOLD_MARGIN)
         if before is not None:
-            conn.execute(self.mq.prune_minutes_before, {"minute": int(before // 60)})
+            cutoff = min(int(before // 60), first)
+            conn.execute(self.mq.prune_minutes_before, {"minute": cutoff})
         conn.execute(self.mq.delete_workers_seen_before, {"before": now - WORKER_FORGET_AFTER})
 
     # -- the worker registry -------------------------------------------------------------

@@ -28,7 +28,7 @@ class _Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[apsw.Connection]: ...
 
-    def _forget_finished_counts(self, conn: apsw.Connection) -> None: ...
+    def _finished_job(self, conn: apsw.Connection, job_id: int, state: str, count: int) -> None: ...
 
 
 def _payload(value: str | bytes) -> str | bytes:
@@ -85,13 +85,12 @@ class SqliteTransfer:
                 params["job_id"] = row[0]
                 if job.state == "dead":
                     conn.execute(q.insert_copied_dead_letter, params)
+                    self._finished_job(conn, row[0], "dead", 1)
                     dead += 1
                 else:
                     copied += 1
                 ledger = {"source": source, "source_id": job.id, "job_id": row[0]}
                 conn.execute(q.record_copied, ledger)
-            if dead:  # dead jobs finished before the snapshot of finished-job counts
-                self._forget_finished_counts(conn)
         return Imported(copied, dead, len(jobs) - copied - dead - duplicates, duplicates)
 
     def import_schedules(

@@ -29,19 +29,23 @@ class MetricQueries:
     oldest_waiting_by_queue: str
     dead_by_queue: str
     live_counts: str
-    finished_between: str
+    settled_buckets: str
 
 
 @dataclass(frozen=True, slots=True)
 class CountQueries:
     """The snapshot of finished-job counts: one field per block of ``<dialect>/counts.sql``."""
 
-    finished_upto: str
-    lock_finished_upto: str
+    finished_since: str
+    lock_finished_since: str
     finished_snapshot: str
+    finished_total: str
+    finished_recent: str
     add_finished: str
+    add_finished_job: str
+    recount: str
     clear_finished: str
-    set_finished_upto: str
+    set_finished_since: str
 
 
 def load_count_queries(dialect: str, schema: str | None = None) -> CountQueries:

@@ -125,6 +125,7 @@ class Upkeep:
         try:
             count = self.storage.prune(now, None, now - self.settings.dead_retention)
             self.storage.prune_fires(now - self.settings.dead_retention)
+            self.storage.recount_finished(now)
         except DatabaseFull as exc:
             self.full.hit(exc, self.clock.monotonic())
             return

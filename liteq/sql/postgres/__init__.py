@@ -13,8 +13,8 @@ _TABLE = re.compile(
     r"\b(FROM|INTO|UPDATE|JOIN|REFERENCES|TABLE|ON|FUNCTION|DROP INDEX)\s+"
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
     r"|queue_settings|job_attempts|job_progress|flow_limits|flow_starts|workers|metrics_total"
-    r"|metrics_minute|finished_counts_upto|finished_counts_deleted|finished_counts"
-    r"|workflows|job_deps|jobs_unique_live)\b"
+    r"|metrics_minute|finished_counts_since|finished_counts_deleted|finished_counts"
+    r"|workflows|job_deps|jobs_unique_live)"
 )
 
 

@@ -141,10 +141,10 @@ SELECT queue, min(due_at) FROM (
 GROUP BY queue
 
 -- name: dead_by_queue
--- Dead jobs (a range of jobs_finished_at) that have a dead letter.
-SELECT j.queue, count(*) FROM jobs AS j
-WHERE j.state = 'dead' AND EXISTS (SELECT 1 FROM dead_letters AS d WHERE d.job_id = j.id)
-GROUP BY j.queue
+-- A lookup by id per dead letter (a join would read every job on PostgreSQL).
+SELECT (SELECT j.queue FROM jobs AS j WHERE j.id = d.job_id) AS queue, count(*)
+FROM dead_letters AS d
+GROUP BY 1
 
 -- name: live_counts
 -- Jobs by queue and state, each live state from its own partial index (never a scan of the
@@ -162,17 +162,48 @@ SELECT queue, shown, sum(n)::bigint FROM (
 ) AS live
 GROUP BY queue, shown
 
--- name: finished_between
--- Finished jobs in (:after, :upto]: a range of jobs_finished_at per state (with state IN
--- (...) PostgreSQL would drop the state from the index condition and read all of it).
-SELECT queue, state, count(*) FROM jobs
-WHERE state = 'succeeded' AND finished_at > %(after)s AND finished_at <= %(upto)s
-GROUP BY queue, state
-UNION ALL
-SELECT queue, state, count(*) FROM jobs
-WHERE state = 'dead' AND finished_at > %(after)s AND finished_at <= %(upto)s
-GROUP BY queue, state
-UNION ALL
-SELECT queue, state, count(*) FROM jobs
-WHERE state = 'cancelled' AND finished_at > %(after)s AND finished_at <= %(upto)s
-GROUP BY queue, state
+-- name: settled_buckets
+-- The attempts of one outcome that a settle ended (their ids), grouped by queue, task and
+-- the histogram buckets (liteq.observe.BUCKETS) of their run time (start to now) and wait
+-- time (due to start): what add_total and add_minute add, in a few rows. Acks and burials
+-- keep due_at; retries change it, so their waits are computed from the claim (Python).
+SELECT j.queue, j.task,
+       CASE
+           WHEN (%(now)s - j.started_at) <= 0.005 THEN 0
+           WHEN (%(now)s - j.started_at) <= 0.01 THEN 1
+           WHEN (%(now)s - j.started_at) <= 0.025 THEN 2
+           WHEN (%(now)s - j.started_at) <= 0.05 THEN 3
+           WHEN (%(now)s - j.started_at) <= 0.1 THEN 4
+           WHEN (%(now)s - j.started_at) <= 0.25 THEN 5
+           WHEN (%(now)s - j.started_at) <= 0.5 THEN 6
+           WHEN (%(now)s - j.started_at) <= 1.0 THEN 7
+           WHEN (%(now)s - j.started_at) <= 2.5 THEN 8
+           WHEN (%(now)s - j.started_at) <= 5.0 THEN 9
+           WHEN (%(now)s - j.started_at) <= 10.0 THEN 10
+           WHEN (%(now)s - j.started_at) <= 30.0 THEN 11
+           WHEN (%(now)s - j.started_at) <= 60.0 THEN 12
+           WHEN (%(now)s - j.started_at) <= 300.0 THEN 13
+           WHEN (%(now)s - j.started_at) <= 900.0 THEN 14
+           WHEN (%(now)s - j.started_at) <= 3600.0 THEN 15
+           ELSE 16 END AS rb,
+       CASE
+           WHEN (j.started_at - j.due_at) <= 0.005 THEN 0
+           WHEN (j.started_at - j.due_at) <= 0.01 THEN 1
+           WHEN (j.started_at - j.due_at) <= 0.025 THEN 2
+           WHEN (j.started_at - j.due_at) <= 0.05 THEN 3
+           WHEN (j.started_at - j.due_at) <= 0.1 THEN 4
+           WHEN (j.started_at - j.due_at) <= 0.25 THEN 5
+           WHEN (j.started_at - j.due_at) <= 0.5 THEN 6
+           WHEN (j.started_at - j.due_at) <= 1.0 THEN 7
+           WHEN (j.started_at - j.due_at) <= 2.5 THEN 8
+           WHEN (j.started_at - j.due_at) <= 5.0 THEN 9
+           WHEN (j.started_at - j.due_at) <= 10.0 THEN 10
+           WHEN (j.started_at - j.due_at) <= 30.0 THEN 11
+           WHEN (j.started_at - j.due_at) <= 60.0 THEN 12
+           WHEN (j.started_at - j.due_at) <= 300.0 THEN 13
+           WHEN (j.started_at - j.due_at) <= 900.0 THEN 14
+           WHEN (j.started_at - j.due_at) <= 3600.0 THEN 15
+           ELSE 16 END AS wb,
+       count(*), sum(%(now)s - j.started_at), sum(j.started_at - j.due_at)
+FROM jobs AS j WHERE j.id = ANY(%(ids)s::bigint[])
+GROUP BY j.queue, j.task, rb, wb

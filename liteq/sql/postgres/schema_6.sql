@@ -111,33 +111,29 @@ CREATE TABLE metrics_minute (
     PRIMARY KEY (minute, queue, task, outcome)
 );
 
--- liteq status and liteq metrics count jobs by queue and state from indexes: live states
--- from their partial indexes, finished ones from this one (an index-only scan).
-CREATE INDEX jobs_finished_at ON jobs (state, finished_at, queue)
-    WHERE state IN ('succeeded', 'dead', 'cancelled');
-
--- Finished jobs by queue and state as of finished_counts_upto.upto (finished_at <= upto):
--- readers add the jobs finished since (a range of jobs_finished_at) and move the snapshot
--- on now and then (liteq/backends/pg_metrics.py), holding the upto row FOR UPDATE. A delete
--- of counted jobs takes them off (the trigger, which holds that row FOR SHARE, so a mover
--- counts after it commits); a verb that turns a finished job back resets the snapshot.
+-- liteq status and liteq metrics count jobs by queue and state without reading a million
+-- rows, as on SQLite (schema_7.sql there; liteq/backends/pg_metrics.py): finished ones as
+-- finished_counts plus the counts of metrics_minute from finished_counts_since.minute on.
+-- Movers of that minute hold its row FOR UPDATE; the delete trigger holds it FOR SHARE.
 CREATE TABLE finished_counts (
     queue text   NOT NULL,
     state text   NOT NULL,
     count bigint NOT NULL,
     PRIMARY KEY (queue, state)
 );
-CREATE TABLE finished_counts_upto (upto double precision NOT NULL);
-INSERT INTO finished_counts_upto (upto) VALUES ('-Infinity');
+INSERT INTO finished_counts (queue, state, count)
+SELECT queue, state, count(*) FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') GROUP BY queue, state;
+CREATE TABLE finished_counts_since (minute bigint NOT NULL);
+INSERT INTO finished_counts_since (minute) VALUES (0);
 CREATE FUNCTION finished_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM finished_counts_upto FOR SHARE;
-    UPDATE finished_counts AS c SET count = c.count - g.n
-    FROM (SELECT gone.queue, gone.state, count(*) AS n FROM gone
-          WHERE gone.state IN ('succeeded', 'dead', 'cancelled')
-            AND gone.finished_at <= (SELECT upto FROM finished_counts_upto)
-          GROUP BY gone.queue, gone.state) AS g
-    WHERE c.queue = g.queue AND c.state = g.state;
+    PERFORM 1 FROM finished_counts_since FOR SHARE;
+    INSERT INTO finished_counts AS c (queue, state, count)
+    SELECT gone.queue, gone.state, -count(*) FROM gone
+    WHERE gone.state IN ('succeeded', 'dead', 'cancelled')
+    GROUP BY gone.queue, gone.state
+    ORDER BY gone.queue, gone.state
+    ON CONFLICT (queue, state) DO UPDATE SET count = c.count + excluded.count;
     RETURN NULL;
 END
 $$;

@@ -112,25 +112,25 @@ CREATE TABLE metrics_minute (
 ) WITHOUT ROWID;
 
 -- liteq status and liteq metrics count jobs by queue and state without reading a million
--- rows: live states from their partial indexes; finished ones from a snapshot
--- (finished_counts: the jobs with finished_at <= finished_counts_upto.upto) plus the jobs
--- finished since, a range of this index. A reader moves the snapshot on in a short write
--- (liteq/backends/sqlite_metrics.py). A counted job that is deleted (prune, purge) is taken
--- off by the trigger; a verb that turns a finished job back (requeue_dead, liteq copy)
--- drops the snapshot, which the next reader counts again.
-CREATE INDEX jobs_finished_at ON jobs (state, finished_at, queue)
-    WHERE state IN ('succeeded', 'dead', 'cancelled');
+-- rows (liteq/backends/sqlite_metrics.py): live states from their partial indexes; finished
+-- ones as finished_counts plus the succeeded/dead/cancelled counts of metrics_minute from
+-- finished_counts_since.minute on (the settle and cancel transactions write those). No
+-- index on finished jobs: one would cost a page write at every ack.
+-- A deleted finished job is taken off by the trigger; requeue_dead and liteq copy adjust
+-- the counts; the worker's periodic prune checks them against a full count.
 CREATE TABLE finished_counts (
     queue TEXT    NOT NULL,
     state TEXT    NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
-CREATE TABLE finished_counts_upto (upto REAL NOT NULL);
-INSERT INTO finished_counts_upto (upto) VALUES (-9e999);  -- -Inf: no snapshot yet
+INSERT INTO finished_counts (queue, state, count)
+SELECT queue, state, count(*) FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') GROUP BY queue, state;
+CREATE TABLE finished_counts_since (minute INTEGER NOT NULL);
+INSERT INTO finished_counts_since (minute) VALUES (0);
 CREATE TRIGGER jobs_counted_deleted AFTER DELETE ON jobs
 WHEN old.state IN ('succeeded', 'dead', 'cancelled')
-     AND old.finished_at <= (SELECT upto FROM finished_counts_upto)
 BEGIN
-    UPDATE finished_counts SET count = count - 1 WHERE queue = old.queue AND state = old.state;
+    INSERT INTO finished_counts (queue, state, count) VALUES (old.queue, old.state, -1)
+    ON CONFLICT (queue, state) DO UPDATE SET count = finished_counts.count - 1;
 END;
