@@ -14,7 +14,7 @@ _TABLE = re.compile(
     r"(jobs|dead_letters|schedules|schedule_fires|liteq_meta|liteq_identity|copied_jobs"
     r"|queue_settings|job_attempts|job_progress|flow_limits|flow_starts|workers|metrics_total"
     r"|metrics_minute|finished_counts_since|finished_counts_deleted|finished_counts"
-    r"|workflows|job_deps|jobs_unique_live)"
+    r"|workflows|job_deps|jobs_unique_live)\b"
 )
 
 
