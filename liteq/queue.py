@@ -23,13 +23,12 @@ from liteq.enqueueing import (
     to_timestamp,
     unique_key_for,
     unstorable,
-    wait_for,
 )
-from liteq.errors import ConfigError, JobFailed, JobNotFound
+from liteq.errors import ConfigError, JobFailed
 from liteq.flowcontrol import ProducerLimits
 from liteq.hooks import HOOKS, StartHook, SuccessHook, chain
 from liteq.job import Job
-from liteq.models import JobRecord, JobState, NewJob
+from liteq.models import JobState, NewJob
 from liteq.naming import check_default_name, check_task_name
 from liteq.options import DEFAULT_OPTIONS, EnqueueOptions, FailureHook, TaskOptions
 from liteq.outbox import outbox_enqueue
@@ -332,31 +331,6 @@ class Queue(WorkflowVerbs):
                 self.storage.make_due(self.clock.now(), job.id)
                 if not self.drain(raise_on_dead=False):
                     break
-
-    def _job_record(self, job_id: int) -> JobRecord:
-        row = self.storage.get_job(self.clock.now(), job_id)
-        if row is None:
-            raise JobNotFound(f"no job with id {job_id}")
-        return self._record(row)
-
-    def _cancel_job(self, job_id: int) -> bool:
-        return self.storage.cancel(self.clock.now(), job_id, 7 * 86400.0)
-
-    def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None:
-        return self.progress_of(job_id)
-
-    def progress_of(self, job_id: int) -> tuple[float, str | None, float] | None:
-        """``(fraction, message, updated_at)`` a task last reported for ``job_id``, or None.
-
-        ``Job.progress`` gives the first two; ``updated_at`` is epoch seconds."""
-        return self.storage.get_progress(job_id)
-
-    def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord:
-        return wait_for(self._job_record, job_id, timeout)
-
-    def job(self, job_id: int) -> Job:
-        """A handle on an existing job."""
-        return Job(self, self._job_record(job_id))
 
     # -- running -----------------------------------------------------------------------
 

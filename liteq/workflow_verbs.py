@@ -1,17 +1,16 @@
 """The queue's workflow verbs (``WorkflowVerbs``: ``Queue``'s base class, on top of the
-inspection verbs of ``admin.Inspection``): write a workflow, read one back, run one eagerly."""
+verbs of ``job_verbs`` and ``admin``): write a workflow, read one back, run one eagerly."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from liteq.admin import Inspection
-from liteq.aio import AsyncProducer
 from liteq.enqueueing import new_job
 from liteq.errors import ConfigError, JobNotFound
 from liteq.graph import map_tree
 from liteq.job import Job
+from liteq.job_verbs import JobVerbs
 from liteq.models import JobRecord, JobState
 from liteq.workflow import Workflow
 from liteq.workflow_build import WorkflowBuilder
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from liteq.tasks import Task
 
 
-class WorkflowVerbs(Inspection, AsyncProducer):
+class WorkflowVerbs(JobVerbs):
     """The workflow verbs of a queue (``Queue`` is one)."""
 
     eager: bool
@@ -31,10 +30,6 @@ class WorkflowVerbs(Inspection, AsyncProducer):
     if TYPE_CHECKING:  # Queue's and Inspection's, typed here
 
         def _row_template(self, task: Task[Any, Any] | str, eo: EnqueueOptions) -> NewJob: ...
-        def _job_record(self, job_id: int) -> JobRecord: ...
-        def _cancel_job(self, job_id: int) -> bool: ...
-        def _wait_for_job(self, job_id: int, timeout: float | None) -> JobRecord: ...
-        def _job_progress(self, job_id: int) -> tuple[float, str | None, float] | None: ...
         def drain(self, *, raise_on_dead: bool = True) -> int: ...
 
     def _enqueue_workflow(self, node: Any) -> Workflow:

@@ -16,10 +16,11 @@ from liteq.backends.pg_browse import PgBrowse
 from liteq.backends.pg_control import PgControl
 from liteq.backends.pg_flow import PgFlow
 from liteq.backends.pg_history import PgHistory
+from liteq.backends.pg_schedules import PgSchedules
 from liteq.backends.pg_session import Conn, payload
 from liteq.backends.pg_workflows import PgWorkflows
 from liteq.backends.postgres_transfer import PostgresTransfer
-from liteq.backends.rows import claimed_job, scheduled_job
+from liteq.backends.rows import claimed_job
 from liteq.errors import DatabaseBusy
 from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import (
@@ -37,7 +38,7 @@ _CLAIMED_COLUMNS = 12
 
 
 class PostgresStorage(
-    PgBrowse, PgWorkflows, PgFlow, PgControl, PostgresTransfer, PgHistory, PgAdmin
+    PgBrowse, PgWorkflows, PgFlow, PgControl, PostgresTransfer, PgHistory, PgSchedules, PgAdmin
 ):
     """liteq's tables in one PostgreSQL database (or one schema of it).
 
@@ -381,36 +382,3 @@ class PostgresStorage(
     def next_scheduled_at(self) -> float | None:
         value = self._read_one(self._fq.next_wake_at)[0]  # also a rate window's end
         return None if value is None else float(value)
-
-    def fire_due_schedules(
-        self, now: float, next_after: Callable[[tuple[Any, ...], float], float]
-    ) -> list[tuple[str, int | None, float]]:
-        """Enqueue one job for each due schedule and move it to its next fire time.
-
-        The (schedule, fire time) row is inserted ON CONFLICT DO NOTHING in the job's
-        transaction: a tick fires once whichever worker gets there first, with no leader.
-        """
-
-        def work(conn: Conn) -> list[tuple[str, int | None, float]]:
-            q = self.q
-            fired: list[tuple[str, int | None, float]] = []
-            rows = [tuple(raw) for raw in conn.execute(q.due_schedules, {"now": now})]
-            for row in rows:
-                name, fire_at = str(row[0]), float(row[12])
-                job_id: int | None = None
-                if conn.execute(q.insert_fire, {"name": name, "fire_at": fire_at}).rowcount:
-                    job_id = self._insert(conn, now, scheduled_job(row, now)).id
-                    conn.execute(
-                        q.set_fire_job, {"name": name, "fire_at": fire_at, "job_id": job_id}
-                    )
-                    fired.append((name, job_id, fire_at))
-                params = {
-                    "name": name,
-                    "fire_at": fire_at,
-                    "job_id": job_id,
-                    "next_fire_at": next_after(row, now),
-                }
-                conn.execute(q.advance_schedule, params)
-            return fired
-
-        return self._run(work)

@@ -13,12 +13,13 @@ from typing import Any
 
 import apsw
 
-from liteq.backends.rows import claimed_job, scheduled_job
+from liteq.backends.rows import claimed_job
 from liteq.backends.sqlite_admin import SqliteAdmin
 from liteq.backends.sqlite_browse import SqliteBrowse
 from liteq.backends.sqlite_control import SqliteControl
 from liteq.backends.sqlite_flow import SqliteFlow
 from liteq.backends.sqlite_history import SqliteHistory
+from liteq.backends.sqlite_schedules import SqliteSchedules
 from liteq.backends.sqlite_transfer import SqliteTransfer
 from liteq.backends.sqlite_workflows import SqliteWorkflows
 from liteq.graph import DEPENDENTS_OPTION
@@ -67,6 +68,7 @@ class SqliteBackend(
     SqliteControl,
     SqliteTransfer,
     SqliteHistory,
+    SqliteSchedules,
     SqliteAdmin,
 ):
     """One liteq database file. Safe to share between threads; not across processes."""
@@ -372,39 +374,3 @@ class SqliteBackend(
     def next_scheduled_at(self) -> float | None:
         value = self._value(self._fq.next_wake_at)  # also when a rate window frees a start
         return None if value is None else float(value)
-
-    def fire_due_schedules(
-        self, now: float, next_after: Callable[[tuple[Any, ...], float], float]
-    ) -> list[tuple[str, int | None, float]]:
-        """Enqueue one job for each due schedule and move it to its next fire time.
-
-        One transaction: the (schedule, fire time) row, the job and the new next fire time
-        commit together, so a tick fires once whichever worker gets there first.
-        ``next_after(row, now)`` computes the next fire strictly after ``now``, which
-        coalesces the ticks missed while no worker ran into the one fired now.
-        """
-        fired: list[tuple[str, int | None, float]] = []
-        with self.transaction() as conn:
-            rows: list[tuple[Any, ...]] = [
-                tuple(raw) for raw in conn.execute(self.q.due_schedules, {"now": now})
-            ]
-            for row in rows:
-                name, fire_at = str(row[0]), float(row[12])
-                job_id: int | None = None
-                conn.execute(self.q.insert_fire, {"name": name, "fire_at": fire_at})
-                if conn.changes():
-                    job_id = self._insert(conn, now, scheduled_job(row, now)).id
-                    conn.execute(
-                        self.q.set_fire_job, {"name": name, "fire_at": fire_at, "job_id": job_id}
-                    )
-                    fired.append((name, job_id, fire_at))
-                conn.execute(
-                    self.q.advance_schedule,
-                    {
-                        "name": name,
-                        "fire_at": fire_at,
-                        "job_id": job_id,
-                        "next_fire_at": next_after(row, now),
-                    },
-                )
-        return fired

@@ -4,7 +4,8 @@
 codec, clock); nothing here imports the producer side.
 """
 
-from liteq.worker.loop import Worker, claim_order
+from liteq.worker.loop import Worker
+from liteq.worker.ordering import claim_order
 from liteq.worker.serve import build_executor, drain, serve
 from liteq.worker.source import Source, StopFlag, make_owner
 

@@ -6,12 +6,11 @@ import logging
 import math
 import random
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 from liteq.backends.base import Backend
 from liteq.clock import Clock
-from liteq.config import QueueSpec, WorkerSettings
+from liteq.config import WorkerSettings
 from liteq.errors import DatabaseBusy, DatabaseError, DatabaseFull
 from liteq.graph import DEPENDENTS_OPTION
 from liteq.models import DEFAULT_LEASE, ClaimedJob, ClaimPlan, Outcome
@@ -21,6 +20,7 @@ from liteq.worker.control import JobControl
 from liteq.worker.execution import Executor
 from liteq.worker.faults import DiskFull, FileWatch
 from liteq.worker.heartbeat import Heartbeat
+from liteq.worker.ordering import claim_order
 from liteq.worker.presence import Presence, Tally
 from liteq.worker.runners import InlineRunner, Runner
 from liteq.worker.source import StopFlag, make_owner
@@ -32,28 +32,6 @@ log = logging.getLogger("liteq.worker")
 ACK_DELAY = 0.005
 # Longest the loop sleeps while attempts run and nothing else needs it.
 BUSY_WAIT = 0.05
-
-
-def claim_order(spec: QueueSpec, free: int, rng: random.Random) -> list[tuple[str | None, int]]:
-    """Queues to claim ``free`` jobs from, in order, each with a quota.
-
-    Weights: each slot goes to a queue drawn by weight; what an empty queue leaves is
-    filled from the others in a weighted random order, so the choice is fair between
-    the queues that have work.
-    """
-    if spec is None:
-        return [(None, free)]
-    if isinstance(spec, Mapping):
-        names = list(spec)
-        drawn = Counter(rng.choices(names, [spec[name] for name in names], k=free))
-        order: list[tuple[str | None, int]] = [(name, drawn[name]) for name in names if drawn[name]]
-        remaining = dict(spec)
-        while remaining:
-            name = rng.choices(list(remaining), list(remaining.values()))[0]
-            order.append((name, free))
-            del remaining[name]
-        return order
-    return [(name, free) for name in spec]
 
 
 class Worker(Upkeep):
