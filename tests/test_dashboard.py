@@ -94,7 +94,7 @@ def test_every_page_and_json_route_answers(q: liteq.Queue) -> None:
         assert "default: 1 finished in the last hour" in site.get("/").body
         q.enqueue("m:f", queue="slow")
         overview = site.get("/").body
-        row = r'>slow</a></td>(<td class="num[^"]*">\d+</td>){6}<td class="num">\d'
+        row = r'>slow</a></td>(<td class="num[^"]*">\d+</td>){7}<td class="num">\d'
         assert re.search(row, overview)  # the counts, then how long its oldest has waited
 
 

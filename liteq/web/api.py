@@ -24,11 +24,20 @@ def jobs(req: Request, queue: Queue) -> dict[str, Any]:
     """``/api/jobs?state=&queue=&task=&search=&before=&limit=``: a page of jobs and the
     cursor of the next (``next_before``; pass it as ``before``)."""
     records, next_before = data.find_jobs(queue, data.JobFilter.parse(req.query))
-    return {"jobs": [r.as_dict() for r in records], "next_before": next_before}
+    held = data.held_reasons(queue, records)
+    return {
+        "jobs": [{**r.as_dict(), "held": held.get(r.id)} for r in records],
+        "next_before": next_before,
+    }
 
 
 def job(queue: Queue, job_id: int) -> dict[str, Any]:
     return data.job_detail(queue, job_id)
+
+
+def workflow(queue: Queue, workflow_id: int) -> dict[str, Any]:
+    """``/api/workflows/ID``: a workflow's kind, state, counts per state and jobs."""
+    return data.workflow_detail(queue, workflow_id)
 
 
 def dead(queue: Queue) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from liteq.errors import ConfigError, JobNotFound, LiteqError
 from liteq.metrics import CONTENT_TYPE as PROMETHEUS
 from liteq.queue import Queue
-from liteq.web import api, data, pages, views
+from liteq.web import api, data, flows, pages, views
 from liteq.web.html import Html, asset, esc, page, tag
 from liteq.web.http import (
     Environ,
@@ -27,6 +27,7 @@ from liteq.web.security import Policy, login_cookie, same_origin
 
 _ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 _JOB = re.compile(r"^/(api/)?jobs/(\d{1,18})$")  # ids fit in 63 bits
+_WORKFLOW = re.compile(r"^/(api/)?workflows/(\d{1,18})$")
 _CANCEL = re.compile(r"^/jobs/(\d{1,18})/cancel$")
 
 
@@ -122,13 +123,19 @@ class Dashboard:
             return self._page(
                 req, f"Job {job_id}", views.job(req, q, job_id, self.policy.read_only)
             )
+        match = _WORKFLOW.match(path)
+        if match:
+            workflow_id = int(match.group(2))
+            if match.group(1):
+                return json_response(api.workflow(q, workflow_id))
+            return self._page(req, f"Workflow {workflow_id}", flows.workflow(req, q, workflow_id))
         ro = self.policy.read_only
         html_routes: dict[str, tuple[str, Callable[[], Html]]] = {
             "/": ("Overview", lambda: views.overview(req, q)),
             "/jobs": ("Jobs", lambda: views.jobs(req, q)),
             "/dead": ("Dead letters", lambda: pages.dead(req, q, ro)),
             "/schedules": ("Schedules", lambda: pages.schedules(req, q, ro)),
-            "/queues": ("Queues", lambda: pages.queues(req, q, ro)),
+            "/queues": ("Queues", lambda: flows.queues(req, q, ro)),
             "/workers": ("Workers", lambda: pages.workers(req, q)),
         }
         if path in html_routes:

@@ -13,8 +13,10 @@ from liteq.backends.rows import scheduled_job
 from liteq.errors import ConfigError, JobNotFound
 from liteq.models import DeadJob, JobRecord, JobState
 from liteq.queue import Queue
+from liteq.workflow import workflow_state
 
 PAGE = 50  # jobs per page
+WORKFLOW_PAGE = 500  # jobs of a workflow listed on its page
 DEAD_PAGE = 100  # dead letters shown
 SERIES_STEP = 60.0  # seconds per sparkline point (Queue.history is per minute)
 SERIES_POINTS = 60  # points per sparkline: the last hour
@@ -121,6 +123,12 @@ def find_jobs(queue: Queue, f: JobFilter) -> tuple[list[JobRecord], int | None]:
     return records, (records[-1].id if len(rows) > f.limit else None)
 
 
+def held_reasons(queue: Queue, records: list[JobRecord]) -> dict[int, str]:
+    """Why each queued job of ``records`` that a pause or a limit holds back waits."""
+    queued = [r.id for r in records if r.state is JobState.QUEUED]
+    return queue.held(queued) if queued else {}
+
+
 def job_detail(queue: Queue, job_id: int) -> dict[str, Any]:
     """One job with its dead letter, its progress and every attempt (``Job.history``)."""
     job = queue.job(job_id)  # raises JobNotFound
@@ -132,7 +140,37 @@ def job_detail(queue: Queue, job_id: int) -> dict[str, Any]:
             detail["dead_letter"] = queue.dead_job(job_id).as_dict()
     detail["progress"] = job.progress
     detail["history"] = [attempt.as_dict() for attempt in job.history]
+    detail["held"] = queue.held([job_id]).get(job_id) if job.state == "queued" else None
+    workflow_id, parents, children = queue.storage.job_links(job_id)
+    detail["workflow_id"] = workflow_id  # the keys of `liteq job --json`
+    detail["parents"] = [{"id": i, "state": s} for i, s in parents]
+    detail["children"] = [{"id": i, "state": s} for i, s in children]
     return detail
+
+
+def workflow_detail(queue: Queue, workflow_id: int) -> dict[str, Any]:
+    """A workflow: its kind, its state, its jobs per state and the first
+    ``WORKFLOW_PAGE`` of its jobs (by id, the order of the steps)."""
+    found = queue.workflow(workflow_id)  # raises JobNotFound
+    records = [job.record for job in found.jobs]
+    counts = {state: 0 for state in STATES}
+    for record in records:
+        counts[record.state.value] += 1
+    shown = records[:WORKFLOW_PAGE]
+    held = held_reasons(queue, shown)
+    return {
+        "id": found.id,
+        "kind": found.kind,
+        "state": workflow_state(found.output, records),
+        "total": len(records),
+        "counts": counts,
+        "jobs": [{**_summary(record), "held": held.get(record.id)} for record in shown],
+    }
+
+
+def _summary(record: JobRecord) -> dict[str, Any]:
+    keys = ("id", "task", "queue", "attempts", "created_at", "finished_at", "error")
+    return {"state": record.state.value, **{key: getattr(record, key) for key in keys}}
 
 
 def dead_letters(queue: Queue) -> tuple[list[DeadJob], int]:
@@ -151,13 +189,24 @@ def run_schedule_now(queue: Queue, name: str) -> int:
     return done.id
 
 
-def queue_rows(queue: Queue) -> list[dict[str, Any]]:
-    """Every queue that has jobs or is paused: its counts per state and whether paused."""
-    stats = status_document(queue)
-    paused = set(stats.get("paused_queues", []))
-    names = sorted(set(stats["queues"]) | paused)
+def queue_rows(queue: Queue) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every queue that has jobs, is paused or has a rate limit: its counts per state,
+    whether paused, its due jobs held back and its rate limit (as ``liteq queue list``);
+    then the limits of tasks (``Queue.limits()``)."""
+    stats = queue.stats()
+    paused = set(stats["paused_queues"])
+    limits = stats["limits"]
+    rates = {lim["name"]: lim["rate_limit"] for lim in limits if lim["scope"] == "queue"}
+    names = sorted(set(stats["queues"]) | paused | set(rates))
     empty = {state: 0 for state in STATES}
-    return [
-        {"name": name, "counts": stats["queues"].get(name, empty), "paused": name in paused}
+    rows = [
+        {
+            "name": name,
+            "counts": stats["queues"].get(name, empty),
+            "paused": name in paused,
+            "held": stats["held"].get(name, 0),
+            "rate_limit": rates.get(name),
+        }
         for name in names
     ]
+    return rows, [lim for lim in limits if lim["scope"] == "task"]

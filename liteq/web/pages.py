@@ -121,34 +121,6 @@ def schedules(req: Request, queue: Queue, read_only: bool) -> Html:
     return table(headers, rows, "No schedules.")
 
 
-def queues(req: Request, queue: Queue, read_only: bool) -> Html:
-    rows = []
-    for row in data.queue_rows(queue):
-        name = row["name"]
-        toggle = (
-            action(req, "/queues/resume", "Resume", {"name": name}, read_only=read_only)
-            if row["paused"]
-            else action(
-                req,
-                "/queues/pause",
-                "Pause",
-                {"name": name},
-                confirm=f"Pause queue {name}? Workers stop claiming its jobs.",
-                read_only=read_only,
-            )
-        )
-        counts = row["counts"]
-        rows.append(
-            [
-                name,
-                "paused" if row["paused"] else "active",
-                *(count_cell(counts.get(s, 0)) for s in data.STATES),
-                toggle,
-            ]
-        )
-    return table(["queue", "status", *data.STATES, ""], rows, "No queues yet.")
-
-
 def workers(req: Request, queue: Queue) -> Html:
     return workers_table(data.workers(queue), queue.clock.now())
 

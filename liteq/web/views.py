@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 from liteq.models import JobRecord
 from liteq.queue import Queue
 from liteq.web import data
+from liteq.web.flows import fields_list, held_note, links_section, state_with_hold
 from liteq.web.html import Html, duration, join, pretty, sparkline, tag, when
 from liteq.web.http import Request
 from liteq.web.widgets import (
@@ -35,7 +36,10 @@ def overview(req: Request, queue: Queue) -> Html:
     cards = tag(
         "div",
         {"class": "cards"},
-        _card("waiting", totals["queued"] + totals["scheduled"]),
+        _card("queued", totals["queued"]),
+        _card("held", sum(stats["held"].values())),
+        _card("scheduled", totals["scheduled"]),
+        _card("waiting (workflows)", totals["waiting"]),
         _card("running", totals["running"]),
         _card("dead letters", stats["dead"], alert=stats["dead"] > 0),
         _card("oldest waiting", duration(stats["oldest_waiting_age"])),
@@ -111,7 +115,8 @@ def jobs(req: Request, queue: Queue) -> Html:
         tag("button", {"type": "submit"}, "Filter"),
     )
     now = queue.clock.now()
-    rows = [_job_row(req, r, now) for r in records]
+    held = data.held_reasons(queue, records)
+    rows = [_job_row(req, r, now, held.get(r.id)) for r in records]
     headers = ["id", "task", "queue", "state", "attempts", "created", "finished", "error"]
     more = Html("")
     if next_before is not None:
@@ -129,13 +134,13 @@ def jobs(req: Request, queue: Queue) -> Html:
     return join([form, table(headers, rows, "No job matches."), more])
 
 
-def _job_row(req: Request, r: JobRecord, now: float) -> list[Any]:
+def _job_row(req: Request, r: JobRecord, now: float, held: str | None) -> list[Any]:
     error = (r.error or "")[:120]
     return [
         job_link(req, r.id),
         r.task,
         r.queue,
-        state_badge(r.state.value),
+        state_with_hold(r.state.value, held),
         count_cell(r.attempts),
         when(r.created_at, now),
         when(r.finished_at, now),
@@ -149,7 +154,7 @@ def job(req: Request, queue: Queue, job_id: int, read_only: bool) -> Html:
     fields = [
         ("task", d["task"]),
         ("queue", d["queue"]),
-        ("state", state_badge(d["state"])),
+        ("state", state_with_hold(d["state"], d["held"])),
         ("priority", d["priority"]),
         ("attempts", d["attempts"]),
         ("unique key", d["unique_key"] or "-"),
@@ -159,13 +164,7 @@ def job(req: Request, queue: Queue, job_id: int, read_only: bool) -> Html:
         ("finished", when(d["finished_at"], now)),
         ("worker", d["lease_owner"] or "-"),
     ]
-    parts: list[Any] = [
-        tag(
-            "dl",
-            {"class": "fields"},
-            *(join([tag("dt", None, k), tag("dd", None, v)]) for k, v in fields),
-        )
-    ]
+    parts: list[Any] = [held_note(d["held"]), fields_list(fields), links_section(req, d)]
     if d["progress"] is not None:
         fraction, message = [*d["progress"], None, None][:2]
         share = max(0.0, min(1.0, float(fraction or 0.0)))

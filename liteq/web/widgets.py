@@ -8,7 +8,7 @@ from typing import Any
 from liteq.web.html import Html, tag, when
 from liteq.web.http import Request
 
-WAITING = ("queued", "scheduled")
+WAITING = ("queued", "scheduled", "waiting")  # states a job can be cancelled in, but running
 
 
 def action(
