@@ -13,12 +13,17 @@ SELECT queue, state, count FROM finished_counts
 
 -- name: finished_total
 -- Finished jobs by queue and state: the counts, plus what the per-minute metrics counted
--- since (one statement: one consistent view).
+-- since (one statement: one consistent view). The upper bound is always true (a billion
+-- minutes on) but makes the planner, which knows neither bound when it plans, estimate a
+-- narrow range and read it from the primary key; with the lower bound alone it guesses a
+-- third of metrics_minute and scans all of it (16 ms at 100,000 rows, 0.3 ms this way).
 SELECT queue, state, sum(n) FROM (
     SELECT queue, state, count AS n FROM finished_counts
     UNION ALL
     SELECT queue, outcome, sum(count) FROM metrics_minute
-    WHERE minute >= (SELECT minute FROM finished_counts_since) AND outcome IN ('succeeded', 'dead', 'cancelled')
+    WHERE minute BETWEEN (SELECT minute FROM finished_counts_since)
+                     AND (SELECT minute + 1000000000 FROM finished_counts_since)
+      AND outcome IN ('succeeded', 'dead', 'cancelled')
     GROUP BY queue, outcome
 ) AS counted
 GROUP BY queue, state
@@ -46,7 +51,9 @@ SELECT queue, state, sum(n) FROM (
     SELECT queue, state, count(*) AS n FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') GROUP BY queue, state
     UNION ALL
     SELECT queue, outcome, -sum(count) FROM metrics_minute
-    WHERE minute >= (SELECT minute FROM finished_counts_since) AND outcome IN ('succeeded', 'dead', 'cancelled')
+    WHERE minute BETWEEN (SELECT minute FROM finished_counts_since)
+                     AND (SELECT minute + 1000000000 FROM finished_counts_since)
+      AND outcome IN ('succeeded', 'dead', 'cancelled')
     GROUP BY queue, outcome
 ) AS counted
 GROUP BY queue, state
