@@ -63,11 +63,23 @@ def demo(q: liteq.Queue) -> tuple[int, threading.Event, threading.Thread]:
     send.enqueue_many([(f"bounce{n}@example.invalid",) for n in range(3)])
     q.drain(raise_on_dead=False)
     q.drain(raise_on_dead=False)
+
+    @q.task(name="crm.sync", queue="crm", rate_limit="2/h", concurrency=1)
+    def sync(account: int) -> int:
+        return account
+
+    sync.enqueue_many([(n,) for n in range(6)])
+    q.drain(raise_on_dead=False)  # two start, the hour's rate is spent: four held
     q.add_schedule("nightly-report", "reports.build", expr="0 3 * * *", args=["yesterday"])
     q.add_schedule("heartbeat", "images.resize", every=300.0, args=[1], queue="images")
     q.pause_schedule("heartbeat")
     resize.options(delay=600).enqueue(7)
     send.enqueue_many([(f"late{n}@example.com",) for n in range(5)])  # waiting: no worker
+    q.limit_queue("email", rate_limit="20/s")
+    q.pause_queue("images")
+    resize.enqueue(11)  # held: its queue is paused
+    flow = liteq.chord([build.s("2026-11-27"), build.s("2026-11-28")], send.si("ops@example.com"))
+    flow.enqueue()
     first = build.enqueue("2026-11-29").id
     stop = threading.Event()
     worker = threading.Thread(
@@ -85,6 +97,8 @@ def main() -> None:
         q = liteq.Queue(Path(folder) / "demo.db")
         _, stop, worker = demo(q)
         dead = q.dead_jobs(limit=1)[0].id
+        step = q.jobs(state="waiting", limit=1)[0].id
+        workflow = q.storage.job_links(step)[0]
         server = build_server(dashboard_app(q), "127.0.0.1", 0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -92,7 +106,13 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1200, "height": 640})
-            for path, name in [*PAGES, (f"/jobs/{dead}", "dashboard-job")]:
+            shots = [
+                *PAGES,
+                (f"/jobs/{dead}", "dashboard-job"),
+                (f"/jobs/{step}", "dashboard-workflow-step"),
+                (f"/workflows/{workflow}", "dashboard-workflow"),
+            ]
+            for path, name in shots:
                 page.goto(base + path)
                 page.screenshot(path=str(out / f"{name}.png"), full_page=path != "/jobs")
                 print(out / f"{name}.png")

@@ -163,3 +163,26 @@ def test_every_other_page_renders(
     before = int(waiting.inner_text())
     q.enqueue("report.build", args=[5])
     expect(waiting).to_have_text(str(before + 1), timeout=15_000)  # refreshed by itself
+
+
+def test_cancel_a_workflow_step_through_the_ui(
+    site: tuple[liteq.Queue, Site, dict[str, Any]], page: Page, shots: Path
+) -> None:
+    q, s, _ = site
+
+    @q.task(name="step")
+    def step(n: int) -> int:
+        return n
+
+    wf = liteq.chain(step.s(1), step.s(), step.s()).enqueue()
+    middle, last = wf.jobs[1].id, wf.jobs[2].id
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(s.base + f"/jobs/{middle}")
+    expect(page.locator("dl.workflow-links")).to_contain_text(f"#{wf.jobs[0].id}")
+    snap(page, shots, "workflow-step")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("dl.fields").first).to_contain_text("cancelled")
+    assert q.job(middle).state == "cancelled" and q.job(last).state == "cancelled"
+    page.get_by_role("link", name=f"workflow {wf.id}").click()
+    expect(page.locator("main")).to_contain_text("2 cancelled")
+    snap(page, shots, "workflow")
