@@ -236,3 +236,21 @@ def test_names_and_errors_on_the_new_pages_are_escaped(q: liteq.Queue) -> None:
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, path
         why = q.held([held.id])[held.id]  # the queue's rate or its pause
         assert f"Held: {why}." in site.get(f"/jobs/{held.id}").body
+
+
+def test_a_big_chord_lists_the_first_fifty_members_then_how_many_more(q: liteq.Queue) -> None:
+    @q.task(name="one")
+    def one(n: int) -> int:
+        return n
+
+    @q.task(name="sum")
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    wf = liteq.chord([one.s(n) for n in range(52)], total.s()).enqueue()
+    callback = wf.jobs[-1].id
+    with served(q) as site:
+        page = site.get(f"/jobs/{callback}").body
+        waits = page[page.index("waits for") : page.index("then")]
+        assert waits.count('href="/jobs/') == 50 and "and 2 more" in waits
+        assert len(json.loads(site.get(f"/api/jobs/{callback}").body)["parents"]) == 52

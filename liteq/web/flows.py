@@ -44,10 +44,9 @@ def linked_jobs(req: Request, pairs: Sequence[Mapping[str, Any]]) -> Html:
     """Jobs as links with their states (the first ``LINKS_SHOWN``, then how many more)."""
     if not pairs:
         return Html("-")
-    shown = [join([job_link(req, p["id"]), " ", state_badge(p["state"])]) for p in pairs]
     parts: list[Any] = []
-    for n, item in enumerate(shown[:LINKS_SHOWN]):
-        parts += [", " if n else "", item]
+    for n, p in enumerate(pairs[:LINKS_SHOWN]):
+        parts += [", " if n else "", job_link(req, p["id"]), " ", state_badge(p["state"])]
     if len(pairs) > LINKS_SHOWN:
         parts.append(f" and {len(pairs) - LINKS_SHOWN} more")
     return tag("span", {"class": "links"}, *parts)
