@@ -109,12 +109,16 @@ class Task(Generic[P, R]):
         result_ttl: float | None = None,
         connection: Any = None,
         concurrency_key: str | None = None,
+        **unknown: Any,
     ) -> TaskCall[P, R]:
         """A frozen copy of this task that enqueues with these options.
 
         ``connection``: an apsw or psycopg connection on the queue's database, in an open
         transaction: the job is inserted in it and exists only if you commit (the outbox).
+        A misspelled option raises ``ConfigError`` naming it, not ``TypeError``.
         """
+        if unknown:
+            EnqueueOptions.build("options", unknown)  # raises ConfigError naming the option
         return TaskCall(
             self,
             EnqueueOptions(
