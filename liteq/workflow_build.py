@@ -9,6 +9,7 @@ from typing import Any
 
 from liteq.codec import Codec, dumps_call
 from liteq.enqueueing import to_timestamp, unique_key_for
+from liteq.errors import ConfigError
 from liteq.graph import DEPENDENTS_OPTION, Tree, WorkflowSpec, WorkflowStep, fill
 from liteq.models import NewJob
 from liteq.options import EnqueueOptions
@@ -45,6 +46,12 @@ class WorkflowBuilder:
 
     def signature(self, sig: Signature, given: Tree | None, deps: list[int], tolerant: bool) -> int:
         eo = sig.enqueue_options
+        if eo.connection is not None:
+            raise ConfigError(
+                f"connection= on a workflow step ({sig.task.name}): a workflow is written in "
+                "liteq's own transaction, not in yours; enqueue it after your commit, or start "
+                "it from a task enqueued with connection="
+            )
         args: list[Any] = list(sig.args)
         kwargs = dict(sig.kwargs)
         given = None if sig.immutable else given
