@@ -10,6 +10,7 @@ from typing import Any
 from liteq.codec import Codec, dumps_call
 from liteq.enqueueing import to_timestamp, unique_key_for
 from liteq.errors import ConfigError
+from liteq.flowcontrol import KeyedOptions
 from liteq.graph import DEPENDENTS_OPTION, Tree, WorkflowSpec, WorkflowStep, fill
 from liteq.models import NewJob
 from liteq.options import EnqueueOptions
@@ -21,11 +22,16 @@ class WorkflowBuilder:
     become its first argument."""
 
     def __init__(
-        self, codec: Codec, now: float, template: Callable[[Task[Any, Any], EnqueueOptions], NewJob]
+        self,
+        codec: Codec,
+        now: float,
+        template: Callable[[Task[Any, Any], EnqueueOptions], NewJob],
+        limits: Callable[[Task[Any, Any], EnqueueOptions, str | None], KeyedOptions | None],
     ) -> None:
         self.codec = codec
         self.now = now
         self.template = template
+        self.limits = limits  # flow control: a step's concurrency key, as at enqueue
         self.steps: list[WorkflowStep] = []
         self.calls: list[tuple[Sequence[Any], Mapping[str, Any]]] = []
 
@@ -59,6 +65,16 @@ class WorkflowBuilder:
             args.insert(0, fill(given, lambda _: None))
             given = None
         template = self.template(sig.task, eo)
+        keyed = self.limits(sig.task, eo, template.options)
+        if keyed is not None:
+            key = eo.concurrency_key or sig.task.opts.concurrency_key
+            if given is not None and callable(key):
+                raise ConfigError(
+                    f"{sig.task.name}: concurrency_key is a function of the arguments, and this "
+                    "step's first one is the previous step's result, unknown at enqueue; give "
+                    "the step .options(concurrency_key=...) or make it immutable (.si)"
+                )
+            template = template._replace(options=keyed(args, kwargs))
         payload_args, payload_kwargs = dumps_call(self.codec, args, kwargs)
         unique_key = template.unique_key
         if sig.task.opts.unique and unique_key is None:
