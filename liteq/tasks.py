@@ -42,6 +42,7 @@ class Producer(Protocol):
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]: ...
     def _enqueue_workflow(self, node: Any) -> Workflow: ...
+    async def _aenqueue_workflow(self, node: Any) -> Workflow: ...
 
 
 class Task(Generic[P, R]):
@@ -200,6 +201,10 @@ class Signature(NamedTuple):
     def enqueue(self) -> Workflow:
         """Enqueue this one step as a workflow (``Workflow.result()`` is its result)."""
         return self.task.producer._enqueue_workflow(self)
+
+    async def aenqueue(self) -> Workflow:
+        """``enqueue`` for async code: the event loop runs on while it commits."""
+        return await self.task.producer._aenqueue_workflow(self)
 
 
 def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:

@@ -64,6 +64,10 @@ class WorkflowVerbs(JobVerbs):
             self._run_workflow_eagerly(workflow)
         return workflow
 
+    async def _aenqueue_workflow(self, node: Any) -> Workflow:
+        """``_enqueue_workflow`` in one of the queue's threads (for ``aenqueue``)."""
+        return await self._in_thread(lambda: self._enqueue_workflow(node))
+
     def _run_workflow_eagerly(self, workflow: Workflow) -> None:
         """Eager mode: run every step now, delays and retries back to back."""
         while True:
