@@ -3,6 +3,7 @@ each step's row, what it waits for, and whose results become its first argument.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ class WorkflowBuilder:
         self.now = now
         self.template = template
         self.limits = limits  # flow control: a step's concurrency key, as at enqueue
+        self.signatures: dict[Task[Any, Any], inspect.Signature | None] = {}
         self.steps: list[WorkflowStep] = []
         self.calls: list[tuple[Sequence[Any], Mapping[str, Any]]] = []
 
@@ -64,6 +66,7 @@ class WorkflowBuilder:
         if given is not None and not deps:  # a chord of an empty group: known now
             args.insert(0, fill(given, lambda _: None))
             given = None
+        check_arguments(sig, args, kwargs, receives=given is not None, seen=self.signatures)
         template = self.template(sig.task, eo)
         keyed = self.limits(sig.task, eo, template.options)
         if keyed is not None:
@@ -88,6 +91,42 @@ class WorkflowBuilder:
         self.steps.append(WorkflowStep(job, tuple(deps), tolerant, given, eo.delay, eta))
         self.calls.append((args, kwargs))
         return index
+
+
+def check_arguments(
+    sig: Signature,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    receives: bool,
+    seen: dict[Task[Any, Any], inspect.Signature | None],
+) -> None:
+    """Refuse a step whose arguments cannot fit its task's function (``receives``: the
+    previous step's result comes first), before it is written: it would fail every attempt
+    and cancel what follows it."""
+    if sig.task not in seen:
+        try:
+            seen[sig.task] = inspect.signature(sig.task.fn)
+        except (TypeError, ValueError):  # a callable without a readable signature
+            seen[sig.task] = None
+    signature = seen[sig.task]
+    if signature is None:
+        return
+    given = [_PREVIOUS, *args] if receives else list(args)
+    try:
+        signature.bind(*given, **kwargs)
+    except TypeError as exc:
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        call = f"{sig.task.name}.s({shown})"
+        if receives:
+            raise ConfigError(
+                f"{call} receives the previous step's result as its first argument, then "
+                f"these: {exc}; make it immutable (.si) if it takes no result"
+            ) from None
+        raise ConfigError(f"{call}: {exc}") from None
+
+
+_PREVIOUS = object()  # stands for the previous step's result in check_arguments
 
 
 def _with_dependents(job: NewJob) -> NewJob:
