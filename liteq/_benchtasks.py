@@ -31,6 +31,9 @@ class _Unbound:
     def _enqueue_workflow(self, node: Any) -> Any:
         raise ConfigError("a task of no queue cannot be a workflow step: bind it first")
 
+    async def _aenqueue_workflow(self, node: Any) -> Any:
+        return self._enqueue_workflow(node)
+
 
 def _noop() -> None:
     """Does nothing: the bench measures the queue, not the task."""

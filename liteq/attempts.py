@@ -38,7 +38,7 @@ class Attempt:
     ended_at: float | None
     """When it ended (epoch seconds); None while it runs."""
     outcome: str
-    """running, succeeded, failed, dead, lost or rescheduled."""
+    """running, succeeded, failed, dead, lost, rescheduled or cancelled (while it ran)."""
     error_class: str | None = None
     """The exception's class path (``module.qualname``, e.g. ``billing.errors.CardDeclined``,
     ``builtins.ValueError``), if it failed."""

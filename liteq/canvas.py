@@ -37,6 +37,10 @@ class _Canvas:
         """Write the whole graph in one transaction; returns the ``Workflow``."""
         return producer_of(self)._enqueue_workflow(self)  # type: ignore[arg-type]
 
+    async def aenqueue(self) -> Workflow:
+        """``enqueue`` for async code: the event loop runs on while it commits."""
+        return await producer_of(self)._aenqueue_workflow(self)  # type: ignore[arg-type]
+
 
 class chain(_Canvas):
     """Steps one after another; each gets the previous step's result as first argument."""

@@ -24,6 +24,7 @@ the source in id order: a copy of millions of jobs never builds one giant transa
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from liteq.backends import is_url, open_backend
 from liteq.backends.base import Backend
 from liteq.clock import Clock, SystemClock
 from liteq.errors import ConfigError, DatabaseError
+from liteq.graph import WORKFLOW_OPTION
 
 Progress = Callable[[str, float], None]
 BATCH_SIZE = 1000
@@ -50,6 +52,7 @@ class CopyReport:
     running: int = 0  # running jobs at SRC, not copied
     batches: int = 0  # destination transactions that inserted jobs
     settings: int = 0  # paused queues and limits copied (docs/flow-control.md)
+    workflow_jobs: int = 0  # jobs of unfinished workflows, left at SRC to finish there
 
     def summary(self) -> str:
         """One line: ``copied N jobs, M schedules, K dead letters (skipped X already copied)``."""
@@ -63,6 +66,11 @@ class CopyReport:
             line += f"; {self.settings} paused queues and limits"
         if self.running:
             line += f"; {self.running} running jobs not copied (stop the workers first)"
+        if self.workflow_jobs:
+            line += (
+                f"; {self.workflow_jobs} jobs of unfinished workflows not copied "
+                "(let them finish at SRC)"
+            )
         return line
 
 
@@ -117,7 +125,11 @@ def _copy(
     identity = source.database_id()
     if identity == target.database_id():
         raise ConfigError("SRC and DST are the same database (reached by two names)")
-    running = sum(count for _, state, count in source.counts(now) if state == "running")
+    counts = source.counts(now)
+    running = sum(count for _, state, count in counts if state == "running")
+    # A workflow copied in part would strand its steps: what waits stays at SRC, and so do
+    # the waiting jobs of a workflow (its queued or scheduled steps).
+    in_workflows = sum(count for _, state, count in counts if state == "waiting")
     total = source.count_export()
     jobs = dead = skipped = duplicates = batches = done = 0
     after, shown = 0, 0.0
@@ -126,13 +138,16 @@ def _copy(
         if not batch:
             break
         after = batch[-1].id
-        imported = target.import_jobs(identity, batch)
-        jobs += imported.jobs
-        dead += imported.dead_letters
-        skipped += imported.skipped
-        duplicates += imported.duplicates
-        batches += 1
         done += len(batch)
+        kept = [job for job in batch if job.state == "dead" or not _in_workflow(job.options)]
+        in_workflows += len(batch) - len(kept)
+        if kept:
+            imported = target.import_jobs(identity, kept)
+            jobs += imported.jobs
+            dead += imported.dead_letters
+            skipped += imported.skipped
+            duplicates += imported.duplicates
+            batches += 1
         if progress is not None:
             shown = done / max(total, done)
             progress("copying jobs", shown)
@@ -149,7 +164,19 @@ def _copy(
         running=running,
         batches=batches,
         settings=settings,
+        workflow_jobs=in_workflows,
     )
+
+
+def _in_workflow(options: str | None) -> bool:
+    """Is this job (its stored options) a step of a workflow?"""
+    if options is None or WORKFLOW_OPTION not in options:  # the usual case, without parsing
+        return False
+    try:
+        stored = json.loads(options)
+    except ValueError:
+        return False
+    return isinstance(stored, dict) and WORKFLOW_OPTION in stored
 
 
 def _copy_flow_control(source: Backend, target: Backend, now: float) -> int:

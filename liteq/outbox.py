@@ -98,6 +98,10 @@ def _insert(
     kind = connection_kind(conn)
     if kind == "sqlite3":
         raise ConfigError(SQLITE3_REFUSED)
+    if _closed(conn):
+        raise ConfigError(
+            f"connection=: the {kind} connection is closed; pass an open one, in your transaction"
+        )
     if kind == "apsw" and isinstance(conn, apsw.Connection):
         return _sqlite(storage, conn, now, rows)
     if kind == "psycopg":
@@ -106,6 +110,16 @@ def _insert(
         "connection= takes an open apsw.Connection (SQLite) or psycopg.Connection "
         f"(PostgreSQL) on the queue's database, not {type(conn).__name__}"
     )
+
+
+def _closed(conn: object) -> bool:
+    if isinstance(conn, apsw.Connection):
+        try:
+            conn.get_autocommit()
+        except apsw.ConnectionClosedError:
+            return True
+        return False
+    return bool(getattr(conn, "closed", False))
 
 
 def _other_backend(storage: Backend, given: str, wanted: str) -> ConfigError:

@@ -42,6 +42,7 @@ class Producer(Protocol):
         self, task: Task[Any, Any], options: EnqueueOptions, calls: Sequence[Call]
     ) -> list[Job]: ...
     def _enqueue_workflow(self, node: Any) -> Workflow: ...
+    async def _aenqueue_workflow(self, node: Any) -> Workflow: ...
 
 
 class Task(Generic[P, R]):
@@ -109,12 +110,16 @@ class Task(Generic[P, R]):
         result_ttl: float | None = None,
         connection: Any = None,
         concurrency_key: str | None = None,
+        **unknown: Any,
     ) -> TaskCall[P, R]:
         """A frozen copy of this task that enqueues with these options.
 
         ``connection``: an apsw or psycopg connection on the queue's database, in an open
         transaction: the job is inserted in it and exists only if you commit (the outbox).
+        A misspelled option raises ``ConfigError`` naming it, not ``TypeError``.
         """
+        if unknown:
+            EnqueueOptions.build("options", unknown)  # raises ConfigError naming the option
         return TaskCall(
             self,
             EnqueueOptions(
@@ -196,6 +201,10 @@ class Signature(NamedTuple):
     def enqueue(self) -> Workflow:
         """Enqueue this one step as a workflow (``Workflow.result()`` is its result)."""
         return self.task.producer._enqueue_workflow(self)
+
+    async def aenqueue(self) -> Workflow:
+        """``enqueue`` for async code: the event loop runs on while it commits."""
+        return await self.task.producer._aenqueue_workflow(self)
 
 
 def _as_calls(calls: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Call]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Protocol
 
@@ -56,23 +57,41 @@ class Workflow:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.001
-        wanted = leaves(self.output)
-        while True:
-            records = {r.id: r for r in self._source._workflow_records(self.id)}
-            for job_id in wanted:
-                if job_id not in records:  # a duplicate step: a job of another workflow
-                    records[job_id] = self._source._job_record(job_id)
-            ends = [records[job_id] for job_id in wanted]
-            if all(record.state.finished for record in ends):
-                break
+        while (ends := self._ends()) is None:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"workflow {self.id} has not finished after {timeout}s")
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
-        for record in ends:
+        return self._value(ends)
+
+    async def aresult(self, timeout: float | None = None) -> Any:
+        """``result`` for async code: polls without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        pause = 0.001
+        while (ends := await self._source._in_thread(self._ends)) is None:
+            left = pause if deadline is None else deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"workflow {self.id} has not finished after {timeout}s")
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+        return self._value(ends)
+
+    def _ends(self) -> dict[int, JobRecord] | None:
+        """The records of the jobs whose results make the result, once all have ended."""
+        wanted = leaves(self.output)
+        records = {r.id: r for r in self._source._workflow_records(self.id)}
+        for job_id in wanted:
+            if job_id not in records:  # a duplicate step: a job of another workflow
+                records[job_id] = self._source._job_record(job_id)
+        ends = {job_id: records[job_id] for job_id in wanted}
+        return ends if all(record.state.finished for record in ends.values()) else None
+
+    def _value(self, ends: dict[int, JobRecord]) -> Any:
+        for record in ends.values():
             if record.state is not JobState.SUCCEEDED:
                 raise JobFailed(record.id, record.state.value, f"{record.task}: {record.error}")
-        return fill(self.output, lambda job_id: records[job_id].result)
+        return fill(self.output, lambda job_id: ends[job_id].result)
 
 
 def workflow_state(output: Tree, records: list[JobRecord]) -> str:

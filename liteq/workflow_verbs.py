@@ -16,6 +16,7 @@ from liteq.workflow import Workflow
 from liteq.workflow_build import WorkflowBuilder
 
 if TYPE_CHECKING:
+    from liteq.flowcontrol import ProducerLimits
     from liteq.models import NewJob
     from liteq.options import EnqueueOptions
     from liteq.tasks import Task
@@ -26,6 +27,7 @@ class WorkflowVerbs(JobVerbs):
 
     eager: bool
     serializer: str
+    _limits: ProducerLimits
 
     if TYPE_CHECKING:  # Queue's and Inspection's, typed here
 
@@ -40,7 +42,12 @@ class WorkflowVerbs(JobVerbs):
                 'serializer="json" (the default)'
             )
         now = self.clock.now()
-        builder = WorkflowBuilder(self.codec, now, self._row_template)
+        builder = WorkflowBuilder(
+            self.codec,
+            now,
+            self._row_template,
+            lambda task, eo, options: self._limits.prepare(task, eo, options, now),
+        )
         spec = builder.build(node)
         workflow_id, done = self.storage.enqueue_workflow(now, spec)
         if not self.wakeup.is_set():
@@ -56,6 +63,10 @@ class WorkflowVerbs(JobVerbs):
         if self.eager:
             self._run_workflow_eagerly(workflow)
         return workflow
+
+    async def _aenqueue_workflow(self, node: Any) -> Workflow:
+        """``_enqueue_workflow`` in one of the queue's threads (for ``aenqueue``)."""
+        return await self._in_thread(lambda: self._enqueue_workflow(node))
 
     def _run_workflow_eagerly(self, workflow: Workflow) -> None:
         """Eager mode: run every step now, delays and retries back to back."""

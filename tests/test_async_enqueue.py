@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import apsw
 import psycopg
@@ -179,3 +180,37 @@ def test_concurrent_aenqueues_each_get_their_own_job_or_error(rq: liteq.Queue) -
     first, second = jobs[60:]
     assert first.id == second.id and (first.duplicate, second.duplicate) == (False, True)
     assert rq.stats()["queues"]["default"]["queued"] == 61
+
+
+def test_workflows_aenqueue_and_aresult_without_blocking_the_loop(rq: liteq.Queue) -> None:
+    @rq.task(name="add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @rq.task(name="total")
+    def total(xs: list[int]) -> int:
+        return sum(xs)
+
+    @rq.task(name="fail", max_retries=0)
+    def fail(x: int) -> int:
+        raise ValueError(x)
+
+    async def scenario() -> tuple[Any, ...]:
+        flow = await liteq.chain(add.s(1, 2), add.s(10)).aenqueue()
+        fan = await liteq.chord([add.s(1, 1), add.s(2, 2)], total.s()).aenqueue()
+        one = await add.s(5, 5).aenqueue()
+        broken = await liteq.chain(fail.s(1), add.s(1)).aenqueue()
+        waiting = asyncio.create_task(flow.aresult(timeout=0.3))
+        ticks = 0
+        while not waiting.done():  # a blocking wait would leave the loop no turn
+            await asyncio.sleep(0.01)
+            ticks += 1
+        with pytest.raises(TimeoutError, match="has not finished"):
+            waiting.result()
+        assert ticks >= 5
+        await asyncio.to_thread(rq.drain, raise_on_dead=False)
+        with pytest.raises(liteq.JobFailed, match="fail"):
+            await broken.aresult(timeout=WAIT)
+        return await flow.aresult(WAIT), await fan.aresult(WAIT), await one.aresult(WAIT)
+
+    assert asyncio.run(scenario()) == (13, 6, 10)

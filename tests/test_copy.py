@@ -301,3 +301,27 @@ def test_an_unreachable_server_is_one_error_line(tmp_path: Path) -> None:
         q.enqueue("m:t")
     line = error_line(invoke("copy", source, "postgresql://liteq@127.0.0.1:1/none"))
     assert "cannot connect" in line
+
+
+@pytest.mark.parametrize("to_postgres", [False, True])
+def test_unfinished_workflows_stay_at_the_source_and_are_named(
+    tmp_path: Path, pg_url: str, to_postgres: bool
+) -> None:
+    """A workflow copied in part would strand its steps (a waiting step's parents would be
+    elsewhere): its jobs stay at SRC, to finish there, and the summary says so."""
+    source = tmp_path / "a.db"
+    with liteq.Queue(source) as q:
+        add = q.task(name="add")(lambda a, b: a + b)
+        liteq.chain(add.s(1, 2), add.s(3), add.s(4)).enqueue()
+        liteq.chord([add.s(1, 1), add.s(2, 2)], add.s(0)).enqueue()
+        plain = q.enqueue("m:plain").id
+    target = pg_url if to_postgres else str(tmp_path / "b.db")
+    report = copy_queue(source, target)
+    assert (report.jobs, report.workflow_jobs) == (1, 6)
+    assert report.summary().endswith(
+        "; 6 jobs of unfinished workflows not copied (let them finish at SRC)"
+    )
+    with liteq.Queue(target) as q:
+        assert [(job.task, job.state) for job in q.jobs()] == [("m:plain", "queued")]
+    with liteq.Queue(source) as q:
+        assert len(q.jobs()) == 7 and q.job(plain).state == "queued"

@@ -111,6 +111,21 @@ def test_concurrency_without_a_key_and_a_key_per_enqueue(bq: liteq.Queue) -> Non
     assert claim_ids(bq, 10) == []
 
 
+def test_workflow_steps_get_their_concurrency_key(bq: liteq.Queue) -> None:  # noqa: F811
+    @bq.task(name="sync", concurrency=1, concurrency_key=lambda user: f"user:{user}")
+    def sync(user: int) -> int:
+        return user
+
+    flow = liteq.group(sync.s(1), sync.s(1), sync.s(2), sync.s(3).options(concurrency_key="x"))
+    a, a2, b, fixed = (job.id for job in flow.enqueue().jobs)
+    assert claim_ids(bq, 10) == [a, b, fixed]  # one per key, as plain enqueues
+    assert bq.held([a2]) == {a2: "concurrency limit"}
+    after = liteq.chain(sync.s(1), sync.s())  # the key would need the previous result
+    with pytest.raises(liteq.ConfigError, match=r"sync: concurrency_key .* previous step"):
+        after.enqueue()
+    liteq.chain(sync.s(4), sync.si(5), sync.s().options(concurrency_key="y")).enqueue()
+
+
 def test_a_queue_rate_limit_and_its_removal(
     bq: liteq.Queue,  # noqa: F811
     fake: liteq.FakeClock,  # noqa: F811

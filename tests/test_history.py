@@ -93,6 +93,18 @@ def test_a_running_attempt_shows_its_worker(bq: liteq.Queue) -> None:
     assert job.history == [Attempt(1, "host:1:abc", START, None, "running")]
 
 
+def test_an_attempt_cancelled_while_running_is_kept(bq: liteq.Queue, fake: liteq.FakeClock) -> None:
+    job = bq.enqueue("m:t")
+    assert claim_ids(bq, 1, owner="host:1:abc") == [job.id]
+    fake.advance(2)
+    assert job.cancel()
+    assert job.history == [Attempt(1, "host:1:abc", START, START + 2, "cancelled")]
+    assert job.refresh().state == liteq.JobState.CANCELLED
+    waiting = bq.enqueue("m:t")
+    assert waiting.cancel()
+    assert waiting.history == []  # a job cancelled before it ran had no attempt
+
+
 def test_an_attempt_lost_with_its_worker_appears_as_lost(
     bq: liteq.Queue, fake: liteq.FakeClock
 ) -> None:

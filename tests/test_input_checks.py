@@ -66,6 +66,8 @@ def test_an_empty_queue_name_is_refused(q: liteq.Queue, call: Callable[[liteq.Qu
     [
         ("enqueue", lambda q: q.enqueue("mod:fn", priorty=1)),
         ("options", lambda q: _task(q).options(priority=1).options(priorty=1)),
+        ("options", lambda q: _task(q).options(priorty=1)),
+        ("options", lambda q: _task(q).s(1).options(priorty=1)),
         ("@q.task", lambda q: q.task(priorty=1)(lambda: 1)),
     ],
 )

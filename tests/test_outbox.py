@@ -286,3 +286,31 @@ def test_postgres_wakeup_is_sent_at_the_callers_commit(pg_url: str) -> None:
             send.options(connection=conn, queue="mail").enqueue(1)
             assert notifications(listener, 0.2) == []  # NOTIFY waits for the commit
         assert notifications(listener, WAIT) == ["mail"]
+
+
+def test_a_workflow_step_with_a_connection_is_refused_not_committed_apart(
+    backend: str,  # noqa: F811
+) -> None:
+    """A workflow is written in liteq's own transaction: a step's connection= cannot be
+    honoured, so it is refused rather than committed behind the caller's rollback."""
+    q, send = make_queue(backend)
+    with q, caller(backend) as conn:
+        with pytest.raises(Boom), transaction(conn):
+            conn.execute("INSERT INTO orders VALUES (1)")
+            for flow in (
+                liteq.chain(send.s(1).options(connection=conn), send.s()),
+                liteq.group(send.options(connection=conn).s(1)),
+            ):
+                with pytest.raises(liteq.ConfigError, match="workflow step"):
+                    flow.enqueue()
+            raise Boom
+        assert q.jobs() == []
+
+
+def test_a_closed_connection_is_refused(backend: str) -> None:  # noqa: F811
+    q, send = make_queue(backend)
+    with q, caller(backend) as conn:
+        conn.close()
+        with pytest.raises(liteq.ConfigError, match=r"connection=: the .* connection is closed"):
+            send.options(connection=conn).enqueue(1)
+        assert q.jobs() == []

@@ -125,14 +125,15 @@ def test_the_cli_pauses_lists_and_resumes(backend: str, tmp_path: Path) -> None:
         assert q.stats()["paused_queues"] == ["email", "later"]
         listed = json.loads(liteq_cli("queue", backend, "list", "--json").stdout)
         assert listed == [
-            {"name": "email", "waiting": 2, "running": 0, "paused": True, "held": 2,
+            {"name": "email", "queued": 2, "running": 0, "paused": True, "held": 2,
              "rate_limit": None},
-            {"name": "later", "waiting": 0, "running": 0, "paused": True, "held": 0,
+            {"name": "later", "queued": 0, "running": 0, "paused": True, "held": 0,
              "rate_limit": None},
-            {"name": "sms", "waiting": 1, "running": 0, "paused": False, "held": 0,
+            {"name": "sms", "queued": 1, "running": 0, "paused": False, "held": 0,
              "rate_limit": None},
         ]  # fmt: skip
         table = liteq_cli("queue", backend, "list").stdout
+        assert table.split()[:3] == ["QUEUE", "QUEUED", "RUNNING"]  # not workflows' waiting
         assert "paused" in table.splitlines()[1] and "active" in table.splitlines()[3]
         status = liteq_cli("status", backend).stdout
         assert "email (paused)" in status and "sms (paused)" not in status

@@ -51,3 +51,21 @@ def test_a_retry_that_counts_spends_the_attempt(bq: liteq.Queue) -> None:  # noq
 def test_count_attempt_is_keyword_only() -> None:
     with pytest.raises(TypeError):
         liteq.Retry(1.0, "reason", False)  # type: ignore[misc]
+
+
+def test_a_retry_that_does_not_count_is_logged_as_rescheduled_not_failed(
+    bq: liteq.Queue,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @bq.task(name="polite", max_retries=0)
+    def polite() -> None:
+        raise liteq.Retry(delay=30, count_attempt=False, reason="HTTP 429")
+
+    polite.enqueue()
+    with caplog.at_level("INFO", logger="liteq.worker"):
+        assert bq.drain() == 1
+    [record] = [r for r in caplog.records if "polite" in r.getMessage()]
+    assert record.levelname == "INFO"
+    assert record.getMessage().endswith(
+        "attempt 1 rescheduled: Retry: HTTP 429; runs again in 30s (no attempt spent)"
+    )

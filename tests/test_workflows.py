@@ -281,6 +281,27 @@ def test_bad_workflows_are_refused_with_one_error(tmp_path: Path) -> None:
     assert q.jobs() == []
 
 
+def test_a_step_whose_arguments_cannot_fit_its_task_is_refused_at_enqueue(
+    tmp_path: Path,
+) -> None:
+    """Celery's classic slip: a chain step also gets the previous result, first."""
+    q = liteq.Queue(tmp_path / "q.db")
+    t = tasks(q)
+    with pytest.raises(liteq.ConfigError, match=r"add\.s\(1, 2\) receives the previous"):
+        chain(t["add"].s(1, 2), t["add"].s(1, 2)).enqueue()
+    with pytest.raises(liteq.ConfigError, match=r"total\.s\(\[1\], \[2\]\): too many positional"):
+        group(t["total"].s([1], [2])).enqueue()
+    with pytest.raises(liteq.ConfigError, match=r"total\.s\(1\) receives the previous"):
+        chord([t["add"].s(1, 1)], t["total"].s(1)).enqueue()
+    with pytest.raises(liteq.ConfigError, match="unexpected keyword argument 'c'"):
+        group(t["add"].s(1, 2, c=3)).enqueue()
+    assert q.jobs() == []
+    fits = chain(t["add"].s(1, 2), t["add"].si(1, 2), t["add"].s(3), t["echo"].s(1, 2, 3))
+    fits.enqueue()
+    chord([t["add"].s(1, 1)], t["total"].s()).enqueue()
+    assert len(q.jobs()) == 6
+
+
 def test_eager_queue_runs_a_workflow_inline(tmp_path: Path) -> None:
     q = liteq.Queue(tmp_path / "eager.db", eager=True)
     t = tasks(q)

@@ -24,6 +24,10 @@ class PgHistory(PgSession):
         """Keep the attempt of a failed ``outcome``; call before the UPDATE that settles it."""
         conn.execute(self.hq.record_attempt, attempt_params(now, outcome, key))
 
+    def _record_cancelled_attempt(self, conn: Conn, now: float, job_id: int) -> None:
+        """Keep a running job's attempt as cancelled; call before the UPDATE that cancels it."""
+        conn.execute(self.hq.record_cancelled_attempt, {"id": job_id, "now": now})
+
     def job_attempts(self, job_id: int) -> list[tuple[Any, ...]]:
         """The job's attempts, oldest first (as on SQLite)."""
         return self._read(self.hq.job_attempts, {"id": job_id})

@@ -165,6 +165,7 @@ class PostgresStorage(
         params = {"id": job_id, "now": now, "expires_at": now + result_ttl}
 
         def work(conn: Conn) -> bool:
+            self._record_cancelled_attempt(conn, now, job_id)  # if it runs
             cancelled = self._cancel_step(conn, now, params)  # and what waits for it
             if cancelled:
                 self._record_cancel(conn, now, job_id)

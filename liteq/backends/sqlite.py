@@ -141,6 +141,7 @@ class SqliteBackend(
 
     def cancel(self, now: float, job_id: int, result_ttl: float) -> bool:
         with self.transaction() as conn:
+            self._record_cancelled_attempt(conn, now, job_id)  # if it runs
             conn.execute(self.q.cancel, {"id": job_id, "now": now, "expires_at": now + result_ttl})
             if not conn.changes():
                 return False

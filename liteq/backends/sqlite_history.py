@@ -31,6 +31,10 @@ class SqliteHistory(SqliteSession):
         """Keep the attempt of a failed ``outcome``; call before the UPDATE that settles it."""
         conn.execute(self.hq.record_attempt, attempt_params(now, outcome, key))
 
+    def _record_cancelled_attempt(self, conn: apsw.Connection, now: float, job_id: int) -> None:
+        """Keep a running job's attempt as cancelled; call before the UPDATE that cancels it."""
+        conn.execute(self.hq.record_cancelled_attempt, {"id": job_id, "now": now})
+
     def job_attempts(self, job_id: int) -> list[tuple[Any, ...]]:
         """The job's attempts, oldest first: (number, worker, started_at, ended_at, outcome,
         error_class, error, traceback)."""

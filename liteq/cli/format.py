@@ -303,11 +303,11 @@ def progress_bar(width: int = 30) -> Callable[[str, float], None] | None:
 def format_queues(rows: Sequence[Mapping[str, Any]]) -> str:
     """``liteq queue DB list``: one row per queue; STATE is active or paused; HELD the
     waiting jobs a pause or a limit holds back."""
-    headers = ["QUEUE", "WAITING", "RUNNING", "STATE", "HELD", "RATE LIMIT"]
+    headers = ["QUEUE", "QUEUED", "RUNNING", "STATE", "HELD", "RATE LIMIT"]
     cells = [
         [
             r["name"],
-            str(r["waiting"]),
+            str(r["queued"]),
             str(r["running"]),
             "paused" if r["paused"] else "active",
             str(r.get("held", 0)),

@@ -23,7 +23,7 @@ def queue(ctx: click.Context, db: str) -> None:
 @json_option
 @click.pass_obj
 def queue_list(db: str, as_json: bool) -> None:
-    """Every queue with jobs or a setting: waiting, held and running jobs, paused or
+    """Every queue with jobs or a setting: queued, held and running jobs, paused or
     not, its rate limit; then the limits of tasks."""
     with open_existing(db) as q:
         stats = q.stats()
@@ -33,7 +33,7 @@ def queue_list(db: str, as_json: bool) -> None:
     rows: list[dict[str, Any]] = [
         {
             "name": name,
-            "waiting": counts.get("queued", 0),
+            "queued": counts.get("queued", 0),
             "running": counts.get("running", 0),
             "paused": name in paused,
             "held": stats["held"].get(name, 0),

@@ -13,6 +13,7 @@ class HistoryQueries:
     """One field per ``-- name:`` block of ``<dialect>/history.sql``."""
 
     record_attempt: str
+    record_cancelled_attempt: str
     job_attempts: str
 
 

@@ -246,13 +246,20 @@ class Executor:
             error = f"{describe(problem)} (after the attempt failed with {error})"
             error_class = class_path(problem)
             tb = _chained(tb, traceback.format_exc())
-        log.warning(
-            "job %s (%s) attempt %s failed: %s%s",
+        unspent = retry_in is not None and _unspent(exc)
+        log.log(
+            logging.INFO if unspent else logging.WARNING,
+            "job %s (%s) attempt %s %s: %s%s",
             job.id,
             job.task,
             job.attempts,
+            "rescheduled" if unspent else "failed",
             error,
-            f"; retry in {retry_in:.3g}s" if retry_in is not None else "; no retry left, dead",
+            f"; runs again in {retry_in:.3g}s (no attempt spent)"
+            if unspent
+            else f"; retry in {retry_in:.3g}s"
+            if retry_in is not None
+            else "; no retry left, dead",
             extra={"job_id": job.id, "task": job.task, "attempt": job.attempts},
         )
         keep = task.opts.dead_letter if task is not None else True
@@ -264,7 +271,7 @@ class Executor:
             retry_in=retry_in,
             result_ttl=_result_ttl(job, task),
             dead_letter=keep,
-            spend_attempt=not (retry_in is not None and _unspent(exc)),
+            spend_attempt=not unspent,
             error_class=error_class,
         )
 

@@ -62,6 +62,9 @@ class _NoProducer:
     def _enqueue_workflow(self, node: Any) -> Any:
         raise RuntimeError("a Django task cannot be a liteq workflow step")
 
+    async def _aenqueue_workflow(self, node: Any) -> Any:
+        raise RuntimeError("a Django task cannot be a liteq workflow step")
+
 
 class DjangoTasks(TaskRegistry):
     """Django's tasks, by job name; made once per worker process."""

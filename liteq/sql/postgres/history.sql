@@ -10,6 +10,15 @@ SELECT id, attempts, lease_owner, started_at, %(now)s, %(outcome)s, %(error_clas
 FROM jobs
 WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s
 
+-- name: record_cancelled_attempt
+-- Run before the UPDATE that cancels a job: a running job's attempt ends here, cancelled
+-- (its worker's outcome is refused later, so it writes no row of its own).
+INSERT INTO job_attempts (job_id, number, worker, started_at, ended_at, outcome)
+SELECT id, attempts, lease_owner, started_at, %(now)s, 'cancelled'
+FROM jobs
+WHERE id = %(id)s AND state = 'running'
+FOR UPDATE  -- a settle committing meanwhile: the row is read again, no longer running
+
 -- name: job_attempts
 -- The attempts that ended badly (rows), then the running or successful one (the job row).
 SELECT number, worker, started_at, ended_at, outcome, error_class, error, traceback
