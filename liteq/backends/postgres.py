@@ -211,7 +211,7 @@ class PostgresStorage(
             # RETURNING gives no order: restore the claim order (priority, due time, FIFO).
             claimed.extend(
                 sorted(
-                    (claimed_job(row, owner) for row in rows),
+                    (claimed_job(row, owner, now) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )

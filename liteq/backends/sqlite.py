@@ -198,7 +198,7 @@ class SqliteBackend(
             # within the queue; queues keep the plan's order.
             claimed.extend(
                 sorted(
-                    (claimed_job(row, owner) for row in rows),
+                    (claimed_job(row, owner, now) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )

@@ -29,7 +29,6 @@ class MetricQueries:
     oldest_waiting_by_queue: str
     dead_by_queue: str
     live_counts: str
-    settled_buckets: str
 
 
 @dataclass(frozen=True, slots=True)
