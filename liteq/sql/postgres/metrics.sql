@@ -49,8 +49,10 @@ ON CONFLICT (queue, task, outcome) DO UPDATE SET
     w16 = metrics_total.w16 + excluded.w16
 
 -- name: add_minute
+-- A minute before the one the finished counts were folded up to (a worker whose clock runs
+-- behind) is written into that one: a finished job is counted once, whatever the clock.
 INSERT INTO metrics_minute (minute, queue, task, outcome, count, run_sum, wait_sum, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15, w16)
-VALUES (%(minute)s, %(queue)s, %(task)s, %(outcome)s, %(count)s, %(run_sum)s, %(wait_sum)s, %(r0)s, %(r1)s, %(r2)s, %(r3)s, %(r4)s, %(r5)s, %(r6)s, %(r7)s, %(r8)s, %(r9)s, %(r10)s, %(r11)s, %(r12)s, %(r13)s, %(r14)s, %(r15)s, %(r16)s, %(w0)s, %(w1)s, %(w2)s, %(w3)s, %(w4)s, %(w5)s, %(w6)s, %(w7)s, %(w8)s, %(w9)s, %(w10)s, %(w11)s, %(w12)s, %(w13)s, %(w14)s, %(w15)s, %(w16)s)
+VALUES (GREATEST(%(minute)s, (SELECT minute FROM finished_counts_since)), %(queue)s, %(task)s, %(outcome)s, %(count)s, %(run_sum)s, %(wait_sum)s, %(r0)s, %(r1)s, %(r2)s, %(r3)s, %(r4)s, %(r5)s, %(r6)s, %(r7)s, %(r8)s, %(r9)s, %(r10)s, %(r11)s, %(r12)s, %(r13)s, %(r14)s, %(r15)s, %(r16)s, %(w0)s, %(w1)s, %(w2)s, %(w3)s, %(w4)s, %(w5)s, %(w6)s, %(w7)s, %(w8)s, %(w9)s, %(w10)s, %(w11)s, %(w12)s, %(w13)s, %(w14)s, %(w15)s, %(w16)s)
 ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET
     count = metrics_minute.count + excluded.count,
     run_sum = metrics_minute.run_sum + excluded.run_sum,
