@@ -8,6 +8,7 @@ once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -96,10 +97,7 @@ class PgMetrics(PgSession):
             ids = [job.id for job, _, ran in others if ran and job.started_at is None]
             rows = conn.execute(self.mq.started_at_of, {"ids": ids}).fetchall() if ids else []
             groups.add_jobs(others, {int(row[0]): row[1] for row in rows})
-        params_list = groups.params()
-        with conn.cursor() as cursor:
-            cursor.executemany(self.mq.add_minute, params_list)
-            cursor.executemany(self.mq.add_total, params_list)
+        conn.execute(self.mq.add_settled, {"groups": json.dumps(groups.params())})
 
     def _record_cancel(self, conn: Conn, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""

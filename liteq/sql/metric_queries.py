@@ -16,6 +16,7 @@ class MetricQueries:
     started_at_of: str
     add_total: str
     add_minute: str
+    add_settled: str
     task_of: str
     totals: str
     minutes_since: str

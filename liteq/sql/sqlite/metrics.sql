@@ -92,6 +92,11 @@ ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET
     w15 = metrics_minute.w15 + excluded.w15,
     w16 = metrics_minute.w16 + excluded.w16
 
+-- name: add_settled
+-- PostgreSQL writes a settle's counts in one statement (one round trip); SQLite has no
+-- round trips to save and no data-modifying WITH: it runs add_total and add_minute.
+SELECT NULL
+
 -- name: task_of
 SELECT queue, task FROM jobs WHERE id = :id
 
