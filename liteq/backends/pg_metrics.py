@@ -1,8 +1,8 @@
 """PostgreSQL verbs of the worker registry and the metrics kept in the database (issue 14).
 
 As on SQLite (``sqlite_metrics``): settled attempts are counted in the transaction that
-settles them. The upserts go in (queue, task, outcome) order, so two workers settling at
-once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.sql``.
+settles them, in one statement (``add_settled``: both tables, groups in (queue, task,
+outcome) order, so two workers settling at once lock the counter rows in the same order). SQL: ``liteq/sql/postgres/metrics.sql``.
 """
 
 from __future__ import annotations

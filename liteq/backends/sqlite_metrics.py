@@ -1,8 +1,8 @@
 """SQLite verbs of the worker registry and the metrics kept in the database (issue 14).
 
 Settled attempts are counted in the transaction that settles them (``_record_settled``,
-called from ``exchange`` and ``reclaim_expired``): one read of their start times and two
-upserts per (queue, task, outcome) of the batch. SQL: ``liteq/sql/sqlite/metrics.sql``.
+called from ``exchange`` and ``reclaim_expired``): start times come with the claimed jobs
+(read from the rows only for reclaimed ones), two upserts per (queue, task, outcome). SQL: ``liteq/sql/sqlite/metrics.sql``.
 """
 
 from __future__ import annotations
