@@ -2,7 +2,8 @@
 
 As on SQLite (``sqlite_metrics``): settled attempts are counted in the transaction that
 settles them, in one statement (``add_settled``: both tables, groups in (queue, task,
-outcome) order, so two workers settling at once lock the counter rows in the same order). SQL: ``liteq/sql/postgres/metrics.sql``.
+outcome) order, so two workers settling at once lock the counter rows in the same order).
+SQL: ``liteq/sql/postgres/metrics.sql``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Settled attempts are counted in the transaction that settles them (``_record_settled``,
 called from ``exchange`` and ``reclaim_expired``): start times come with the claimed jobs
-(read from the rows only for reclaimed ones), two upserts per (queue, task, outcome). SQL: ``liteq/sql/sqlite/metrics.sql``.
+(read from the rows only for reclaimed ones), two upserts per (queue, task, outcome).
+SQL: ``liteq/sql/sqlite/metrics.sql``.
 """
 
 from __future__ import annotations
