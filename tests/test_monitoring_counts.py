@@ -6,6 +6,7 @@ while running, and a worker whose clock runs behind the minute the counts were f
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from test_conformance import backend, bq, fake
@@ -13,6 +14,7 @@ from test_monitoring import key, samples, true_counts
 
 import liteq
 from liteq import chain
+from liteq.copy import copy_queue
 from liteq.metrics import exposition
 from liteq.models import ClaimPlan, Outcome
 
@@ -71,3 +73,24 @@ def test_a_worker_whose_clock_runs_behind_is_counted(
     assert bq.stats()["queues"] == true_counts(bq)
     assert finished(bq, "m:t", "succeeded") == 3
     assert finished(bq, "m:t", "cancelled") == 2
+
+
+def test_dead_jobs_copied_from_long_ago_are_counted(
+    bq: liteq.Queue, fake: liteq.FakeClock, backend: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "old.db"
+    with liteq.Queue(source, clock=liteq.FakeClock(fake.now() - 30 * 86400)) as old:
+
+        @old.task(name="dies", queue="wf", max_retries=0)
+        def dies() -> None:
+            raise ValueError("no")
+
+        for _ in range(2):
+            dies.enqueue()
+        old.drain(raise_on_dead=False)
+    bq.enqueue("m:t", queue="wf").cancel()
+    fake.advance(200 * 60)
+    assert bq.stats()["queues"] == true_counts(bq)  # this read folds the old minutes
+    assert copy_queue(source, backend, clock=fake).dead_letters == 2
+    assert bq.stats()["queues"] == true_counts(bq)
+    assert true_counts(bq)["wf"]["dead"] == 2
