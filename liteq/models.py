@@ -100,6 +100,9 @@ class ClaimedJob(NamedTuple):
     args: bytes | str
     kwargs: bytes | str
     owner: str
+    # When this attempt started (the claim's ``now``, as written to the row); None where
+    # the claim is not known (a job reclaimed after its lease ran out).
+    started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,9 @@ class PgFlow(PgSession):
         params["window_scopes"] = [lim.scope for lim in windows]
         params["window_names"] = [lim.name for lim in windows]
         params["window_starts"] = [now - float(lim.rate_period or 0) for lim in windows]
-        claimed = [claimed_job(row, plan.owner) for row in conn.execute(fq.claim_chosen, params)]
+        claimed = [
+            claimed_job(row, plan.owner, now) for row in conn.execute(fq.claim_chosen, params)
+        ]
         # RETURNING gives no order: the plan's, then priority, due time, FIFO.
         claimed.sort(key=lambda job: (entry[job.id], -job.priority, job.due_at, job.id))
         return claimed

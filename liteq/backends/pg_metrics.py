@@ -1,13 +1,15 @@
 """PostgreSQL verbs of the worker registry and the metrics kept in the database (issue 14).
 
 As on SQLite (``sqlite_metrics``): settled attempts are counted in the transaction that
-settles them. The upserts go in (queue, task, outcome) order, so two workers settling at
-once lock the counter rows in the same order. SQL: ``liteq/sql/postgres/metrics.sql``.
+settles them, in one statement (``add_settled``: both tables, groups in (queue, task,
+outcome) order, so two workers settling at once lock the counter rows in the same order).
+SQL: ``liteq/sql/postgres/metrics.sql``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -83,24 +85,20 @@ class PgMetrics(PgSession):
     def _record_settled(
         self, conn: Conn, now: float, outcomes: Sequence[Outcome], settled: Settled
     ) -> None:
-        """Count the attempts ``settled`` ended, inside the settling transaction: the
-        acks and burials grouped by SQL (no row comes back per job), retries one by one."""
+        """Count the attempts ``settled`` ended, inside the settling transaction: run and
+        wait times from the claim (``ClaimedJob.started_at``), summed per group in Python;
+        two upserts per (queue, task, outcome) of the batch."""
         ended = counted(outcomes, settled)
-        if not (ended.succeeded or ended.dead or ended.others):
+        if not (ended.succeeded or ended.others):
             return
-        mq, groups = self.mq, MetricGroups(now)
-        for outcome, ids in (("succeeded", ended.succeeded), ("dead", ended.dead)):
-            if ids:
-                params = {"ids": ids, "now": now}
-                groups.add_buckets(outcome, conn.execute(mq.settled_buckets, params))
-        if ended.others:
-            ids = [job.id for job, _, ran in ended.others if ran]
-            rows = conn.execute(mq.started_at_of, {"ids": ids})
-            groups.add_jobs(ended.others, {row[0]: row[1] for row in rows})
-        params_list = groups.params()
-        with conn.cursor() as cursor:
-            cursor.executemany(mq.add_minute, params_list)
-            cursor.executemany(mq.add_total, params_list)
+        groups = MetricGroups(now)
+        unknown = groups.add_started("succeeded", ended.succeeded)
+        others = [(job, "succeeded", True) for job in unknown] + ended.others
+        if others:  # a start time not known from the claim is read from the row
+            ids = [job.id for job, _, ran in others if ran and job.started_at is None]
+            rows = conn.execute(self.mq.started_at_of, {"ids": ids}).fetchall() if ids else []
+            groups.add_jobs(others, {int(row[0]): row[1] for row in rows})
+        conn.execute(self.mq.add_settled, {"groups": json.dumps(groups.params())})
 
     def _record_cancel(self, conn: Conn, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg import pq
 from psycopg import sql as pgsql
 
 from liteq.databases import redact
@@ -40,6 +41,18 @@ POLL_TICK = 0.05  # seconds: with LISTEN off, how often an idle worker looks for
 _OPTIONS = ("schema", "listen", "prepare")
 MAX_ROLLBACKS = 5  # deadlocks run again before DatabaseBusy
 _ROLLED_BACK = pgerrors.DeadlockDetected | pgerrors.SerializationFailure
+
+
+def _unusable(conn: Conn, exc: psycopg.Error) -> bool:
+    """True if ``conn`` cannot go on after ``exc``: closed, broken, or a failure libpq saw
+    itself (no SQLSTATE), such as "cannot exit pipeline mode while busy" when the server
+    went away in the middle of an ``executemany``, which leaves the connection in pipeline
+    mode without marking it broken."""
+    if conn.closed or conn.broken:
+        return True
+    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        return True
+    return isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None
 
 
 def payload(value: str | bytes | None) -> bytes | None:
@@ -286,7 +299,7 @@ class PgSession:
                     committing = True
                 return result
             except psycopg.Error as exc:
-                if not (conn.closed or conn.broken):
+                if not _unusable(conn, exc):
                     if isinstance(exc, _ROLLED_BACK) and rollbacks < MAX_ROLLBACKS:
                         rollbacks += 1
                         continue

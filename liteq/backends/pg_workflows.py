@@ -14,7 +14,8 @@ from functools import cached_property
 from typing import Any
 
 from liteq.backends.flow_release import Outcomes, steps_ended
-from liteq.backends.pg_session import Conn, PgSession, payload
+from liteq.backends.pg_metrics import PgMetrics
+from liteq.backends.pg_session import Conn, payload
 from liteq.backends.sqlite_workflows import duplicate_step_error
 from liteq.errors import DatabaseBusy
 from liteq.graph import WorkflowSpec, map_tree, release_plan, step_options
@@ -22,7 +23,7 @@ from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
 from liteq.sql.workflows import WorkflowQueries, load_workflow_queries
 
 
-class PgWorkflows(PgSession):
+class PgWorkflows(PgMetrics):
     """The workflow verbs of the PostgreSQL backend."""
 
     @cached_property
@@ -110,7 +111,10 @@ class PgWorkflows(PgSession):
         """Count these jobs' ends (id, succeeded) for the steps waiting for them: release
         those they were the last for; cancel, transitively, what a failure leaves behind."""
         if ended:
-            self._notify(conn, steps_ended(_PgSteps(conn, self.wq, now), now, ended))
+            steps = _PgSteps(conn, self.wq, now)
+            self._notify(conn, steps_ended(steps, now, ended))
+            for job_id in steps.cancelled:  # counted as any cancel is
+                self._record_cancel(conn, now, job_id)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class _PgSteps:
         self.conn = conn
         self.wq = wq
         self.now = now
+        self.cancelled: list[int] = []  # the steps it cancelled
 
     def settle_edges(self, ids: Sequence[int]) -> list[tuple[int, int, bool]]:
         rows = self.conn.execute(self.wq.settle_edges, {"ids": list(ids)})
@@ -156,7 +161,10 @@ class _PgSteps:
             "now": self.now,
             "expires_at": self.now + DEFAULT_RESULT_TTL,
         }
-        return bool(self.conn.execute(self.wq.cancel_waiting, params).rowcount)
+        if not self.conn.execute(self.wq.cancel_waiting, params).rowcount:
+            return False
+        self.cancelled.append(job_id)
+        return True
 
     def count_down(self, job_id: int, n: int) -> tuple[int, str, Any] | None:
         row = self.conn.execute(self.wq.count_down, {"id": job_id, "n": n}).fetchone()

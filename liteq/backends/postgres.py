@@ -212,7 +212,7 @@ class PostgresStorage(
             # RETURNING gives no order: restore the claim order (priority, due time, FIFO).
             claimed.extend(
                 sorted(
-                    (claimed_job(row, owner) for row in rows),
+                    (claimed_job(row, owner, now) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )
@@ -375,7 +375,13 @@ class PostgresStorage(
 
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         rows = self._read(self.q.running_of_owner, {"owner": owner})
-        return [(claimed_job(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
+        return [
+            (
+                claimed_job(row, owner, row[_CLAIMED_COLUMNS + 1]),
+                float(row[_CLAIMED_COLUMNS + 1] or 0.0),
+            )
+            for row in rows
+        ]
 
     def any_due(self, now: float) -> bool:
         return bool(self._read_one(self.q.any_due, {"now": now})[0])

@@ -24,7 +24,7 @@ def stored_options(text: str) -> dict[str, Any]:
     return options if isinstance(options, dict) else {UNDECODABLE: text}
 
 
-def claimed_job(row: Sequence[Any], owner: str) -> ClaimedJob:
+def claimed_job(row: Sequence[Any], owner: str, started_at: float | None = None) -> ClaimedJob:
     options = stored_options(row[9]) if row[9] else {}
     return ClaimedJob(
         id=row[0],
@@ -40,6 +40,7 @@ def claimed_job(row: Sequence[Any], owner: str) -> ClaimedJob:
         args=row[10],
         kwargs=row[11],
         owner=owner,
+        started_at=started_at,
     )
 
 

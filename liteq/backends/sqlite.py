@@ -199,7 +199,7 @@ class SqliteBackend(
             # within the queue; queues keep the plan's order.
             claimed.extend(
                 sorted(
-                    (claimed_job(row, owner) for row in rows),
+                    (claimed_job(row, owner, now) for row in rows),
                     key=lambda job: (-job.priority, job.due_at, job.id),
                 )
             )
@@ -366,7 +366,13 @@ class SqliteBackend(
     def running_of(self, owner: str) -> list[tuple[ClaimedJob, float]]:
         """Jobs held by ``owner``, with the time each attempt started."""
         rows = self._rows(self.q.running_of_owner, {"owner": owner})
-        return [(claimed_job(row, owner), float(row[_CLAIMED_COLUMNS + 1] or 0.0)) for row in rows]
+        return [
+            (
+                claimed_job(row, owner, row[_CLAIMED_COLUMNS + 1]),
+                float(row[_CLAIMED_COLUMNS + 1] or 0.0),
+            )
+            for row in rows
+        ]
 
     def any_due(self, now: float) -> bool:
         """Is some job due? A read: idle workers ask before taking the write lock."""

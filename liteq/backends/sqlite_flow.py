@@ -68,7 +68,7 @@ class SqliteFlow(SqliteSession):
                 rows = conn.execute(self.q.claim_ids, params).fetchall()
                 claimed.extend(
                     sorted(
-                        (claimed_job(row, plan.owner) for row in rows),
+                        (claimed_job(row, plan.owner, now) for row in rows),
                         key=lambda job: (-job.priority, job.due_at, job.id),
                     )
                 )

@@ -1,8 +1,9 @@
 """SQLite verbs of the worker registry and the metrics kept in the database (issue 14).
 
 Settled attempts are counted in the transaction that settles them (``_record_settled``,
-called from ``exchange`` and ``reclaim_expired``): one read of their start times and two
-upserts per (queue, task, outcome) of the batch. SQL: ``liteq/sql/sqlite/metrics.sql``.
+called from ``exchange`` and ``reclaim_expired``): start times come with the claimed jobs
+(read from the rows only for reclaimed ones), two upserts per (queue, task, outcome).
+SQL: ``liteq/sql/sqlite/metrics.sql``.
 """
 
 from __future__ import annotations
@@ -101,23 +102,22 @@ class SqliteMetrics(SqliteSession):
     def _record_settled(
         self, conn: apsw.Connection, now: float, outcomes: Sequence[Outcome], settled: Settled
     ) -> None:
-        """Count the attempts ``settled`` ended, inside the settling transaction: the
-        acks and burials grouped by SQL (no row comes back per job), retries one by one."""
+        """Count the attempts ``settled`` ended, inside the settling transaction: run and
+        wait times from the claim (``ClaimedJob.started_at``), summed per group in Python;
+        two upserts per (queue, task, outcome) of the batch."""
         ended = counted(outcomes, settled)
-        if not (ended.succeeded or ended.dead or ended.others):
+        if not (ended.succeeded or ended.others):
             return
-        mq, groups = self.mq, MetricGroups(now)
-        for outcome, ids in (("succeeded", ended.succeeded), ("dead", ended.dead)):
-            if ids:
-                params = {"ids": json.dumps(ids), "now": now}
-                groups.add_buckets(outcome, conn.execute(mq.settled_buckets, params))
-        if ended.others:
-            ran = json.dumps([job.id for job, _, did_run in ended.others if did_run])
-            started: dict[int, float] = dict(conn.execute(mq.started_at_of, {"ids": ran}))
-            groups.add_jobs(ended.others, started)
+        groups = MetricGroups(now)
+        unknown = groups.add_started("succeeded", ended.succeeded)
+        others = [(job, "succeeded", True) for job in unknown] + ended.others
+        if others:  # a start time not known from the claim is read from the row
+            ids = [job.id for job, _, ran in others if ran and job.started_at is None]
+            found = conn.execute(self.mq.started_at_of, {"ids": json.dumps(ids)}) if ids else ()
+            groups.add_jobs(others, dict(found))
         params_list = groups.params()
-        conn.executemany(mq.add_total, params_list)
-        conn.executemany(mq.add_minute, params_list)
+        conn.executemany(self.mq.add_total, params_list)
+        conn.executemany(self.mq.add_minute, params_list)
 
     def _record_cancel(self, conn: apsw.Connection, now: float, job_id: int) -> None:
         """Count a job cancelled before it ran, inside the cancelling transaction."""

@@ -16,7 +16,7 @@ from typing import Any
 import apsw
 
 from liteq.backends.flow_release import Outcomes, steps_ended
-from liteq.backends.sqlite_session import SqliteSession
+from liteq.backends.sqlite_metrics import SqliteMetrics
 from liteq.errors import ConfigError
 from liteq.graph import WorkflowSpec, map_tree, release_plan, step_options
 from liteq.models import DEFAULT_RESULT_TTL, Enqueued, JobState
@@ -30,7 +30,7 @@ def duplicate_step_error(index: int, task: str, existing: int) -> ConfigError:
     )
 
 
-class SqliteWorkflows(SqliteSession):
+class SqliteWorkflows(SqliteMetrics):
     """The workflow verbs of the SQLite backend."""
 
     @cached_property
@@ -96,7 +96,10 @@ class SqliteWorkflows(SqliteSession):
         """Count these jobs' ends (id, succeeded) for the steps waiting for them: release
         those they were the last for; cancel, transitively, what a failure leaves behind."""
         if ended:
-            steps_ended(_SqliteSteps(conn, self.wq, now), now, ended)
+            steps = _SqliteSteps(conn, self.wq, now)
+            steps_ended(steps, now, ended)
+            for job_id in steps.cancelled:  # counted as any cancel is
+                self._record_cancel(conn, now, job_id)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class _SqliteSteps:
         self.conn = conn
         self.wq = wq
         self.now = now
+        self.cancelled: list[int] = []  # the steps it cancelled
 
     def settle_edges(self, ids: Sequence[int]) -> list[tuple[int, int, bool]]:
         rows = self.conn.execute(self.wq.settle_edges, {"ids": json.dumps(list(ids))})
@@ -148,7 +152,10 @@ class _SqliteSteps:
             "expires_at": self.now + DEFAULT_RESULT_TTL,
         }
         self.conn.execute(self.wq.cancel_waiting, params)
-        return bool(self.conn.changes())
+        if not self.conn.changes():
+            return False
+        self.cancelled.append(job_id)
+        return True
 
     def count_down(self, job_id: int, n: int) -> tuple[int, str, Any] | None:
         rows: Any = self.conn.execute(self.wq.count_down, {"id": job_id, "n": n}).fetchall()

@@ -16,6 +16,7 @@ class MetricQueries:
     started_at_of: str
     add_total: str
     add_minute: str
+    add_settled: str
     task_of: str
     totals: str
     minutes_since: str
@@ -29,7 +30,6 @@ class MetricQueries:
     oldest_waiting_by_queue: str
     dead_by_queue: str
     live_counts: str
-    settled_buckets: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,10 @@ ON CONFLICT (queue, task, outcome) DO UPDATE SET
     w16 = metrics_total.w16 + excluded.w16
 
 -- name: add_minute
+-- A minute before the one the finished counts were folded up to (a worker whose clock runs
+-- behind) is written into that one: a finished job is counted once, whatever the clock.
 INSERT INTO metrics_minute (minute, queue, task, outcome, count, run_sum, wait_sum, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15, w16)
-VALUES (:minute, :queue, :task, :outcome, :count, :run_sum, :wait_sum, :r0, :r1, :r2, :r3, :r4, :r5, :r6, :r7, :r8, :r9, :r10, :r11, :r12, :r13, :r14, :r15, :r16, :w0, :w1, :w2, :w3, :w4, :w5, :w6, :w7, :w8, :w9, :w10, :w11, :w12, :w13, :w14, :w15, :w16)
+VALUES (max(:minute, (SELECT minute FROM finished_counts_since)), :queue, :task, :outcome, :count, :run_sum, :wait_sum, :r0, :r1, :r2, :r3, :r4, :r5, :r6, :r7, :r8, :r9, :r10, :r11, :r12, :r13, :r14, :r15, :r16, :w0, :w1, :w2, :w3, :w4, :w5, :w6, :w7, :w8, :w9, :w10, :w11, :w12, :w13, :w14, :w15, :w16)
 ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET
     count = metrics_minute.count + excluded.count,
     run_sum = metrics_minute.run_sum + excluded.run_sum,
@@ -89,6 +91,11 @@ ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET
     w14 = metrics_minute.w14 + excluded.w14,
     w15 = metrics_minute.w15 + excluded.w15,
     w16 = metrics_minute.w16 + excluded.w16
+
+-- name: add_settled
+-- PostgreSQL writes a settle's counts in one statement (one round trip); SQLite has no
+-- round trips to save and no data-modifying WITH: it runs add_total and add_minute.
+SELECT NULL
 
 -- name: task_of
 SELECT queue, task FROM jobs WHERE id = :id
@@ -161,49 +168,3 @@ SELECT queue, shown, sum(n) FROM (
     SELECT queue, 'waiting', count(*) FROM jobs WHERE state = 'waiting' GROUP BY queue
 )
 GROUP BY queue, shown
-
--- name: settled_buckets
--- The attempts of one outcome that a settle ended (their ids), grouped by queue, task and
--- the histogram buckets (liteq.observe.BUCKETS) of their run time (start to now) and wait
--- time (due to start): what add_total and add_minute add, in a few rows. Acks and burials
--- keep due_at; retries change it, so their waits are computed from the claim (Python).
-SELECT j.queue, j.task,
-       CASE
-           WHEN (:now - j.started_at) <= 0.005 THEN 0
-           WHEN (:now - j.started_at) <= 0.01 THEN 1
-           WHEN (:now - j.started_at) <= 0.025 THEN 2
-           WHEN (:now - j.started_at) <= 0.05 THEN 3
-           WHEN (:now - j.started_at) <= 0.1 THEN 4
-           WHEN (:now - j.started_at) <= 0.25 THEN 5
-           WHEN (:now - j.started_at) <= 0.5 THEN 6
-           WHEN (:now - j.started_at) <= 1.0 THEN 7
-           WHEN (:now - j.started_at) <= 2.5 THEN 8
-           WHEN (:now - j.started_at) <= 5.0 THEN 9
-           WHEN (:now - j.started_at) <= 10.0 THEN 10
-           WHEN (:now - j.started_at) <= 30.0 THEN 11
-           WHEN (:now - j.started_at) <= 60.0 THEN 12
-           WHEN (:now - j.started_at) <= 300.0 THEN 13
-           WHEN (:now - j.started_at) <= 900.0 THEN 14
-           WHEN (:now - j.started_at) <= 3600.0 THEN 15
-           ELSE 16 END AS rb,
-       CASE
-           WHEN (j.started_at - j.due_at) <= 0.005 THEN 0
-           WHEN (j.started_at - j.due_at) <= 0.01 THEN 1
-           WHEN (j.started_at - j.due_at) <= 0.025 THEN 2
-           WHEN (j.started_at - j.due_at) <= 0.05 THEN 3
-           WHEN (j.started_at - j.due_at) <= 0.1 THEN 4
-           WHEN (j.started_at - j.due_at) <= 0.25 THEN 5
-           WHEN (j.started_at - j.due_at) <= 0.5 THEN 6
-           WHEN (j.started_at - j.due_at) <= 1.0 THEN 7
-           WHEN (j.started_at - j.due_at) <= 2.5 THEN 8
-           WHEN (j.started_at - j.due_at) <= 5.0 THEN 9
-           WHEN (j.started_at - j.due_at) <= 10.0 THEN 10
-           WHEN (j.started_at - j.due_at) <= 30.0 THEN 11
-           WHEN (j.started_at - j.due_at) <= 60.0 THEN 12
-           WHEN (j.started_at - j.due_at) <= 300.0 THEN 13
-           WHEN (j.started_at - j.due_at) <= 900.0 THEN 14
-           WHEN (j.started_at - j.due_at) <= 3600.0 THEN 15
-           ELSE 16 END AS wb,
-       count(*), sum(:now - j.started_at), sum(j.started_at - j.due_at)
-FROM json_each(:ids) AS o JOIN jobs AS j ON j.id = o.value
-GROUP BY j.queue, j.task, rb, wb
