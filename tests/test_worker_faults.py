@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,7 +106,9 @@ def test_second_sigint_releases_claimed_jobs_and_exits(
     worker.send_signal(signal.SIGINT)  # second: release and exit now
     assert worker.wait(10) == 130
     assert states(producer) == [("queued", 0)] * 2  # back in line, no attempt spent
-    assert "released 2 job(s)" in log.read_text()
+    # The emergency release names what it put back; with a process pool the supervisor may
+    # already have put back a killed child's job, so the count is 2 or less.
+    assert re.search(r"second signal: released [012] job\(s\) to the queue", log.read_text())
     producer.close()
 
 

@@ -127,9 +127,12 @@ class EmergencyExit:
         if self._started:
             return
         self._started = True
+        # The owners before the kill, and after it: a supervisor may replace a child the
+        # kill ended, and the jobs of both generations go back.
+        owners = self.owners()
         if self.kill is not None:
             self.kill()
-        owners = self.owners()
+            owners = list(dict.fromkeys([*owners, *self.owners()]))
         if owners:
             try:
                 released = release_now(self._storage, owners)
