@@ -81,6 +81,15 @@ class Budget:
     def rate_limits(self) -> list[tuple[str, str]]:
         return list(self.rate_left)
 
+    def blocked(self) -> dict[str, list[str]]:
+        """The queues, tasks and keys that cannot start now, sorted: the parameters the
+        held and candidate queries of both dialects leave out."""
+        return {
+            "blocked_queues": sorted(self.blocked_queues),
+            "blocked_tasks": sorted(self.blocked_tasks),
+            "blocked_keys": sorted(self.blocked_keys),
+        }
+
     def take(self, task: str, queue: str, concurrency_key: str | None) -> bool:
         """Spend one start on a job of ``task`` in ``queue``; False if a limit holds it
         (and from then on its task, queue or key is blocked for this claim)."""

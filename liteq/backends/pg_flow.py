@@ -88,9 +88,7 @@ class PgFlow(PgSession):
         for _ in range(MAX_LOOKS):
             params: dict[str, Any] = {
                 "queue": queue,
-                "blocked_queues": sorted(budget.blocked_queues),
-                "blocked_tasks": sorted(budget.blocked_tasks),
-                "blocked_keys": sorted(budget.blocked_keys),
+                **budget.blocked(),
                 "chosen": chosen,
                 "limit": want - len(chosen),
             }
@@ -166,12 +164,7 @@ class PgFlow(PgSession):
             budget = self._budget(conn, now)
             if not (budget.blocked_queues or budget.blocked_tasks or budget.blocked_keys):
                 return {}
-            params = {
-                "now": now,
-                "blocked_queues": sorted(budget.blocked_queues),
-                "blocked_tasks": sorted(budget.blocked_tasks),
-                "blocked_keys": sorted(budget.blocked_keys),
-            }
+            params = {"now": now, **budget.blocked()}
             return {str(q): int(n) for q, n in conn.execute(self._fq.held_counts, params)}
 
         return self._run(work, write=False)

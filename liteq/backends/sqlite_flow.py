@@ -178,12 +178,7 @@ class SqliteFlow(SqliteSession):
             budget = self._budget(conn, now, prune=False)
             if not (budget.blocked_queues or budget.blocked_tasks or budget.blocked_keys):
                 return {}
-            params = {
-                "now": now,
-                "blocked_queues": _json(budget.blocked_queues),
-                "blocked_tasks": _json(budget.blocked_tasks),
-                "blocked_keys": _json(budget.blocked_keys),
-            }
+            params = {"now": now, **{k: _json(v) for k, v in budget.blocked().items()}}
             return {str(q): int(n) for q, n in conn.execute(self._fq.held_counts, params)}
 
     def held_reasons(self, now: float, ids: Sequence[int]) -> dict[int, str]:
