@@ -33,6 +33,10 @@ class Backend(Protocol):
         """NORMAL or FULL on SQLite; PostgreSQL follows the server's synchronous_commit."""
         ...
 
+    # False: a connection opened later never makes the database (a file deleted under a
+    # worker stays deleted, and the worker says so).
+    create: bool
+
     @property
     def busy_timeout(self) -> float:
         """Seconds a verb waits for a lock before it raises ``DatabaseBusy``."""

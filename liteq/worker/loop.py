@@ -110,9 +110,13 @@ class Worker(Upkeep):
     def run(self) -> int:
         """Run until stopped, or in burst mode until nothing is due. Returns jobs run."""
         watch = None
+        created = self.storage.create
         if self.watch_file:
             self.storage.data_version()  # the file exists (is created) before we note which
             watch = FileWatch(self.storage.path, self.clock.monotonic())
+            # A thread that opens its connection later must not make a new file in place of
+            # a deleted one (the watch would then call the deletion a replacement).
+            self.storage.create = False
         runner = self._runner()
         if self.presence is not None:
             self.presence.register()
@@ -127,6 +131,7 @@ class Worker(Upkeep):
                 raise gone from None  # a file deleted or replaced explains the error best
             raise
         finally:
+            self.storage.create = created
             heartbeat.stop()
             self.control.stop()
             if self.presence is not None:

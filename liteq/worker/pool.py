@@ -245,6 +245,7 @@ class ProcessPool:
         log.debug("process pool: %d children on %s", self.settings.concurrency, self.storage.path)
         self.storage.data_version()  # the file exists (is created) before we note which
         watch = self.watch = FileWatch(self.storage.path, time.monotonic())
+        created, self.storage.create = self.storage.create, False  # as in Worker.run
         with self._lock:
             self.slots = [self._spawn(i, 0) for i in range(self.settings.concurrency)]
         self.presence.register()
@@ -272,6 +273,7 @@ class ProcessPool:
                 raise gone from None
             raise
         finally:
+            self.storage.create = created
             self.child_stop.set()
             for slot in self.slots:
                 slot.process.join(timeout=5)
